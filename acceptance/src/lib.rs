@@ -1,0 +1,177 @@
+//! Drives `ci/target-image.sh` for the project's acceptance tests and reads
+//! back what the suite reported.
+//!
+//! The tests in `tests/` need root, mmdebstrap and a release build of the
+//! suite, so they are `#[ignore]`d for a plain `cargo test`; `ci/test.sh`
+//! runs them with `--ignored`.
+
+use anyhow::{bail, Context, Result};
+use quick_junit::{Report, TestCaseStatus};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root (this crate lives one level below it).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The suite binary the image runs: the release build.
+pub fn suite_binary() -> PathBuf {
+    std::env::var_os("FR1_SUITE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release/cip-iec-fr1-tests"))
+}
+
+/// What one test case ended as, from the JUnit report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+/// One run of the suite in a disposable image.
+pub struct ImageRun {
+    pub exit_code: Option<i32>,
+    pub console: String,
+    pub out: tempfile::TempDir,
+    pub results: BTreeMap<String, Status>,
+}
+
+impl ImageRun {
+    pub fn status(&self, id: &str) -> Option<&Status> {
+        self.results.get(id)
+    }
+
+    pub fn out_file(&self, name: &str) -> PathBuf {
+        self.out.path().join(name)
+    }
+
+    /// The console output, for assertion messages.
+    pub fn explain(&self) -> String {
+        format!(
+            "exit code {:?}\n--- console ---\n{}",
+            self.exit_code, self.console
+        )
+    }
+}
+
+/// Options for [`run_in_image`].
+#[derive(Default)]
+pub struct RunSpec<'a> {
+    pub profile: Option<&'a str>,
+    /// Shell script run in the image before the suite.
+    pub setup: Option<&'a str>,
+    /// Shell script run in the image after the suite.
+    pub after: Option<&'a str>,
+    pub suite_args: &'a [&'a str],
+}
+
+/// Run the suite in a fresh overlay of the cached image and parse its JUnit.
+pub fn run_in_image(spec: &RunSpec) -> Result<ImageRun> {
+    let out = tempfile::Builder::new()
+        .prefix("fr1-acceptance-")
+        .tempdir()?;
+    let mut cmd = Command::new(repo_root().join("ci/target-image.sh"));
+    cmd.arg("run")
+        .arg("--out")
+        .arg(out.path())
+        .arg("--bin")
+        .arg(suite_binary());
+    if let Some(p) = spec.profile {
+        cmd.args(["--profile", p]);
+    }
+    for (flag, script, name) in [
+        ("--setup", spec.setup, "setup.sh"),
+        ("--after", spec.after, "after.sh"),
+    ] {
+        if let Some(text) = script {
+            let path = out.path().join(name);
+            std::fs::write(&path, text)?;
+            cmd.arg(flag).arg(&path);
+        }
+    }
+    cmd.arg("--").args(spec.suite_args);
+    let output = cmd.output().context("cannot run ci/target-image.sh")?;
+    let console = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let junit = out.path().join("junit.xml");
+    let results = match std::fs::read_to_string(&junit) {
+        Ok(xml) => parse_junit(&xml).with_context(|| format!("bad JUnit report\n{console}"))?,
+        Err(_) => BTreeMap::new(),
+    };
+    Ok(ImageRun {
+        exit_code: output.status.code(),
+        console,
+        out,
+        results,
+    })
+}
+
+/// Test-case ID -> status, from a JUnit report (which must be well-formed).
+pub fn parse_junit(xml: &str) -> Result<BTreeMap<String, Status>> {
+    let report = Report::deserialize_from_str(xml).context("JUnit XML does not parse")?;
+    let mut results = BTreeMap::new();
+    for suite in &report.test_suites {
+        for tc in &suite.test_cases {
+            let message = |m: Option<&quick_junit::XmlString>| {
+                m.map(|s| s.as_str().to_owned()).unwrap_or_default()
+            };
+            let status = match &tc.status {
+                TestCaseStatus::Success { .. } => Status::Passed,
+                TestCaseStatus::NonSuccess { message: m, .. } => {
+                    Status::Failed(message(m.as_ref()))
+                }
+                TestCaseStatus::Skipped { message: m, .. } => Status::Skipped(message(m.as_ref())),
+            };
+            if results
+                .insert(tc.name.as_str().to_owned(), status)
+                .is_some()
+            {
+                bail!(
+                    "test case {} appears twice in the JUnit report",
+                    tc.name.as_str()
+                );
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Lines that differ between two state snapshots ("-" before, "+" after).
+pub fn snapshot_diff(before: &str, after: &str) -> Vec<String> {
+    let b: std::collections::BTreeSet<&str> = before.lines().collect();
+    let a: std::collections::BTreeSet<&str> = after.lines().collect();
+    b.difference(&a)
+        .map(|l| format!("- {l}"))
+        .chain(a.difference(&b).map(|l| format!("+ {l}")))
+        .collect()
+}
+
+/// The negative-control profiles under fixtures/profiles and the test cases
+/// each must make fail.
+pub fn profiles() -> Result<BTreeMap<String, Vec<String>>> {
+    let dir = repo_root().join("fixtures/profiles");
+    let mut found = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let entry = entry?;
+        let expect = entry.path().join("expect-fail");
+        if !expect.is_file() {
+            continue;
+        }
+        let ids = std::fs::read_to_string(&expect)?
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        found.insert(entry.file_name().to_string_lossy().into_owned(), ids);
+    }
+    Ok(found)
+}

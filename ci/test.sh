@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The project's tests, as CI runs them (.ci/run calls this):
+# lints, unit tests, then the suite in disposable CIP-security-like images
+# (foundation acceptance and the negative-control matrix). Needs root.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "dependencies"
+ci/install-deps.sh
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+shellcheck ci/*.sh fixtures/compliant/*.sh fixtures/profiles/*/*.sh
+
+step "build"
+cargo build --release --locked
+
+step "unit tests"
+cargo test --workspace --locked
+
+step "disposable image"
+time ci/target-image.sh build
+
+step "acceptance: the suite in disposable images"
+# One image at a time: each run already uses both cores.
+FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" \
+    cargo test -p fr1-acceptance --locked -- --ignored --test-threads 1

@@ -1,0 +1,208 @@
+//! The evidence log of one test case: what an assessor reads to follow the
+//! test without rerunning it. Every command, every PTY transcript, every
+//! check and the verdict, with a time offset. Secrets registered with
+//! [`Evidence::secret`] are masked before they are stored, so a password
+//! never reaches a log file.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// A cheap, clonable handle: the test body, its `TestUser`s and its
+/// `PrivateSshd` all write into the same log, also from `Drop`.
+#[derive(Clone)]
+pub struct Evidence {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    started: Instant,
+    secrets: Vec<String>,
+    text: String,
+}
+
+const MASK: &str = "********";
+
+impl Evidence {
+    pub fn new(title_line: &str) -> Self {
+        let started_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let mut text = String::new();
+        let _ = writeln!(text, "{title_line}");
+        let _ = writeln!(
+            text,
+            "started: {} (unix time {started_unix})",
+            utc_timestamp(started_unix)
+        );
+        Evidence {
+            inner: Arc::new(Mutex::new(Inner {
+                started: Instant::now(),
+                secrets: Vec::new(),
+                text,
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock only interrupts an append; the text
+        // is still worth keeping, so a poisoned lock is not an error here.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Register a secret (a password, a TOTP code): it is replaced by
+    /// `********` in everything logged from now on.
+    pub fn secret(&self, secret: &str) {
+        if !secret.is_empty() {
+            self.lock().secrets.push(secret.to_owned());
+        }
+    }
+
+    /// Replace every registered secret in `text`.
+    pub fn mask(&self, text: &str) -> String {
+        mask_with(&self.lock().secrets, text)
+    }
+
+    /// A narrative step: what the test is about to do and why.
+    pub fn step(&self, what: impl AsRef<str>) {
+        self.line("STEP", what.as_ref());
+    }
+
+    /// An assertion that held.
+    pub fn ok(&self, what: impl AsRef<str>) {
+        self.line("OK  ", what.as_ref());
+    }
+
+    /// A fact worth recording that is not itself an assertion.
+    pub fn note(&self, what: impl AsRef<str>) {
+        self.line("NOTE", what.as_ref());
+    }
+
+    /// Cleanup done (or failed) on the way out.
+    pub fn cleanup(&self, what: impl AsRef<str>) {
+        self.line("UNDO", what.as_ref());
+    }
+
+    /// A command that was run, with its exit status and output.
+    pub fn command(&self, command_line: &str, status: &str, stdout: &str, stderr: &str) {
+        let mut block = format!("$ {command_line}\n  -> {status}");
+        for (name, out) in [("stdout", stdout), ("stderr", stderr)] {
+            if !out.trim().is_empty() {
+                let _ = write!(block, "\n  {name}:");
+                for l in out.trim_end().lines() {
+                    let _ = write!(block, "\n  | {l}");
+                }
+            }
+        }
+        self.line("CMD ", &block);
+    }
+
+    /// A pseudo-terminal transcript, exactly as the program wrote it
+    /// (control characters made visible, secrets masked).
+    pub fn transcript(&self, label: &str, raw: &str) {
+        let mut block = format!("PTY transcript: {label}");
+        for l in printable(raw).lines() {
+            let _ = write!(block, "\n  > {l}");
+        }
+        self.line("PTY ", &block);
+    }
+
+    fn line(&self, kind: &str, what: &str) {
+        let mut inner = self.lock();
+        let masked = mask_with(&inner.secrets, what);
+        let offset = inner.started.elapsed().as_secs_f64();
+        let _ = writeln!(inner.text, "[{offset:>8.3}s] {kind} {masked}");
+    }
+
+    /// Seconds since the case started.
+    pub fn elapsed_secs(&self) -> f64 {
+        self.lock().started.elapsed().as_secs_f64()
+    }
+
+    /// The whole log so far.
+    pub fn render(&self) -> String {
+        self.lock().text.clone()
+    }
+}
+
+fn mask_with(secrets: &[String], text: &str) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), MASK);
+        }
+    }
+    out
+}
+
+/// Make a PTY transcript readable: CR-LF becomes LF, other control
+/// characters become `^X`, so an assessor can see exactly what was shown.
+fn printable(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.replace("\r\n", "\n").chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if (c as u32) < 0x20 => {
+                out.push('^');
+                out.push(char::from_u32(c as u32 + 0x40).unwrap_or('?'));
+            }
+            '\u{7f}' => out.push_str("^?"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time, without pulling in a date crate.
+pub fn utc_timestamp(unix: u64) -> String {
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm), valid for all dates after 1970.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        (secs % 3600) / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_every_kind_of_line() {
+        let ev = Evidence::new("TC_TEST");
+        ev.secret("Hunter2!x");
+        ev.step("typing Hunter2!x");
+        ev.command("chpasswd", "exit 0", "Hunter2!x", "");
+        ev.transcript("login", "Password: Hunter2!x\r\n");
+        let text = ev.render();
+        assert!(!text.contains("Hunter2!x"), "{text}");
+        assert_eq!(text.matches(MASK).count(), 3, "{text}");
+    }
+
+    #[test]
+    fn transcripts_show_control_characters() {
+        assert_eq!(printable("a\r\nb\x1b[0m\x07"), "a\nb^[[0m^G");
+    }
+
+    #[test]
+    fn utc_timestamps_match_known_dates() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(1_798_761_599), "2026-12-31T23:59:59Z");
+    }
+}

@@ -1,0 +1,32 @@
+//! System plumbing shared by the FR-1 test cases.
+//!
+//! One module per concern, so a test case reads like its catalog row and
+//! everything that touches the system lives here:
+//!
+//! - [`accounts`]: the account database and identifier uniqueness;
+//! - [`case`]: what a test case is (ID, requirement, verdict, body) and how it
+//!   says "skip" instead of "fail" when a prerequisite is missing;
+//! - [`evidence`]: the per-test-case log an assessor reads;
+//! - [`command`]: running a program and recording it in the evidence;
+//! - [`user`]: throw-away accounts that are removed again ([`TestUser`]);
+//! - [`file_guard`]: byte-exact backup and restore of a system file ([`FileGuard`]);
+//! - [`pty`]: a pseudo-terminal session with a transcript ([`Terminal`]);
+//! - [`login`]: the real authentication flows (`login`, `su`) driven on a PTY;
+
+pub mod accounts;
+pub mod case;
+pub mod command;
+pub mod evidence;
+pub mod file_guard;
+pub mod login;
+pub mod password;
+pub mod process;
+pub mod pty;
+pub mod user;
+
+pub use case::{Case, NotApplicable, Skip, Verdict};
+pub use evidence::Evidence;
+pub use file_guard::FileGuard;
+pub use login::AuthOutcome;
+pub use pty::Terminal;
+pub use user::TestUser;

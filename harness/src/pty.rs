@@ -1,0 +1,227 @@
+//! A program on a pseudo-terminal, as a person at a console would run it.
+//!
+//! [`Terminal`] wraps a rexpect session and keeps everything the program
+//! wrote, so the evidence shows the dialogue exactly. Unlike a plain rexpect
+//! session, the terminal starts with ECHO *on*, like a real console: hiding
+//! a typed password is then the job of `login`/`su`/`passwd`/`ssh`, which is
+//! what CR1.10 needs to observe.
+
+use crate::command::command_line;
+use crate::Evidence;
+use anyhow::{anyhow, Context, Result};
+use nix::sys::signal::Signal;
+use rexpect::reader::{ReadUntil, Regex};
+use rexpect::session::{spawn_with_options, PtySession};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// What a program wrote before and including the expected text.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    /// Index of the alternative that matched (for [`Terminal::expect_any`]).
+    pub which: usize,
+    pub before: String,
+    pub text: String,
+}
+
+pub struct Terminal {
+    session: Option<PtySession>,
+    label: String,
+    transcript: String,
+    ev: Evidence,
+}
+
+/// The longest any single expectation waits by default: long enough for a
+/// PAM failure delay (2-3 s) on a slow board, short enough that a hung
+/// dialogue fails the test instead of the whole run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Terminal {
+    /// Start `cmd` on a new PTY (its own session, ECHO on).
+    pub fn spawn(ev: &Evidence, label: &str, mut cmd: Command) -> Result<Self> {
+        Self::spawn_with_timeout(ev, label, &mut cmd, DEFAULT_TIMEOUT)
+    }
+
+    pub fn spawn_with_timeout(
+        ev: &Evidence,
+        label: &str,
+        cmd: &mut Command,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let line = command_line(cmd);
+        ev.step(format!("on a PTY: {line}"));
+        // SAFETY: runs in the forked child before exec; it only calls
+        // tcgetattr/tcsetattr on fd 0, which are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut t: nix::libc::termios = std::mem::zeroed();
+                if nix::libc::tcgetattr(0, &mut t) == 0 {
+                    t.c_lflag |= nix::libc::ECHO;
+                    nix::libc::tcsetattr(0, nix::libc::TCSANOW, &t);
+                }
+                Ok(())
+            });
+        }
+        let cmd = std::mem::replace(cmd, Command::new("true"));
+        let options = rexpect::reader::Options::new()
+            .timeout_ms(Some(timeout.as_millis() as u64))
+            .strip_ansi_escape_codes(false);
+        let session = spawn_with_options(cmd, options)
+            .with_context(|| format!("cannot start `{line}` on a PTY"))?;
+        Ok(Terminal {
+            session: Some(session),
+            label: label.to_owned(),
+            transcript: String::new(),
+            ev: ev.clone(),
+        })
+    }
+
+    fn session(&mut self) -> Result<&mut PtySession> {
+        self.session
+            .as_mut()
+            .ok_or_else(|| anyhow!("{}: the PTY session is already closed", self.label))
+    }
+
+    /// Wait for text matching `regex`.
+    pub fn expect(&mut self, regex: &str) -> Result<Matched> {
+        self.expect_any(&[regex])
+    }
+
+    /// Wait until one of `regexes` matches; says which one.
+    pub fn expect_any(&mut self, regexes: &[&str]) -> Result<Matched> {
+        let compiled: Vec<Regex> = regexes
+            .iter()
+            .map(|r| Regex::new(r).with_context(|| format!("bad expect pattern {r:?}")))
+            .collect::<Result<_>>()?;
+        let needle = ReadUntil::Any(compiled.iter().cloned().map(ReadUntil::Regex).collect());
+        let label = self.label.clone();
+        let result = self.session()?.exp_any(match needle {
+            ReadUntil::Any(v) => v,
+            other => vec![other],
+        });
+        match result {
+            Ok((before, text)) => {
+                self.transcript.push_str(&before);
+                self.transcript.push_str(&text);
+                let which = compiled.iter().position(|r| r.is_match(&text)).unwrap_or(0);
+                Ok(Matched {
+                    which,
+                    before,
+                    text,
+                })
+            }
+            Err(e) => {
+                let got = match &e {
+                    rexpect::error::Error::Timeout { got, .. } => got.clone(),
+                    rexpect::error::Error::EOF { got, .. } => got.clone(),
+                    _ => String::new(),
+                };
+                self.transcript.push_str(&got);
+                Err(anyhow!(
+                    "{label}: expected one of {regexes:?}; {}; the terminal showed: {:?}",
+                    short_error(&e),
+                    self.ev.mask(tail(&self.transcript, 400))
+                ))
+            }
+        }
+    }
+
+    /// Wait for `regex` for up to `total`, even beyond the per-expectation
+    /// timeout, printing progress so a long wait is visibly alive.
+    pub fn expect_within(&mut self, regex: &str, total: Duration) -> Result<Matched> {
+        let started = Instant::now();
+        loop {
+            match self.expect(regex) {
+                Ok(m) => return Ok(m),
+                Err(e) if started.elapsed() >= total => return Err(e),
+                Err(_) => eprintln!(
+                    "  ... {}: still waiting for {regex:?} ({}s)",
+                    self.label,
+                    started.elapsed().as_secs()
+                ),
+            }
+        }
+    }
+
+    /// Type a line (it will show in the transcript if the terminal echoes).
+    pub fn send_line(&mut self, line: &str) -> Result<()> {
+        let label = self.label.clone();
+        self.session()?
+            .send_line(line)
+            .with_context(|| format!("{label}: cannot type on the PTY"))?;
+        Ok(())
+    }
+
+    /// Type a secret: it is registered for masking first, so even if the
+    /// program echoes it, no log shows it.
+    pub fn send_secret(&mut self, secret: &str) -> Result<()> {
+        self.ev.secret(secret);
+        self.send_line(secret)
+    }
+
+    /// Everything the program wrote so far (unmasked: for assertions such as
+    /// "the password was not echoed").
+    pub fn transcript(&self) -> &str {
+        &self.transcript
+    }
+
+    /// Read to end of output and reap the program; returns its exit code
+    /// (None if killed by a signal).
+    pub fn wait_exit(&mut self) -> Result<Option<i32>> {
+        let label = self.label.clone();
+        let session = self.session()?;
+        let rest = session.exp_eof().unwrap_or_default();
+        let status = session
+            .process_mut()
+            .wait()
+            .with_context(|| format!("{label}: cannot wait for the program"))?;
+        self.transcript.push_str(&rest);
+        Ok(match status {
+            nix::sys::wait::WaitStatus::Exited(_, code) => Some(code),
+            _ => None,
+        })
+    }
+
+    /// Kill the program and every process of its terminal session.
+    pub fn close(&mut self) {
+        if let Some(mut session) = self.session.take() {
+            // The program is the leader of the PTY's session; the kernel
+            // tells its session ID through the master side.
+            if let Ok(master) = session.process().get_file_handle() {
+                use std::os::fd::AsRawFd;
+                // SAFETY: plain ioctl wrapper on a valid, owned descriptor.
+                let sid = unsafe { nix::libc::tcgetsid(master.as_raw_fd()) };
+                if sid > 1 {
+                    crate::process::kill_session(nix::unistd::Pid::from_raw(sid));
+                }
+            }
+            let _ = session.process_mut().kill(Signal::SIGKILL);
+            self.ev.transcript(&self.label, &self.transcript);
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn short_error(e: &rexpect::error::Error) -> String {
+    match e {
+        rexpect::error::Error::Timeout { timeout, .. } => {
+            format!("timed out after {} s", timeout.as_secs())
+        }
+        rexpect::error::Error::EOF { .. } => "the program ended first".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+fn tail(s: &str, n: usize) -> &str {
+    let start = s.len().saturating_sub(n);
+    let start = (start..=s.len())
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(s.len());
+    &s[start..]
+}

@@ -1,0 +1,227 @@
+//! Throw-away accounts.
+//!
+//! A [`TestUser`] has a generated name that no real account has (`fr1-` and
+//! six random characters, checked against the account database), a random
+//! password that satisfies any sane quality policy, and is removed when
+//! dropped: processes, account, group, home, mail spool and faillock record.
+//! The harness never touches an account it did not create.
+
+use crate::command::{run, run_ok};
+use crate::password::{random_token, strong_password};
+use crate::process::kill_all_of_uid;
+use crate::Evidence;
+use anyhow::{bail, Context, Result};
+use nix::unistd::{Gid, Group, Uid, User};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Every account the harness creates starts with this, so an operator can
+/// recognise (and `--cleanup` can find) leftovers.
+pub const NAME_PREFIX: &str = "fr1-";
+
+/// How the account is created: the CIP document names `adduser`, the
+/// catalog accepts `useradd`; both are real account-management flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Creator {
+    Useradd,
+    Adduser,
+}
+
+pub struct TestUser {
+    name: String,
+    uid: Uid,
+    gid: Gid,
+    home: PathBuf,
+    password: String,
+    ev: Evidence,
+    removed: bool,
+}
+
+/// A fresh account name that resolves to nothing, neither as user nor group.
+pub fn unused_name() -> Result<String> {
+    for _ in 0..16 {
+        let name = format!("{NAME_PREFIX}{}", random_token(6)?);
+        if User::from_name(&name)?.is_none() && Group::from_name(&name)?.is_none() {
+            return Ok(name);
+        }
+    }
+    bail!("could not find an unused account name after 16 tries")
+}
+
+impl TestUser {
+    /// Create an account with `useradd`, a home and a strong password.
+    pub fn create(ev: &Evidence) -> Result<Self> {
+        Self::create_with(ev, Creator::Useradd)
+    }
+
+    pub fn create_with(ev: &Evidence, creator: Creator) -> Result<Self> {
+        let name = unused_name()?;
+        let mut cmd = match creator {
+            Creator::Useradd => {
+                let mut c = Command::new("useradd");
+                c.args(["--create-home", "--user-group", "--shell", "/bin/sh"]);
+                c
+            }
+            Creator::Adduser => {
+                let mut c = Command::new("adduser");
+                c.args(["--disabled-password", "--gecos", "", "--shell", "/bin/sh"]);
+                c
+            }
+        };
+        cmd.arg(&name);
+        run_ok(ev, &mut cmd, None).context("creating a test account")?;
+        let user = User::from_name(&name)?
+            .with_context(|| format!("{name} was created but does not resolve"))?;
+        let password = strong_password()?;
+        ev.secret(&password);
+        let mut created = TestUser {
+            name,
+            uid: user.uid,
+            gid: user.gid,
+            home: user.dir,
+            password: String::new(),
+            ev: ev.clone(),
+            removed: false,
+        };
+        // From here on `created` is dropped (and the account removed) on any error.
+        created.set_password(&password)?;
+        ev.note(format!(
+            "test account {} (uid {}, gid {}) created with a random 16-character password",
+            created.name, created.uid, created.gid
+        ));
+        Ok(created)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn uid(&self) -> Uid {
+        self.uid
+    }
+    pub fn gid(&self) -> Gid {
+        self.gid
+    }
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// Set the password as root through `chpasswd` (which runs the image's
+    /// PAM password stack, so the policy still applies).
+    pub fn set_password(&mut self, password: &str) -> Result<()> {
+        self.ev.secret(password);
+        run_ok(
+            &self.ev,
+            &mut Command::new("chpasswd"),
+            Some(&format!("{}:{password}\n", self.name)),
+        )
+        .with_context(|| format!("setting the password of {}", self.name))?;
+        self.password = password.to_owned();
+        Ok(())
+    }
+
+    /// Record a password change made through a real flow (e.g. `passwd` on
+    /// a PTY), so later logins use it.
+    pub fn password_changed_to(&mut self, password: &str) {
+        self.ev.secret(password);
+        self.password = password.to_owned();
+    }
+
+    /// Rename the account with `usermod -l`. The test user follows the
+    /// account, so it is still removed under its new name.
+    pub fn rename(&mut self, new_name: &str) -> Result<()> {
+        run_ok(
+            &self.ev,
+            Command::new("usermod").args(["-l", new_name, &self.name]),
+            None,
+        )?;
+        self.name = new_name.to_owned();
+        Ok(())
+    }
+
+    /// Remove the account now (the CR1.3/CR1.4 flows delete accounts on purpose).
+    pub fn delete(mut self) -> Result<()> {
+        self.remove()
+    }
+
+    fn remove(&mut self) -> Result<()> {
+        if self.removed {
+            return Ok(());
+        }
+        self.removed = true;
+        // Never remove an account that is not the one we created: the name
+        // must still resolve to our UID, and that UID is never a system one.
+        let current = User::from_name(&self.name)?;
+        match current {
+            Some(u) if u.uid == self.uid && self.uid.as_raw() >= 1000 => {}
+            Some(u) => bail!(
+                "refusing to remove {}: it now has uid {} (created with {})",
+                self.name,
+                u.uid,
+                self.uid
+            ),
+            None => {
+                self.ev
+                    .cleanup(format!("{} no longer exists; nothing to remove", self.name));
+                return Ok(());
+            }
+        }
+        let killed = kill_all_of_uid(self.uid);
+        if killed > 0 {
+            self.ev.cleanup(format!(
+                "killed {killed} leftover process(es) of {}",
+                self.name
+            ));
+        }
+        // Clear the faillock record first: userdel does not know about it.
+        if crate::command::find_program("faillock").is_some() {
+            let _ = run(
+                &self.ev,
+                Command::new("faillock").args(["--user", &self.name, "--reset"]),
+                None,
+            );
+        }
+        for dir in ["/run/faillock", "/var/run/faillock"] {
+            let record = Path::new(dir).join(&self.name);
+            if record.exists() {
+                let _ = std::fs::remove_file(&record);
+            }
+        }
+        run_ok(
+            &self.ev,
+            Command::new("userdel").args(["--remove", "--force", &self.name]),
+            None,
+        )?;
+        // With USERGROUPS_ENAB no, or a group that gained members, the group
+        // can outlive the user: remove it if it is still ours.
+        if let Some(g) = Group::from_gid(self.gid)? {
+            if g.name == self.name || g.name.starts_with(NAME_PREFIX) {
+                run_ok(&self.ev, Command::new("groupdel").arg(&g.name), None)?;
+            }
+        }
+        if self.home.starts_with("/home") && self.home.exists() {
+            std::fs::remove_dir_all(&self.home)
+                .with_context(|| format!("removing {}", self.home.display()))?;
+        }
+        self.ev
+            .cleanup(format!("removed test account {}", self.name));
+        Ok(())
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        if let Err(e) = self.remove() {
+            self.ev.cleanup(format!(
+                "FAILED to remove test account {}: {e:#}",
+                self.name
+            ));
+            eprintln!(
+                "cip-iec-fr1-tests: failed to remove test account {}: {e:#}",
+                self.name
+            );
+        }
+    }
+}

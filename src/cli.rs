@@ -1,0 +1,132 @@
+//! Command-line options: ours, split from the libtest ones.
+//!
+//! The libtest options (`--list`, `--exact`, `--skip`, `--test-threads`,
+//! `--format`, a name filter, …) are parsed by libtest-mimic. Ours are taken
+//! out first and checked before any test touches the system, so a typo or an
+//! unwritable report path fails the run at once, not after ten minutes.
+
+use anyhow::{bail, Context, Result};
+use std::fs::{self, File, OpenOptions};
+use std::path::PathBuf;
+
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Write a JUnit XML report here.
+    pub junit: Option<PathBuf>,
+    /// Write one evidence log per test case into this directory.
+    pub evidence_dir: Option<PathBuf>,
+    /// Report each test case to LAVA with `lava-test-case`: `Some(true)`
+    /// forced on, `Some(false)` off, `None` when the program is on PATH.
+    pub lava: Option<bool>,
+    /// Print our help (and libtest's) and exit.
+    pub help: bool,
+    /// The arguments libtest-mimic parses.
+    pub libtest_args: Vec<String>,
+}
+
+pub const USAGE: &str = "\
+Usage: cip-iec-fr1-tests [OPTIONS] [FILTER]
+
+Runs the IEC 62443-4-2 FR-1 test cases (TC_CR1.*) on this system, as root.
+Every test case creates its own throw-away accounts, keys and services and
+removes them again; the system's policy is checked as configured.
+
+Report options:
+      --junit PATH          write a JUnit XML report to PATH
+      --evidence-dir DIR    write one evidence log per test case into DIR
+      --lava / --no-lava    report each test case with lava-test-case
+                            (default: when lava-test-case is on PATH)
+
+Selection and output (libtest):
+      FILTER                run only test cases whose ID contains FILTER
+      --exact               FILTER must match an ID exactly
+      --skip FILTER         skip test cases whose ID contains FILTER (repeatable)
+      --list                list the test cases and exit (no root needed)
+      --test-threads N      run at most N test cases at once
+      --format pretty|terse|json
+  -q, --quiet               terse output
+      --color auto|always|never
+
+Exit status: 0 all selected test cases passed (or were skipped as NA),
+101 at least one failed, 2 usage error or not run as root.
+";
+
+/// Split `args` (without the program name) into our options and libtest's.
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
+    let mut opts = Options::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String> {
+            match inline.clone().or_else(|| args.next()) {
+                Some(v) if !v.is_empty() => Ok(v),
+                _ => bail!("{name} needs a value"),
+            }
+        };
+        match flag.as_str() {
+            "--junit" => opts.junit = Some(PathBuf::from(value("--junit")?)),
+            "--evidence-dir" => opts.evidence_dir = Some(PathBuf::from(value("--evidence-dir")?)),
+            "--lava" => opts.lava = Some(true),
+            "--no-lava" => opts.lava = Some(false),
+            "-h" | "--help" => opts.help = true,
+            _ => opts.libtest_args.push(arg),
+        }
+    }
+    Ok(opts)
+}
+
+/// Make sure the report destinations can be written, before the run.
+pub fn check_destinations(opts: &Options) -> Result<()> {
+    if let Some(path) = &opts.junit {
+        // Opening for append creates the file without losing an old report
+        // if the run is aborted before the new one is written.
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+    }
+    if let Some(dir) = &opts.evidence_dir {
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the evidence directory {}", dir.display()))?;
+        let probe = dir.join(".fr1-write-test");
+        File::create(&probe).with_context(|| {
+            format!("cannot write into the evidence directory {}", dir.display())
+        })?;
+        let _ = fs::remove_file(probe);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> Result<Options> {
+        parse(s.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn our_options_are_taken_out_and_the_rest_goes_to_libtest() {
+        let o = parse_str("--junit out.xml TC_CR1.3 --evidence-dir=ev --exact --no-lava").unwrap();
+        assert_eq!(o.junit, Some(PathBuf::from("out.xml")));
+        assert_eq!(o.evidence_dir, Some(PathBuf::from("ev")));
+        assert_eq!(o.lava, Some(false));
+        assert_eq!(o.libtest_args, vec!["TC_CR1.3", "--exact"]);
+    }
+
+    #[test]
+    fn a_missing_value_is_an_error() {
+        assert!(parse_str("--junit").is_err());
+        assert!(parse_str("--evidence-dir=").is_err());
+    }
+
+    #[test]
+    fn an_unwritable_report_path_is_refused_before_the_run() {
+        let o = parse_str("--junit /nonexistent-dir/x.xml").unwrap();
+        assert!(check_destinations(&o).is_err());
+    }
+}

@@ -9,7 +9,7 @@ mod report;
 mod runner;
 
 use anyhow::Result;
-use libtest_mimic::Arguments;
+use libtest_mimic::{Arguments, FormatSetting};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -57,7 +57,11 @@ fn real_main() -> Result<ExitCode> {
     let records = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let conclusion = libtest_mimic::run(&args, runner::trials(cases.clone(), &records));
+    let plain_output = !args.quiet && matches!(args.format, None | Some(FormatSetting::Pretty));
     if args.list {
+        if plain_output {
+            report::console::print_not_applicable(cases.iter().filter(|c| selected(&args, c.id)));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let wall = started.elapsed();
@@ -74,6 +78,9 @@ fn real_main() -> Result<ExitCode> {
     if let Some(dir) = &opts.evidence_dir {
         report::evidence::write(dir, &records)?;
         println!("evidence: {}", dir.display());
+    }
+    if plain_output {
+        report::console::print_not_applicable(records.iter().map(|r| &r.case));
     }
     if opts.lava.unwrap_or_else(report::lava::available) {
         report::lava::report(&records);

@@ -51,15 +51,27 @@ pub fn trials(cases: Vec<Case>, records: &Records) -> Vec<Trial> {
 }
 
 fn run_case(case: Case) -> Record {
-    let ev = Evidence::new(&format!(
-        "{} — {} {} [{}]\nproves: {}",
-        case.id, case.requirement, case.title, case.verdict, case.proves
-    ));
+    let mut title = format!(
+        "{} — {} {} [{}]",
+        case.id, case.requirement, case.title, case.verdict
+    );
+    if !case.proves.is_empty() {
+        title.push_str(&format!("\nproves: {}", case.proves));
+    }
+    let ev = Evidence::new(&title);
     let started = Instant::now();
     let outcome = match (case.verdict, case.body, &case.not_applicable) {
-        (Verdict::NotApplicable, _, Some(na)) => {
+        (Verdict::NotApplicable, probe, Some(na)) => {
             ev.note(format!("reason: {}", na.reason));
             ev.note(format!("user action: {}", na.user_action));
+            if let Some(probe) = probe {
+                // Informational only: a failing probe is recorded, never a verdict.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&ev))) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => ev.note(format!("probe could not complete: {e:#}")),
+                    Err(_) => ev.note("probe panicked"),
+                }
+            }
             Outcome::Skipped(format!("NA: {}", na.reason))
         }
         (_, Some(body), _) => {

@@ -70,6 +70,7 @@ impl Case {
     }
 
     /// An NA requirement: reported as skipped with its reason and user action.
+    /// A [`Case::with_probe`] body may record informational facts first.
     pub const fn not_applicable(
         id: &'static str,
         requirement: &'static str,
@@ -85,6 +86,14 @@ impl Case {
             body: None,
             not_applicable: Some(na),
         }
+    }
+
+    /// For an NA requirement: a body that only records facts in the
+    /// evidence (is a banner configured, is a TPM present). Its result never
+    /// changes the verdict, which stays "skipped: NA".
+    pub const fn with_probe(mut self, probe: Body) -> Self {
+        self.body = Some(probe);
+        self
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`file_guard`]: byte-exact backup and restore of a system file ([`FileGuard`]);
 //! - [`pty`]: a pseudo-terminal session with a transcript ([`Terminal`]);
 //! - [`login`]: the real authentication flows (`login`, `su`) driven on a PTY;
+//! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
+//! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY.
 
 pub mod accounts;
 pub mod case;
@@ -22,6 +24,8 @@ pub mod login;
 pub mod password;
 pub mod process;
 pub mod pty;
+pub mod ssh;
+pub mod sshd;
 pub mod user;
 
 pub use case::{Case, NotApplicable, Skip, Verdict};
@@ -29,4 +33,5 @@ pub use evidence::Evidence;
 pub use file_guard::FileGuard;
 pub use login::AuthOutcome;
 pub use pty::Terminal;
+pub use sshd::PrivateSshd;
 pub use user::TestUser;

@@ -133,6 +133,15 @@ pub fn kill_tree(root: Pid) -> usize {
     for pid in &tree {
         let _ = kill(*pid, Signal::SIGKILL);
     }
+    // SIGKILL is delivered asynchronously: wait (bounded) until they are
+    // gone, so that the caller's next step (removing their user, their
+    // files) does not race with them. Zombies count as gone.
+    for _ in 0..100 {
+        if tree.iter().all(|p| live_parent_of(p.as_raw()).is_none()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     tree.len()
 }
 

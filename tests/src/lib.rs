@@ -6,23 +6,28 @@
 
 use harness::Case;
 
+mod not_applicable;
 mod tc_cr1_1_1;
+mod tc_cr1_1_2;
 mod tc_cr1_1_re1_1;
 mod tc_cr1_3_1;
 mod tc_cr1_3_2;
 mod tc_cr1_3_3;
 mod tc_cr1_4_1;
 
-/// Every catalog row, in catalog order.
+/// Every catalog row: the Met test cases, then the NA requirements.
 pub fn catalog() -> Vec<Case> {
-    vec![
+    let mut cases = vec![
         tc_cr1_1_1::CASE,
+        tc_cr1_1_2::CASE,
         tc_cr1_1_re1_1::CASE,
         tc_cr1_3_1::CASE,
         tc_cr1_3_2::CASE,
         tc_cr1_3_3::CASE,
         tc_cr1_4_1::CASE,
-    ]
+    ];
+    cases.extend(not_applicable::CASES);
+    cases
 }
 
 #[cfg(test)]

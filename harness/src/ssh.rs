@@ -1,0 +1,346 @@
+//! The ssh client flows, driven on a pseudo-terminal against a
+//! [`PrivateSshd`].
+//!
+//! - [`ssh_password`]: a person typing their password at ssh's prompt
+//!   (keyboard-interactive through PAM, or sshd's password method);
+//! - [`ssh_prompts`]: the same with several answers in turn (password, then
+//!   e.g. a verification code);
+//! - [`ssh_key`]: a publickey (or certificate) login, no prompt at all.
+//!
+//! Like [`crate::login`], each returns an [`Attempt`], and a shell counts only
+//! when the remote `id -un` printed the user. The client is isolated from
+//! root's own ssh set-up: `-F /dev/null`, no agent, no default identities,
+//! and the private server's host key as the only trusted one
+//! (StrictHostKeyChecking=yes), so it never reads or writes root's ~/.ssh.
+//! A connection or host-key failure is an error, never a "refusal": a
+//! refusal must be the server's decision.
+
+use crate::case::skip;
+use crate::command::find_program;
+use crate::login::{
+    console_command, finish, whoami_of, Attempt, AuthOutcome, CHANGE_REQUIRED, WHOAMI,
+    WHOAMI_OUTPUT,
+};
+use crate::pty::Terminal;
+use crate::sshd::{PrivateSshd, HOST};
+use crate::Evidence;
+use anyhow::{bail, Result};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The client's own verdict line (`user@host: Permission denied (methods).`),
+/// or the server disconnecting after too many failed attempts. Narrower
+/// than login's refusal texts on purpose: with `-v` the debug lines must not
+/// be taken for a refusal.
+const SSH_REFUSED: &str = r"Permission denied \([^)\r\n]*\)|Too many authentication failures";
+/// Everything that means "ssh never got an answer from the server's
+/// authentication": a connection, host-key, negotiation or client-side key
+/// problem. Matched as whole lines so the reason is in the error.
+const SSH_FAILURE: &str = r"(?m)^(?:ssh: |kex_exchange_identification|Host key verification failed|Connection (?:closed|reset|timed out) |Unable to negotiate|Received disconnect |command-line: |Load key |Warning: Identity file |@+ *WARNING)[^\r\n]*\r*\n";
+/// A question from the server (PAM through keyboard-interactive:
+/// `(user@127.0.0.1) Password: `, `Verification code: `; sshd's password
+/// method: `user@127.0.0.1's password: `).
+const PROMPT: &str = r"(?i)(password|verification code|passcode)[^\r\n]*: ?$";
+
+/// Options every flow uses: only this server, only its host key, nothing
+/// from root's ssh configuration, agent or key files.
+fn base_command(sshd: &PrivateSshd) -> Result<Command> {
+    if find_program("ssh").is_none() {
+        return skip("the ssh client is not installed (package openssh-client)");
+    }
+    // console_command clears the environment: no SSH_AUTH_SOCK, no
+    // SSH_ASKPASS, messages in English.
+    let mut cmd = console_command("ssh");
+    let known_hosts = sshd
+        .known_hosts()
+        .to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("the known_hosts path is not valid UTF-8"))?;
+    cmd.args(["-F", "/dev/null", "-p", &sshd.port().to_string()])
+        .args([
+            "-o",
+            &format!("UserKnownHostsFile={known_hosts}"),
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "UpdateHostKeys=no",
+            "-o",
+            "IdentityAgent=none",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "ControlPath=none",
+        ]);
+    Ok(cmd)
+}
+
+/// `ssh user@127.0.0.1 'echo FR1-$(id -un)-END'` on a PTY, typing
+/// `password` at the server's password prompt.
+///
+/// Outcomes: the marker → `Shell`; `Permission denied (…)` → `Refused`; a
+/// password-change dialogue → `ChangeRequired`. A password that the server
+/// answers with a further prompt (a second method, or a second factor) was
+/// not enough on its own: `Refused`. Every wrong attempt counts in the
+/// image's faillock tally.
+pub fn ssh_password(
+    ev: &Evidence,
+    sshd: &PrivateSshd,
+    user: &str,
+    password: &str,
+) -> Result<Attempt> {
+    ssh_prompts(ev, sshd, user, &[password])
+}
+
+/// Like [`ssh_password`], answering the server's prompts with `answers` in
+/// turn (e.g. password, then a TOTP code). A prompt beyond the last answer
+/// ends the attempt as `Refused`: the answers given were not accepted.
+pub fn ssh_prompts(
+    ev: &Evidence,
+    sshd: &PrivateSshd,
+    user: &str,
+    answers: &[&str],
+) -> Result<Attempt> {
+    for a in answers {
+        ev.secret(a);
+    }
+    let mut cmd = base_command(sshd)?;
+    cmd.args([
+        "-o",
+        "PubkeyAuthentication=no",
+        "-o",
+        "PreferredAuthentications=keyboard-interactive,password",
+        "-o",
+        "NumberOfPasswordPrompts=1",
+        "-o",
+        "BatchMode=no",
+    ])
+    .arg(format!("{user}@{HOST}"))
+    .arg(WHOAMI);
+    let flow = format!(
+        "ssh {user}@{HOST} -p {} (password typed at the prompt)",
+        sshd.port()
+    );
+    let mut term = Terminal::spawn(ev, &flow, cmd)?;
+
+    let mut answered = 0;
+    let mut sent: Option<Instant> = None;
+    let outcome = loop {
+        let m = term.expect_any(&[
+            WHOAMI_OUTPUT,
+            SSH_REFUSED,
+            CHANGE_REQUIRED,
+            SSH_FAILURE,
+            PROMPT,
+        ])?;
+        match m.which {
+            0 => {
+                break AuthOutcome::Shell {
+                    user: whoami_of(&m.text),
+                }
+            }
+            1 => {
+                break AuthOutcome::Refused {
+                    message: m.text.trim().to_owned(),
+                }
+            }
+            2 => break AuthOutcome::ChangeRequired,
+            3 if m.text.contains("Too many authentication failures") => {
+                break AuthOutcome::Refused {
+                    message: m.text.trim().to_owned(),
+                }
+            }
+            3 => bail!(
+                "{flow}: ssh failed before the server decided: {}",
+                ev.mask(m.text.trim())
+            ),
+            _ => match answers.get(answered) {
+                Some(answer) => {
+                    term.send_secret(answer)?;
+                    answered += 1;
+                    sent = Some(Instant::now());
+                }
+                None => {
+                    // The prompt line starts before the matched word.
+                    let line_start = m.before.rsplit(['\r', '\n']).next().unwrap_or("");
+                    break AuthOutcome::Refused {
+                        message: format!(
+                            "the {} answer(s) given were not accepted; the server asked again: {}{}",
+                            answers.len(),
+                            line_start,
+                            m.text.trim()
+                        ),
+                    };
+                }
+            },
+        }
+    };
+    let answer_after = sent.map_or(Duration::ZERO, |t| t.elapsed());
+    if sent.is_none() {
+        ev.note(format!(
+            "{flow}: the server decided without showing a password prompt"
+        ));
+    }
+    if matches!(outcome, AuthOutcome::Shell { .. }) {
+        let _ = term.wait_exit();
+    }
+    Ok(finish(
+        ev,
+        flow,
+        term,
+        answers.first().copied().unwrap_or(""),
+        outcome,
+        answer_after,
+    ))
+}
+
+/// `ssh -i identity_file user@127.0.0.1 'echo FR1-$(id -un)-END'`, publickey
+/// only, on a PTY. `extra_opts` go before the destination (e.g.
+/// `["-o", "CertificateFile=/tmp/…/id-cert.pub"]`).
+///
+/// Runs with `-v` and BatchMode=yes (nothing can be asked): a refusal counts
+/// only when the server refused — the transcript must show that the client
+/// offered a key, or the server's list of methods has no publickey. A key
+/// the client could not load (bad permissions, wrong path) is an error, not
+/// a refusal, so a "wrong key is refused" check cannot pass by accident.
+pub fn ssh_key(
+    ev: &Evidence,
+    sshd: &PrivateSshd,
+    user: &str,
+    identity_file: &Path,
+    extra_opts: &[&str],
+) -> Result<Attempt> {
+    let mut cmd = base_command(sshd)?;
+    cmd.arg("-v")
+        .arg("-i")
+        .arg(identity_file)
+        .args([
+            "-o",
+            "PubkeyAuthentication=yes",
+            "-o",
+            "PreferredAuthentications=publickey",
+            "-o",
+            "PasswordAuthentication=no",
+            "-o",
+            "KbdInteractiveAuthentication=no",
+            "-o",
+            "BatchMode=yes",
+        ])
+        .args(extra_opts)
+        .arg(format!("{user}@{HOST}"))
+        .arg(WHOAMI);
+    let flow = format!(
+        "ssh -i {} {user}@{HOST} -p {} (publickey)",
+        identity_file.display(),
+        sshd.port()
+    );
+    let mut term = Terminal::spawn(ev, &flow, cmd)?;
+    let started = Instant::now();
+    let m = term.expect_any(&[WHOAMI_OUTPUT, SSH_REFUSED, SSH_FAILURE, PROMPT])?;
+    let answer_after = started.elapsed();
+    let outcome = match m.which {
+        0 => {
+            let _ = term.wait_exit();
+            AuthOutcome::Shell {
+                user: whoami_of(&m.text),
+            }
+        }
+        1 => {
+            let offered = term.transcript().contains("Offering public key");
+            let publickey_allowed = m.text.contains("publickey");
+            if !offered && publickey_allowed {
+                bail!(
+                    "{flow}: refused, but the client never offered the key (it could not use {}); \
+                     that is no decision of the server",
+                    identity_file.display()
+                );
+            }
+            AuthOutcome::Refused {
+                message: m.text.trim().to_owned(),
+            }
+        }
+        2 if m.text.contains("Too many authentication failures") => AuthOutcome::Refused {
+            message: m.text.trim().to_owned(),
+        },
+        2 => bail!(
+            "{flow}: ssh failed before the server decided: {}",
+            m.text.trim()
+        ),
+        _ => bail!(
+            "{flow}: unexpected prompt in a publickey login: {}",
+            m.text.trim()
+        ),
+    };
+    Ok(finish(ev, flow, term, "", outcome, answer_after))
+}
+
+/// The attempt's terminal showed the server's password prompt, i.e. the
+/// decision followed a typed answer. A server that lets a user in without
+/// asking (pam_permit in the stack, an empty password allowed) fails this.
+pub fn assert_prompted(attempt: &Attempt) -> Result<()> {
+    let prompt = rexpect::reader::Regex::new(r"(?i)password[^\r\n]*: ?(\r?\n|$)")?;
+    if !prompt.is_match(&attempt.transcript) {
+        bail!(
+            "{}: no password prompt was shown; the server decided without asking",
+            attempt.flow
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rexpect::reader::Regex;
+
+    #[test]
+    fn refusals_failures_and_prompts_are_told_apart() {
+        let refused = Regex::new(SSH_REFUSED).unwrap();
+        let failure = Regex::new(SSH_FAILURE).unwrap();
+        let prompt = Regex::new(PROMPT).unwrap();
+        assert!(
+            refused.is_match("fr1-ab12cd@127.0.0.1: Permission denied (keyboard-interactive).\r\n")
+        );
+        assert!(!refused.is_match("debug1: Authentications that can continue: publickey\r\n"));
+        for line in [
+            "ssh: connect to host 127.0.0.1 port 1: Connection refused\r\n",
+            "Host key verification failed.\r\n",
+            "x\r\nConnection closed by 127.0.0.1 port 40022\r\n",
+            "Load key \"/tmp/k\": bad permissions\r\n",
+        ] {
+            assert!(failure.is_match(line), "{line}");
+        }
+        // Debug output mentioning a closed connection is not a failure line.
+        assert!(!failure.is_match("debug1: channel 0: connection closed by peer\r\n"));
+        for p in [
+            "(fr1-ab@127.0.0.1) Password: ",
+            "fr1-ab@127.0.0.1's password: ",
+            "Verification code: ",
+        ] {
+            assert!(prompt.is_match(p), "{p}");
+        }
+        assert!(!prompt.is_match("(fr1-ab@127.0.0.1) Password: \r\n"));
+    }
+
+    /// ssh writes CR LF and the PTY turns LF into CR LF again: the lines
+    /// end in CR CR LF. A client-side key problem printed before ssh's
+    /// "Permission denied" must still be found first (found the hard way).
+    #[test]
+    fn a_key_the_client_cannot_load_is_a_failure_on_a_real_pty() {
+        let ev = Evidence::new("t");
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            r"printf 'debug1: Server accepts key: /k\r\n@@@@@@\r\n@   WARNING: UNPROTECTED PRIVATE KEY FILE!   @\r\n';
+              printf 'Load key \042/k\042: bad permissions\r\nu@127.0.0.1: Permission denied (publickey).\r\n'",
+        ]);
+        let mut term = Terminal::spawn(&ev, "ssh", cmd).unwrap();
+        let m = term
+            .expect_any(&[WHOAMI_OUTPUT, SSH_REFUSED, SSH_FAILURE, PROMPT])
+            .unwrap();
+        assert_eq!(m.which, 2, "{m:?}");
+        assert!(m.text.contains("UNPROTECTED"), "{m:?}");
+    }
+}

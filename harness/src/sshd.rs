@@ -1,0 +1,705 @@
+//! A private sshd that enforces the system's own policy.
+//!
+//! The remote-login test cases must exercise the image's sshd policy and
+//! PAM stack, but must never edit or restart the system sshd (a test run
+//! over ssh would cut its own connection, and a failed test could leave the
+//! device unreachable). [`PrivateSshd`] therefore starts a second
+//! `/usr/sbin/sshd` on 127.0.0.1 and a free port, with:
+//!
+//! - a private copy of `/etc/ssh/sshd_config` in which only the top-level
+//!   `Port`, `ListenAddress`, `HostKey` and `PidFile` lines are commented
+//!   out. Its `Include` lines stay, so the image's drop-ins in
+//!   `/etc/ssh/sshd_config.d/` (on a CIP image: `AuthenticationMethods
+//!   keyboard-interactive`) still apply;
+//! - its own port, listen address, host key and pid file, given on the
+//!   command line: sshd keeps the first value it sees for a keyword, and
+//!   command-line options are seen before the file;
+//! - `UsePAM yes`, so authentication goes through `/etc/pam.d/sshd`;
+//! - optionally, extra `-o` settings chosen by the test
+//!   ([`PrivateSshdBuilder::option`]), e.g. publickey-only or a
+//!   `TrustedUserCAKeys` file. They configure this private instance only.
+//!
+//! Everything it needs lives in a private temporary directory (mode 0700):
+//! config copy, host key, pid file, `known_hosts` for the client, and
+//! sshd's own log, which goes into the evidence when the server is dropped.
+
+use crate::case::skip;
+use crate::command::{command_line, find_program, run, run_ok};
+use crate::process::kill_tree;
+use crate::Evidence;
+use anyhow::{bail, Context, Result};
+use nix::unistd::Pid;
+use std::fmt::Write as _;
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The sshd binary. An absolute path, because sshd re-executes itself for
+/// every connection and refuses to start otherwise.
+pub const SSHD: &str = "/usr/sbin/sshd";
+/// The system configuration whose policy the private sshd enforces.
+pub const SYSTEM_CONFIG: &str = "/etc/ssh/sshd_config";
+/// The only address the private sshd listens on.
+pub const HOST: &str = "127.0.0.1";
+/// sshd's privilege-separation directory: it must exist, or sshd refuses to
+/// start. On a booted image systemd creates it only while ssh.service runs.
+const PRIVSEP_DIR: &str = "/run/sshd";
+
+/// How long sshd may take to listen: key loading and PAM set-up are fast,
+/// but a loaded armhf board is slow.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Another program may take the port between our probe bind and sshd's.
+const START_ATTEMPTS: usize = 5;
+
+/// Keywords the private sshd sets itself. They are commented out in the
+/// config copy (`Port`, `ListenAddress`, `HostKey` and `PidFile` would make
+/// it listen where the system sshd does, present the system's host key, or
+/// overwrite the system's pid file), and a test cannot override them (the
+/// first value wins, so the override would be silently ignored).
+const OWN_KEYWORDS: [&str; 4] = ["port", "listenaddress", "hostkey", "pidfile"];
+const RESERVED_OVERRIDES: [&str; 5] = ["port", "listenaddress", "hostkey", "pidfile", "usepam"];
+
+/// Prefix of the lines commented out in the config copy, so the copy shows
+/// which lines were the system's and which were disabled.
+const DISABLED: &str = "#fr1-private-sshd# ";
+
+/// Settings of the effective configuration worth quoting in the evidence:
+/// the authentication policy the test is about.
+const POLICY_KEYWORDS: [&str; 9] = [
+    "usepam",
+    "authenticationmethods",
+    "passwordauthentication",
+    "kbdinteractiveauthentication",
+    "permitemptypasswords",
+    "pubkeyauthentication",
+    "permitrootlogin",
+    "maxauthtries",
+    "logingracetime",
+];
+
+/// Extra settings for one private sshd. Start with [`PrivateSshd::builder`].
+#[derive(Debug, Clone, Default)]
+pub struct PrivateSshdBuilder {
+    overrides: Vec<(String, String)>,
+}
+
+impl PrivateSshdBuilder {
+    /// Add `-o KEYWORD=VALUE` for this private sshd, e.g.
+    /// `.option("AuthenticationMethods", "publickey")`. It takes precedence
+    /// over the system's configuration (the first value wins).
+    pub fn option(mut self, keyword: &str, value: impl Into<String>) -> Self {
+        self.overrides.push((keyword.to_owned(), value.into()));
+        self
+    }
+
+    /// Start the private sshd and wait until it listens. Skips the case
+    /// when sshd (openssh-server) or ssh-keygen (openssh-client) is missing.
+    pub fn start(self, ev: &Evidence) -> Result<PrivateSshd> {
+        PrivateSshd::start_with(ev, self.overrides)
+    }
+}
+
+/// A running private sshd. Dropping it kills it and every process of its
+/// sessions, removes its directory, and puts its log into the evidence.
+pub struct PrivateSshd {
+    // Declaration order is drop order: the server must be gone before the
+    // privilege-separation directory and the temporary directory go.
+    server: Option<Server>,
+    _privsep: PrivsepDir,
+    dir: Option<TempDir>,
+    dir_path: PathBuf,
+    port: u16,
+    known_hosts: PathBuf,
+    known_hosts_line: String,
+    log: PathBuf,
+    effective_config: String,
+    ev: Evidence,
+}
+
+impl PrivateSshd {
+    /// A private sshd with extra settings.
+    pub fn builder() -> PrivateSshdBuilder {
+        PrivateSshdBuilder::default()
+    }
+
+    /// A private sshd with the system's policy and nothing else.
+    pub fn start(ev: &Evidence) -> Result<Self> {
+        Self::builder().start(ev)
+    }
+
+    fn start_with(ev: &Evidence, overrides: Vec<(String, String)>) -> Result<Self> {
+        // A bad override is a defect of the test, so it fails everywhere,
+        // also where sshd is missing and the case would be skipped.
+        check_overrides(&overrides)?;
+        if !Path::new(SSHD).is_file() {
+            return skip(format!("{SSHD} is not installed (package openssh-server)"));
+        }
+        let Some(keygen) = find_program("ssh-keygen") else {
+            return skip("ssh-keygen is not installed (package openssh-client)");
+        };
+
+        ev.step("start a private sshd on 127.0.0.1 with the system's sshd policy and PAM stack");
+        let dir = tempfile::Builder::new()
+            .prefix("fr1-sshd-")
+            .tempdir()
+            .context("creating the private sshd's directory")?;
+        let dir_path = dir.path().to_path_buf();
+        // Host key, config and log are nobody else's business; sshd also
+        // refuses a host key that others can read.
+        fs::set_permissions(&dir_path, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 0700 {}", dir_path.display()))?;
+
+        let host_key = dir_path.join("ssh_host_ed25519_key");
+        run_ok(
+            ev,
+            Command::new(&keygen)
+                .args([
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "fr1-private-sshd",
+                    "-f",
+                ])
+                .arg(&host_key),
+            None,
+        )
+        .context("creating the private sshd's host key")?;
+        let public = fs::read_to_string(host_key.with_extension("pub"))
+            .context("reading the private sshd's public host key")?;
+        let mut fields = public.split_whitespace();
+        let (Some(key_type), Some(key_blob)) = (fields.next(), fields.next()) else {
+            bail!("ssh-keygen wrote an unreadable public key: {public:?}");
+        };
+
+        let system = match fs::read_to_string(SYSTEM_CONFIG) {
+            Ok(text) => text,
+            // sshd compiled-in defaults are then the system's policy too.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                ev.note(format!(
+                    "{SYSTEM_CONFIG} does not exist: sshd's built-in defaults apply"
+                ));
+                String::new()
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {SYSTEM_CONFIG}")),
+        };
+        let (config_text, disabled) = private_config(&system);
+        let config = dir_path.join("sshd_config");
+        fs::write(&config, config_text).with_context(|| format!("writing {}", config.display()))?;
+        ev.note(format!(
+            "private config {} = copy of {SYSTEM_CONFIG} (Include lines and drop-ins kept); lines disabled in the copy: {}",
+            config.display(),
+            if disabled.is_empty() { "none".to_owned() } else { disabled.join(" | ") }
+        ));
+        if !overrides.is_empty() {
+            let shown: Vec<String> = overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            ev.note(format!(
+                "settings of this test's private sshd only: {}",
+                shown.join(", ")
+            ));
+        }
+
+        let privsep = PrivsepDir::acquire(ev)?;
+        let log = dir_path.join("sshd.log");
+        let pid_file = dir_path.join("sshd.pid");
+        let known_hosts = dir_path.join("known_hosts");
+        let mut validated = false;
+        for attempt in 1..=START_ATTEMPTS {
+            let port = free_port()?;
+            let mut args: Vec<String> = vec![
+                "-f".into(),
+                path_str(&config)?,
+                // -p rather than -o Port: ports given with -p make sshd ignore
+                // every Port line, also those in drop-ins, which -o would not.
+                "-p".into(),
+                port.to_string(),
+                "-o".into(),
+                format!("ListenAddress={HOST}"),
+                "-o".into(),
+                format!("HostKey={}", path_str(&host_key)?),
+                "-o".into(),
+                format!("PidFile={}", path_str(&pid_file)?),
+                "-o".into(),
+                "UsePAM=yes".into(),
+            ];
+            for (k, v) in &overrides {
+                args.push("-o".into());
+                args.push(format!("{k}={v}"));
+            }
+
+            if !validated {
+                let checked = run(ev, Command::new(SSHD).arg("-t").args(&args), None)?;
+                if !checked.success {
+                    bail!(
+                        "sshd -t rejects the private sshd's configuration: {}",
+                        checked.all_output().trim()
+                    );
+                }
+                validated = true;
+            }
+            let effective = run_ok(ev, Command::new(SSHD).arg("-T").args(&args), None)
+                .context("reading the private sshd's effective configuration (sshd -T)")?
+                .stdout;
+            check_listens_only_on(&effective, port)?;
+
+            // Written before sshd starts, so nothing can fail between "it
+            // listens" and handing out the PrivateSshd that stops it.
+            let known_hosts_line = format!("[{HOST}]:{port} {key_type} {key_blob}");
+            fs::write(&known_hosts, format!("{known_hosts_line}\n"))
+                .with_context(|| format!("writing {}", known_hosts.display()))?;
+            let log_file =
+                fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+            let mut cmd = Command::new(SSHD);
+            cmd.args(["-D", "-e"])
+                .args(&args)
+                .env_clear()
+                .env(
+                    "PATH",
+                    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                )
+                .env("LANG", "C")
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(
+                    log_file.try_clone().context("duplicating the log handle")?,
+                ))
+                .stderr(Stdio::from(log_file));
+            // SAFETY: prctl is async-signal-safe. Should the suite be killed
+            // without unwinding, the private sshd does not outlive it.
+            unsafe {
+                cmd.pre_exec(|| {
+                    nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            ev.step(format!("$ {}", command_line(&cmd)));
+            let child = cmd.spawn().context("starting the private sshd")?;
+            let mut server = Server {
+                pid: Pid::from_raw(child.id() as i32),
+                child,
+                exited: false,
+                ev: ev.clone(),
+            };
+            let started = Instant::now();
+            match server.wait_listening(port, &log)? {
+                Startup::Listening => {
+                    ev.note(format!(
+                        "private sshd (pid {}) listens on {HOST}:{port} after {:.3} s",
+                        server.pid,
+                        started.elapsed().as_secs_f64()
+                    ));
+                    let policy: Vec<&str> = effective
+                        .lines()
+                        .filter(|l| {
+                            POLICY_KEYWORDS.contains(&l.split_whitespace().next().unwrap_or(""))
+                        })
+                        .collect();
+                    ev.note(format!(
+                        "effective authentication policy: {}",
+                        policy.join("; ")
+                    ));
+                    return Ok(PrivateSshd {
+                        server: Some(server),
+                        _privsep: privsep,
+                        dir: Some(dir),
+                        dir_path,
+                        port,
+                        known_hosts,
+                        known_hosts_line,
+                        log,
+                        effective_config: effective,
+                        ev: ev.clone(),
+                    });
+                }
+                Startup::PortTaken(text) if attempt < START_ATTEMPTS => {
+                    ev.note(format!(
+                        "port {port} was taken before sshd could bind it (attempt {attempt}); trying another. sshd said: {}",
+                        text.trim()
+                    ));
+                }
+                Startup::PortTaken(text) => {
+                    bail!("sshd could not bind a free port in {START_ATTEMPTS} attempts; last log:\n{text}")
+                }
+                Startup::Failed(why) => bail!("{why}"),
+            }
+        }
+        bail!("sshd could not be started in {START_ATTEMPTS} attempts")
+    }
+
+    /// The port it listens on (on [`HOST`]).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The address it listens on, always [`HOST`].
+    pub fn host(&self) -> &'static str {
+        HOST
+    }
+
+    /// A `known_hosts` file that lists exactly this server's host key, for
+    /// `ssh -o UserKnownHostsFile=… -o StrictHostKeyChecking=yes`.
+    pub fn known_hosts(&self) -> &Path {
+        &self.known_hosts
+    }
+
+    /// The `known_hosts` line: `[127.0.0.1]:PORT ssh-ed25519 AAAA…`.
+    pub fn known_hosts_line(&self) -> &str {
+        &self.known_hosts_line
+    }
+
+    /// The private directory (mode 0700, removed on drop), for files a test
+    /// points its settings at.
+    pub fn dir(&self) -> &Path {
+        &self.dir_path
+    }
+
+    /// `sshd -T` of this instance: the policy it really enforces.
+    pub fn effective_config(&self) -> &str {
+        &self.effective_config
+    }
+
+    /// One setting of the effective configuration, lower-case keyword
+    /// (`"permitemptypasswords"`); all values of a repeated keyword, joined
+    /// by newlines.
+    pub fn effective(&self, keyword: &str) -> Option<String> {
+        let values: Vec<&str> = self
+            .effective_config
+            .lines()
+            .filter_map(|l| l.strip_prefix(keyword)?.strip_prefix(' '))
+            .collect();
+        (!values.is_empty()).then(|| values.join("\n"))
+    }
+
+    /// What sshd logged so far (e.g. `Accepted keyboard-interactive/pam for …`).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for PrivateSshd {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.stop();
+        }
+        let log = self.log();
+        let mut block = format!("private sshd log ({HOST}:{}):", self.port);
+        for line in log.lines() {
+            let _ = write!(block, "\n  | {line}");
+        }
+        if log.trim().is_empty() {
+            block.push_str(" (empty)");
+        }
+        self.ev.note(block);
+        if let Some(dir) = self.dir.take() {
+            match dir.close() {
+                Ok(()) => self
+                    .ev
+                    .cleanup(format!("removed {}", self.dir_path.display())),
+                Err(e) => self
+                    .ev
+                    .cleanup(format!("FAILED to remove {}: {e}", self.dir_path.display())),
+            }
+        }
+        // `privsep` is released after this, with the server already gone.
+    }
+}
+
+/// The sshd listener process.
+struct Server {
+    pid: Pid,
+    child: Child,
+    /// Already reaped: its PID may belong to someone else now.
+    exited: bool,
+    ev: Evidence,
+}
+
+enum Startup {
+    Listening,
+    /// sshd could not bind the port we picked: someone took it meanwhile.
+    PortTaken(String),
+    Failed(String),
+}
+
+impl Server {
+    /// Wait until sshd itself holds a listening socket on `port`. Checked
+    /// through /proc rather than by connecting: a probe connection would be
+    /// logged as a failed client and counts against the source address in
+    /// sshd's PerSourcePenalties (OpenSSH >= 9.8).
+    fn wait_listening(&mut self, port: u16, log: &Path) -> Result<Startup> {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .context("waiting for the private sshd")?
+            {
+                self.exited = true;
+                let text = fs::read_to_string(log).unwrap_or_default();
+                if text.contains("Address already in use") {
+                    return Ok(Startup::PortTaken(text));
+                }
+                return Ok(Startup::Failed(format!(
+                    "the private sshd exited ({status}) before it listened on {HOST}:{port}; its log:\n{}",
+                    text.trim_end()
+                )));
+            }
+            if holds_listening_socket(self.pid, port) {
+                return Ok(Startup::Listening);
+            }
+            if started.elapsed() > START_TIMEOUT {
+                let text = fs::read_to_string(log).unwrap_or_default();
+                return Ok(Startup::Failed(format!(
+                    "the private sshd (pid {}) did not listen on {HOST}:{port} within {} s; its log:\n{}",
+                    self.pid,
+                    START_TIMEOUT.as_secs(),
+                    text.trim_end()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kill the listener and every process it started (the per-connection
+    /// sshd processes call setsid(), so only the process tree finds them),
+    /// then reap the listener.
+    fn stop(&mut self) {
+        if self.exited {
+            return;
+        }
+        let killed = kill_tree(self.pid);
+        let _ = self.child.wait();
+        self.exited = true;
+        self.ev.cleanup(format!(
+            "stopped the private sshd (pid {}): {killed} process(es) killed",
+            self.pid
+        ));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// /run/sshd is shared by every private sshd of the run (test cases run in
+/// parallel threads) and by the system sshd: it is created when missing and
+/// removed only when the last private sshd that needed it is gone, and only
+/// if we created it.
+struct PrivsepDir {
+    ev: Evidence,
+}
+
+struct PrivsepState {
+    users: usize,
+    created: bool,
+}
+
+static PRIVSEP: Mutex<PrivsepState> = Mutex::new(PrivsepState {
+    users: 0,
+    created: false,
+});
+
+impl PrivsepDir {
+    fn acquire(ev: &Evidence) -> Result<Self> {
+        let mut state = PRIVSEP.lock().unwrap_or_else(|p| p.into_inner());
+        if !Path::new(PRIVSEP_DIR).is_dir() {
+            fs::create_dir(PRIVSEP_DIR).with_context(|| format!("creating {PRIVSEP_DIR}"))?;
+            fs::set_permissions(PRIVSEP_DIR, fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("chmod 0755 {PRIVSEP_DIR}"))?;
+            state.created = true;
+            ev.note(format!(
+                "created {PRIVSEP_DIR} (sshd's privilege-separation directory; removed again afterwards)"
+            ));
+        }
+        state.users += 1;
+        Ok(PrivsepDir { ev: ev.clone() })
+    }
+}
+
+impl Drop for PrivsepDir {
+    fn drop(&mut self) {
+        let mut state = PRIVSEP.lock().unwrap_or_else(|p| p.into_inner());
+        state.users = state.users.saturating_sub(1);
+        if state.users == 0 && state.created {
+            state.created = false;
+            // remove_dir, not remove_dir_all: if something else put files
+            // there meanwhile, it is no longer only ours.
+            match fs::remove_dir(PRIVSEP_DIR) {
+                Ok(()) => self.ev.cleanup(format!("removed {PRIVSEP_DIR}")),
+                Err(e) => self.ev.cleanup(format!("left {PRIVSEP_DIR} in place: {e}")),
+            }
+        }
+    }
+}
+
+/// The system config with the top-level lines of [`OWN_KEYWORDS`] commented
+/// out; everything else (Include lines, Match blocks, comments) verbatim.
+/// Also returns the disabled lines, for the evidence.
+fn private_config(system: &str) -> (String, Vec<String>) {
+    let mut out = String::with_capacity(system.len() + 512);
+    out.push_str(
+        "# Private copy of /etc/ssh/sshd_config for a test's own sshd (cip-iec-fr1-tests).\n\
+         # Lines starting with \"#fr1-private-sshd# \" set where the system sshd listens,\n\
+         # its host keys and pid file; the private sshd gets its own on the command line.\n",
+    );
+    let mut disabled = Vec::new();
+    let mut in_match = false;
+    for line in system.lines() {
+        let keyword = line
+            .trim_start()
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        // Everything after a Match line belongs to a Match block, where
+        // these keywords are not allowed anyway.
+        if keyword == "match" {
+            in_match = true;
+        }
+        if !in_match && OWN_KEYWORDS.contains(&keyword.as_str()) {
+            out.push_str(DISABLED);
+            disabled.push(line.trim().to_owned());
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    (out, disabled)
+}
+
+fn check_overrides(overrides: &[(String, String)]) -> Result<()> {
+    for (keyword, _) in overrides {
+        if RESERVED_OVERRIDES.contains(&keyword.to_ascii_lowercase().as_str()) {
+            bail!("the private sshd sets {keyword} itself; a test cannot override it");
+        }
+        if keyword.is_empty() || !keyword.chars().all(|c| c.is_ascii_alphanumeric()) {
+            bail!("{keyword:?} is not an sshd_config keyword");
+        }
+    }
+    Ok(())
+}
+
+/// A drop-in may add a ListenAddress, which -o cannot take away: refuse to
+/// run rather than listen on an address of the system sshd.
+fn check_listens_only_on(effective: &str, port: u16) -> Result<()> {
+    let wanted = format!("{HOST}:{port}");
+    let listen: Vec<&str> = effective
+        .lines()
+        .filter_map(|l| l.strip_prefix("listenaddress "))
+        .collect();
+    let ports: Vec<&str> = effective
+        .lines()
+        .filter_map(|l| l.strip_prefix("port "))
+        .collect();
+    if listen != [wanted.as_str()] || ports != [port.to_string().as_str()] {
+        bail!(
+            "the private sshd would not listen on {wanted} only (listenaddress {listen:?}, port {ports:?}): \
+             a drop-in under /etc/ssh/sshd_config.d sets its own ListenAddress"
+        );
+    }
+    Ok(())
+}
+
+/// A port nobody listens on right now. sshd may still lose it to someone
+/// else before it binds; the caller retries then.
+fn free_port() -> Result<u16> {
+    let probe = TcpListener::bind((HOST, 0))
+        .with_context(|| format!("cannot bind {HOST}:0 (is the loopback interface up?)"))?;
+    Ok(probe.local_addr()?.port())
+}
+
+/// Does `pid` hold a TCP socket listening on `port`? The socket inodes come
+/// from the process's own network namespace (/proc/PID/net/tcp*).
+fn holds_listening_socket(pid: Pid, port: u16) -> bool {
+    const LISTEN: &str = "0A";
+    let sockets: Vec<String> = ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|t| fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+                    let inode = f.get(9)?;
+                    (local_port == port && *f.get(3)? == LISTEN)
+                        .then(|| format!("socket:[{inode}]"))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if sockets.is_empty() {
+        return false;
+    }
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .any(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+}
+
+fn path_str(p: &Path) -> Result<String> {
+    p.to_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{} is not valid UTF-8", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_top_level_listen_key_and_pid_lines_are_disabled() {
+        let system = "Include /etc/ssh/sshd_config.d/*.conf\n\
+                      Port 22\n  listenaddress=0.0.0.0\nHostKey /etc/ssh/ssh_host_ed25519_key\n\
+                      PidFile /run/sshd.pid\n#Port 2222\nPortX yes\nUsePAM yes\n\
+                      Match User backup\n  ForceCommand /bin/false\n";
+        let (copy, disabled) = private_config(system);
+        assert_eq!(
+            disabled,
+            [
+                "Port 22",
+                "listenaddress=0.0.0.0",
+                "HostKey /etc/ssh/ssh_host_ed25519_key",
+                "PidFile /run/sshd.pid"
+            ]
+        );
+        assert!(copy.contains("\nInclude /etc/ssh/sshd_config.d/*.conf\n"));
+        assert!(copy.contains(&format!("\n{DISABLED}Port 22\n")));
+        assert!(copy.contains("\n#Port 2222\nPortX yes\nUsePAM yes\nMatch User backup\n"));
+    }
+
+    #[test]
+    fn an_extra_listen_address_is_refused() {
+        let ours = "port 2200\nlistenaddress 127.0.0.1:2200\nusepam yes\n";
+        assert!(check_listens_only_on(ours, 2200).is_ok());
+        let extra = "port 2200\nlistenaddress 0.0.0.0:2200\nlistenaddress 127.0.0.1:2200\n";
+        assert!(check_listens_only_on(extra, 2200).is_err());
+    }
+
+    #[test]
+    fn the_private_sshd_settings_cannot_be_overridden() {
+        let o = |k: &str| vec![(k.to_owned(), "x".to_owned())];
+        assert!(check_overrides(&o("AuthenticationMethods")).is_ok());
+        for k in [
+            "ListenAddress",
+            "port",
+            "HOSTKEY",
+            "PidFile",
+            "UsePAM",
+            "Match User",
+            "",
+        ] {
+            assert!(check_overrides(&o(k)).is_err(), "{k}");
+        }
+    }
+}

@@ -7,6 +7,7 @@
 mod cli;
 mod report;
 mod runner;
+mod schedule;
 
 use anyhow::Result;
 use libtest_mimic::{Arguments, FormatSetting};

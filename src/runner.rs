@@ -3,6 +3,7 @@
 //! Execution only: a trial runs its body against a fresh [`Evidence`] log
 //! and leaves a [`Record`]; the reporters read the records afterwards.
 
+use crate::schedule::Scheduler;
 use harness::{Case, Evidence, Skip, Verdict};
 use libtest_mimic::{Completion, Failed, Trial};
 use std::sync::{Arc, Mutex};
@@ -26,15 +27,21 @@ pub struct Record {
 
 pub type Records = Arc<Mutex<Vec<Record>>>;
 
-/// One trial per case; each pushes its record into `records`.
+/// One trial per case; each waits for the resources its case declares,
+/// runs, and pushes its record into `records`.
 pub fn trials(cases: Vec<Case>, records: &Records) -> Vec<Trial> {
+    let scheduler = Arc::new(Scheduler::new(&cases));
     cases
         .into_iter()
         .map(|case| {
             let records = Arc::clone(records);
+            let scheduler = Arc::clone(&scheduler);
             let id = case.id;
             Trial::ignorable_test(id, move || {
-                let record = run_case(case);
+                let record = {
+                    let _slot = scheduler.acquire(&case);
+                    run_case(case)
+                };
                 let result = match &record.outcome {
                     Outcome::Passed => Ok(Completion::Completed),
                     Outcome::Skipped(reason) => Ok(Completion::ignored_with(reason)),

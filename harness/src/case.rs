@@ -47,6 +47,13 @@ pub struct Case {
     pub proves: &'static str,
     pub body: Option<Body>,
     pub not_applicable: Option<NotApplicable>,
+    /// Shared system resources the case changes or depends on (a PAM file,
+    /// "faillock", "fail2ban", …). Cases naming the same resource never run
+    /// at the same time; all others may run in parallel.
+    pub resources: &'static [&'static str],
+    /// The case must run with no other case at the same time (timing
+    /// measurements, for example).
+    pub alone: bool,
 }
 
 impl Case {
@@ -66,6 +73,8 @@ impl Case {
             proves,
             body: Some(body),
             not_applicable: None,
+            resources: &[],
+            alone: false,
         }
     }
 
@@ -85,7 +94,21 @@ impl Case {
             proves: "",
             body: None,
             not_applicable: Some(na),
+            resources: &[],
+            alone: false,
         }
+    }
+
+    /// Declare the shared resources this case changes or depends on.
+    pub const fn uses(mut self, resources: &'static [&'static str]) -> Self {
+        self.resources = resources;
+        self
+    }
+
+    /// Run this case with no other case at the same time.
+    pub const fn alone(mut self) -> Self {
+        self.alone = true;
+        self
     }
 
     /// For an NA requirement: a body that only records facts in the

@@ -1,0 +1,499 @@
+#!/bin/bash
+# Stand up a CIP-security-like target on a development or CI machine and run
+# the FR-1 suite in it (see shared/target-image.md, "Standing one up").
+#
+#   build  bootstraps a Debian rootfs with the security image's packages and
+#          applies the project's compliant profile (fixtures/compliant), once:
+#          the result is cached, keyed by what went into it.
+#   run    runs the suite in a throw-away overlay of that cache, inside fresh
+#          mount/pid/net/uts/ipc namespaces, optionally with one negative-
+#          control profile (fixtures/profiles/NAME) applied first.
+#
+# Namespaces + chroot instead of bubblewrap: bwrap sets no_new_privs, which
+# turns su/passwd into non-set-uid programs and breaks the PAM flows under test.
+set -euo pipefail
+# Much of the work runs inside $(...) (e.g. the build, which prints the path);
+# without this, bash drops errexit there and a failed step would carry on.
+shopt -s inherit_errexit
+
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+REPO=$(cd "$(dirname "$SELF")/.." && pwd)
+PROG=ci/target-image.sh
+
+# Bump when the build steps below change in a way that changes the image
+# (the key otherwise only covers the suite, packages and fixtures/compliant).
+RECIPE_VERSION=1
+
+SUITE=${FR1_SUITE:-bookworm}
+CACHE_ROOT=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}
+MIRROR=${FR1_MIRROR:-}
+HOSTNAME_IN_IMAGE=fr1-target
+SUITE_BIN_IN_IMAGE=/usr/bin/cip-iec-fr1-tests
+DEFAULT_BIN=$REPO/target/release/cip-iec-fr1-tests
+
+# Exit codes of the runner itself (the suite's own code is passed through).
+EX_USAGE=2
+EX_AFTER_HOOK=123   # suite passed, --after hook failed
+EX_RUNNER=125       # image could not be built or prepared (profile, setup)
+
+usage() {
+    cat <<EOF
+Usage:
+  $PROG build [--print-path] [--rebuild]
+  $PROG run   [--profile NAME] [--out DIR] [--bin PATH] [--setup FILE]
+              [--after FILE] [--] [SUITE-ARGS...]
+  $PROG exec  [--profile NAME] [--bin PATH] [--setup FILE] -- CMD [ARGS...]
+  $PROG shell [--profile NAME] [--bin PATH] [--setup FILE]
+  $PROG profiles
+  $PROG clean [--all]
+  $PROG --help
+
+build      Bootstrap the target rootfs (mmdebstrap, minbase, root mode) with the
+           CIP security image's packages and apply fixtures/compliant/apply.sh.
+           Cached as \$FR1_CACHE/rootfs-<key>; key = sha256 over the recipe
+           version, suite, architecture, mirror, package list and every file
+           under fixtures/compliant. Prints the rootfs path on stdout.
+           --print-path  print only the path (still builds when missing)
+           --rebuild     build again even if the cached rootfs exists
+
+run        Run the suite in a throw-away overlay of the cached rootfs (built
+           first if needed), in new mount/pid/net/uts/ipc namespaces:
+             $SUITE_BIN_IN_IMAGE --junit /fr1-out/junit.xml \\
+                 --evidence-dir /fr1-out/evidence SUITE-ARGS...
+           --profile NAME  apply fixtures/profiles/NAME/mutate.sh first
+                           (default: compliant = no mutation)
+           --out DIR       host directory mounted at /fr1-out
+                           (default: ./fr1-results; junit.xml and evidence/
+                           from an earlier run there are removed)
+           --bin PATH      suite binary to copy into the image
+                           (default: <repo>/target/release/cip-iec-fr1-tests)
+           --setup FILE    run as 'sh FILE' in the image before the suite
+           --after FILE    run as 'sh FILE' in the image after the suite; it
+                           cannot mask a suite failure
+           Exit code: the suite's; $EX_AFTER_HOOK if the suite passed but the
+           --after hook failed; $EX_RUNNER if the image could not be prepared;
+           $EX_USAGE on usage errors.
+
+exec       Like run, but run CMD in the image instead of the suite
+           (stdin is passed through; exit code is CMD's).
+shell      Interactive root shell in such an image (for developers).
+profiles   List the negative-control profiles and the test cases each one
+           must make fail (NAME<TAB>TC,TC,...).
+clean      Remove cached rootfs trees other than the current key's (for the
+           current FR1_SUITE); --all removes every one. Not while a run is
+           using them.
+
+In the image: /usr/local/sbin/fr1-snapshot-state (ci/snapshot-state.sh) is
+installed before --setup; FR1_PROFILE holds the profile name; FR1_* and
+RUST_BACKTRACE/RUST_LOG/NO_COLOR are passed through, nothing else from the host
+environment.
+
+Environment:
+  FR1_SUITE   Debian suite (default: bookworm; trixie also supported)
+  FR1_CACHE   cache directory (default: /var/cache/cip-iec-fr1-tests)
+  FR1_MIRROR  Debian mirror URL for mmdebstrap (default: mmdebstrap's own)
+  TMPDIR      where the per-run overlay directories are created (default /tmp)
+EOF
+}
+
+log() { printf 'fr1: %s\n' "$*" >&2; }
+die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit "${2:-$EX_RUNNER}"; }
+usage_error() { printf '%s: %s (see --help)\n' "$PROG" "$*" >&2; exit "$EX_USAGE"; }
+
+# Temporary directories of this invocation, removed on any exit.
+# --one-file-system: never follow a mount that may still be inside (all the
+# mounts live in private mount namespaces, so this is a second safety net).
+CLEANUP=()
+cleanup() {
+    local d
+    for d in "${CLEANUP[@]}"; do
+        [ -n "$d" ] && [ -e "$d" ] && rm -rf --one-file-system -- "$d"
+    done
+    return 0
+}
+# Command substitutions do not inherit traps, so code that registers
+# temporary directories inside one arms them again.
+arm_cleanup() {
+    trap cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+arm_cleanup
+
+need_root() {
+    [ "$(id -u)" -eq 0 ] || die "must run as root (mmdebstrap --mode=root, namespaces, chroot)"
+}
+
+elapsed() { # START -> seconds since START with millisecond precision
+    local now=$EPOCHREALTIME
+    awk -v a="$1" -v b="$now" 'BEGIN { printf "%.3f", b - a }'
+}
+
+# --- image recipe ---------------------------------------------------------------
+
+# The password-quality module of the security image for this suite; the
+# compliant profile (passwdqc options) exists for passwdqc suites only.
+quality_package() {
+    case $SUITE in
+        bookworm | trixie | forky | sid) echo libpam-passwdqc ;;
+        *) return 1 ;;
+    esac
+}
+
+# The security image's package list (shared/target-image.md), plus what the
+# suite itself drives on the target.
+packages() {
+    local quality
+    quality=$(quality_package)
+    printf '%s\n' \
+        openssl fail2ban openssh-server openssh-sftp-server openssh-client \
+        nftables sudo passwd login util-linux acl uuid-runtime tpm2-tools \
+        libpam-pkcs11 chrony aide auditd libpam-google-authenticator \
+        libpam-modules libpam-runtime "$quality" \
+        procps iproute2 adduser bsdutils python3 |
+        LC_ALL=C sort -u
+}
+
+cache_key() {
+    local f
+    {
+        printf 'recipe %s\nsuite %s\narch %s\nmirror %s\n' \
+            "$RECIPE_VERSION" "$SUITE" "$(dpkg --print-architecture)" "$MIRROR"
+        packages | sed 's/^/package /'
+        # Content and path of every profile file; not the mode, which depends
+        # on the checkout's umask and is normalised by apply.sh anyway.
+        (cd "$REPO/fixtures/compliant" && find . -type f -print0 | LC_ALL=C sort -z |
+            while IFS= read -r -d '' f; do
+                printf 'file %s %s\n' "$f" "$(sha256sum < "$f" | cut -d' ' -f1)"
+            done)
+    } | sha256sum | cut -d' ' -f1
+}
+
+# Called by mmdebstrap as a customize hook (the chroot is fully installed and
+# mmdebstrap has set up its mounts): make the image independent of the build
+# host, then apply the compliant profile.
+customize() {
+    local root=$1
+    printf '%s\n' "$HOSTNAME_IN_IMAGE" > "$root/etc/hostname"
+    cat > "$root/etc/hosts" <<EOF
+127.0.0.1	localhost
+127.0.1.1	$HOSTNAME_IN_IMAGE
+::1		localhost ip6-localhost ip6-loopback
+EOF
+    # resolv.conf is copied from the build host; the target has no network.
+    rm -f "$root/etc/resolv.conf"
+    cp -a "$REPO/fixtures/compliant" "$root/tmp/fr1-compliant"
+    chroot "$root" /bin/bash /tmp/fr1-compliant/apply.sh
+    rm -rf "$root/tmp/fr1-compliant"
+}
+
+# Print the cached rootfs path, building it first when needed.
+ensure_image() {
+    local quiet=$1 rebuild=$2 key dest tmp lockfd t0 hook pkgs
+    key=$(cache_key)
+    dest=$CACHE_ROOT/rootfs-$key
+    if [ "$rebuild" = 0 ] && [ -d "$dest" ]; then
+        printf '%s\n' "$dest"
+        return
+    fi
+    need_root
+    arm_cleanup # we run in $(...): its own EXIT trap removes the temp build dir
+    command -v mmdebstrap > /dev/null || die "mmdebstrap is not installed (apt-get install mmdebstrap)"
+    mkdir -p "$CACHE_ROOT"
+    # One build at a time; whoever waited may find the image already there.
+    exec {lockfd}> "$CACHE_ROOT/.lock"
+    flock "$lockfd"
+    if [ "$rebuild" = 0 ] && [ -d "$dest" ]; then
+        exec {lockfd}>&-
+        printf '%s\n' "$dest"
+        return
+    fi
+    # Holding the lock, any temporary build directory is a leftover of an
+    # interrupted build (even kill -9): remove it.
+    for tmp in "$CACHE_ROOT"/.tmp-*; do
+        if [ -e "$tmp" ]; then rm -rf --one-file-system -- "$tmp"; fi
+    done
+    tmp=$(mktemp -d "$CACHE_ROOT/.tmp-rootfs-$key.XXXXXX")
+    chmod 0755 "$tmp" # apt downloads as _apt, which must reach the chroot
+    CLEANUP+=("$tmp")
+    t0=$EPOCHREALTIME
+    [ "$quiet" = 1 ] || log "building $SUITE rootfs $key (mmdebstrap, about 30 s)"
+    pkgs=$(packages | paste -sd, -)
+    # mmdebstrap runs the hook with sh -c, the rootfs as $1 (literal here).
+    # shellcheck disable=SC2016
+    printf -v hook '%q __customize "$1"' "$SELF"
+    local -a args=(--variant=minbase --mode=root --include="$pkgs" --customize-hook="$hook")
+    [ "$quiet" = 0 ] || args+=(--quiet)
+    # A private mount namespace: whatever mmdebstrap mounts in the chroot
+    # disappears with it even if it is killed, so the cleanup never has to
+    # deal with a live /proc or /dev bind mount inside the temp dir.
+    unshare --mount --propagation private -- \
+        mmdebstrap "${args[@]}" "$SUITE" "$tmp/rootfs" ${MIRROR:+"$MIRROR"} >&2 ||
+        die "mmdebstrap failed"
+    # The overlay's root directory takes its mode from the lower layer.
+    chmod 0755 "$tmp/rootfs"
+    if [ -d "$dest" ]; then # --rebuild: swap the old one out first
+        mv -T "$dest" "$tmp/old"
+    fi
+    # rename(2) within one filesystem: the cache entry appears complete or
+    # not at all. -T so an existing directory is never entered.
+    mv -T "$tmp/rootfs" "$dest"
+    exec {lockfd}>&-
+    [ "$quiet" = 1 ] || log "built $dest in $(elapsed "$t0") s"
+    printf '%s\n' "$dest"
+}
+
+cmd_build() {
+    local quiet=0 rebuild=0 t0=$EPOCHREALTIME path
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --print-path) quiet=1 ;;
+            --rebuild) rebuild=1 ;;
+            -h | --help) usage; exit 0 ;;
+            *) usage_error "build: unknown argument '$1'" ;;
+        esac
+        shift
+    done
+    path=$(ensure_image "$quiet" "$rebuild")
+    [ "$quiet" = 1 ] || log "image ready in $(elapsed "$t0") s"
+    printf '%s\n' "$path"
+}
+
+cmd_clean() {
+    local all=0 keep lockfd
+    case ${1:-} in
+        '') ;;
+        --all) all=1 ;;
+        *) usage_error "clean: unknown argument '$1'" ;;
+    esac
+    need_root
+    [ -d "$CACHE_ROOT" ] || return 0
+    keep=rootfs-$(cache_key)
+    [ "$all" = 0 ] || keep=
+    exec {lockfd}> "$CACHE_ROOT/.lock"
+    flock "$lockfd"
+    # Not under a running "run": an overlay whose lower layer disappears
+    # misbehaves. Only the user knows, hence a manual command.
+    find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 \( -name 'rootfs-*' -o -name '.tmp-*' \) \
+        ! -name "${keep:-/}" -exec rm -rf --one-file-system -- {} +
+    log "removed cached images under $CACHE_ROOT${keep:+ except $keep}"
+}
+
+cmd_profiles() {
+    local d name
+    for d in "$REPO"/fixtures/profiles/*/; do
+        [ -f "$d/mutate.sh" ] || continue
+        name=$(basename "$d")
+        printf '%s\t%s\n' "$name" "$(grep -Ev '^[[:space:]]*(#|$)' "$d/expect-fail" 2>/dev/null | paste -sd, -)"
+    done
+}
+
+# --- running in the image ---------------------------------------------------------
+
+# Parse the options shared by run/exec/shell into R_* variables.
+R_PROFILE=compliant R_OUT=./fr1-results R_BIN='' R_SETUP='' R_AFTER='' R_ARGS=()
+parse_run_opts() {
+    local mode=$1
+    shift
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --profile | --out | --bin | --setup | --after)
+                [ $# -ge 2 ] || usage_error "$1 needs a value"
+                case $1 in
+                    --profile) R_PROFILE=$2 ;;
+                    --out) [ "$mode" = run ] || usage_error "--out is only for run"; R_OUT=$2 ;;
+                    --bin) R_BIN=$2 ;;
+                    --setup) R_SETUP=$2 ;;
+                    --after) [ "$mode" = run ] || usage_error "--after is only for run"; R_AFTER=$2 ;;
+                esac
+                shift 2
+                ;;
+            --profile=* | --out=* | --bin=* | --setup=* | --after=*)
+                local opt=${1%%=*}
+                set -- "$opt" "${1#*=}" "${@:2}"
+                ;;
+            -h | --help) usage; exit 0 ;;
+            --) shift; R_ARGS=("$@"); break ;;
+            -*)
+                [ "$mode" = run ] || usage_error "$mode: unknown option '$1'"
+                # run: anything else is for the suite (e.g. --list, --exact)
+                R_ARGS=("$@"); break ;;
+            *)
+                [ "$mode" != shell ] || usage_error "shell takes no command"
+                R_ARGS=("$@"); break ;;
+        esac
+    done
+    [[ $R_PROFILE =~ ^[A-Za-z0-9._-]+$ ]] || usage_error "bad profile name '$R_PROFILE'"
+    if [ "$R_PROFILE" != compliant ] && [ ! -f "$REPO/fixtures/profiles/$R_PROFILE/mutate.sh" ]; then
+        usage_error "unknown profile '$R_PROFILE' (known: compliant $(cmd_profiles | cut -f1 | paste -sd' ' -))"
+    fi
+    local f
+    for f in "$R_SETUP" "$R_AFTER"; do
+        [ -z "$f" ] || [ -f "$f" ] || usage_error "no such file: $f"
+    done
+    if [ "$mode" = run ]; then
+        R_BIN=${R_BIN:-$DEFAULT_BIN}
+        { [ -f "$R_BIN" ] && [ -x "$R_BIN" ]; } ||
+            usage_error "suite binary '$R_BIN' not found (cargo build --release, or --bin PATH)"
+    elif [ -n "$R_BIN" ]; then
+        { [ -f "$R_BIN" ] && [ -x "$R_BIN" ]; } || usage_error "no such executable: $R_BIN"
+    elif [ -x "$DEFAULT_BIN" ]; then
+        R_BIN=$DEFAULT_BIN # exec/shell: bring the suite along when it is built
+    fi
+    if [ "$mode" = exec ] && [ ${#R_ARGS[@]} -eq 0 ]; then
+        usage_error "exec needs a command"
+    fi
+}
+
+# Outer half: resolve everything on the host, then re-enter this script as
+# PID 1 of new namespaces (the "__inner" half) so every mount, process and
+# network object disappears with them.
+enter_image() {
+    local mode=$1 rootfs work t0
+    shift
+    need_root
+    parse_run_opts "$mode" "$@"
+    rootfs=$(ensure_image 0 0)
+    t0=$EPOCHREALTIME
+    work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-run.XXXXXX")
+    case $rootfs$work in *,* | *:*) die "paths with ',' or ':' cannot be overlay layers: $rootfs $work" ;; esac
+    CLEANUP+=("$work")
+    mkdir "$work/upper" "$work/work" "$work/merged" "$work/stage"
+    # Stage the inputs in the work dir: the inner half copies them in.
+    if [ "$R_PROFILE" != compliant ]; then
+        cp -a "$REPO/fixtures/profiles/$R_PROFILE" "$work/stage/profile"
+    fi
+    install -m 0755 "$REPO/ci/snapshot-state.sh" "$work/stage/fr1-snapshot-state"
+    [ -z "$R_BIN" ] || install -m 0755 "$R_BIN" "$work/stage/suite"
+    [ -z "$R_SETUP" ] || install -m 0644 "$R_SETUP" "$work/stage/setup.sh"
+    [ -z "$R_AFTER" ] || install -m 0644 "$R_AFTER" "$work/stage/after.sh"
+    local out=''
+    if [ "$mode" = run ]; then
+        mkdir -p "$R_OUT"
+        out=$(cd "$R_OUT" && pwd)
+        # Results of an earlier run must not be mistaken for this one's.
+        rm -rf --one-file-system -- "$out/junit.xml" "$out/evidence"
+    fi
+    local rc=0
+    FR1_I_MODE=$mode FR1_I_ROOTFS=$rootfs FR1_I_WORK=$work FR1_I_OUT=$out \
+        FR1_I_PROFILE=$R_PROFILE FR1_I_T0=$t0 \
+        unshare --mount --pid --net --uts --ipc --fork --kill-child --propagation private -- \
+        "$SELF" __inner "${R_ARGS[@]}" || rc=$?
+    return "$rc"
+}
+
+# Inner half, PID 1 of the new namespaces.
+inner() {
+    set -o errtrace # the ERR trap below must also see failures inside functions
+    local m=$FR1_I_WORK/merged stage=$FR1_I_WORK/stage mode=$FR1_I_MODE
+    # The environment inside: a clean root login environment, plus the
+    # project's own knobs. Nothing else leaks from the build host.
+    local -a envv=(/usr/bin/env -i
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+        HOME=/root USER=root LOGNAME=root SHELL=/bin/bash LANG=C.UTF-8
+        "TERM=${TERM:-dumb}" "FR1_PROFILE=$FR1_I_PROFILE")
+    local v
+    for v in $(compgen -e); do
+        case $v in
+            FR1_I_*) ;;
+            FR1_* | RUST_BACKTRACE | RUST_LOG | NO_COLOR) envv+=("$v=${!v}") ;;
+        esac
+    done
+    in_image() { chroot "$m" "${envv[@]}" "$@"; }
+    prep_fail() { printf '%s: %s\n' "$PROG" "$*" >&2; exit "$EX_RUNNER"; }
+    # Any failure while preparing the image is the runner's, not the suite's.
+    trap 'prep_fail "preparing the image failed (line $LINENO)"' ERR
+
+    # Copy-on-write view of the cached rootfs: the cache is the read-only
+    # lower layer, every write lands in this run's upper dir.
+    mount -t overlay overlay \
+        -o "lowerdir=$FR1_I_ROOTFS,upperdir=$FR1_I_WORK/upper,workdir=$FR1_I_WORK/work" "$m" ||
+        prep_fail "cannot mount the overlay"
+    # /proc of the new PID namespace: the suite sees only its own processes.
+    mount -t proc -o nosuid,nodev,noexec proc "$m/proc"
+    # Read-only sysfs of the new network namespace (ip, veth); the host's
+    # kernel knobs stay out of reach.
+    mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$m/sys"
+    # A private devpts instance so PTYs opened by the suite (login, su,
+    # passwd, ssh on a PTY) are separate from the host's; /dev/ptmx must be
+    # that instance's multiplexer, not the host's.
+    mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts "$m/dev/pts"
+    mount --bind "$m/dev/pts/ptmx" "$m/dev/ptmx"
+    mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$m/dev/shm"
+    # Runtime state (faillock tallies, sshd privsep dir, netns) starts empty,
+    # as after a boot.
+    mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs "$m/run"
+    mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$m/tmp"
+    mkdir -m 0755 "$m/run/sshd" "$m/run/fr1"
+    mkdir -m 1777 "$m/run/lock"
+    printf '%s\n' "$HOSTNAME_IN_IMAGE" > /proc/sys/kernel/hostname
+    in_image ip link set lo up || prep_fail "cannot bring lo up"
+
+    if [ -d "$stage/profile" ]; then
+        cp -a "$stage/profile" "$m/run/fr1/profile"
+        in_image /bin/bash /run/fr1/profile/mutate.sh < /dev/null ||
+            prep_fail "profile '$FR1_I_PROFILE': mutate.sh failed"
+        rm -rf "$m/run/fr1/profile"
+    fi
+    [ ! -f "$stage/suite" ] || install -m 0755 "$stage/suite" "$m$SUITE_BIN_IN_IMAGE"
+    install -D -m 0755 "$stage/fr1-snapshot-state" "$m/usr/local/sbin/fr1-snapshot-state"
+    local stdin=/dev/stdin
+    [ "$mode" != run ] || stdin=/dev/null
+    if [ "$mode" = run ]; then
+        mkdir -p "$m/fr1-out"
+        mount --bind "$FR1_I_OUT" "$m/fr1-out"
+    fi
+    log "overlay ready in $(elapsed "$FR1_I_T0") s (suite $SUITE, profile $FR1_I_PROFILE)"
+    if [ -f "$stage/setup.sh" ]; then
+        local t1=$EPOCHREALTIME
+        install -m 0644 "$stage/setup.sh" "$m/run/fr1/setup.sh"
+        in_image sh /run/fr1/setup.sh < /dev/null || prep_fail "--setup script failed"
+        log "setup script done in $(elapsed "$t1") s"
+    fi
+    trap - ERR
+
+    local rc=0
+    case $mode in
+        run)
+            in_image "$SUITE_BIN_IN_IMAGE" --junit /fr1-out/junit.xml \
+                --evidence-dir /fr1-out/evidence "$@" < "$stdin" || rc=$?
+            if [ -f "$stage/after.sh" ]; then
+                install -m 0644 "$stage/after.sh" "$m/run/fr1/after.sh"
+                local arc=0
+                in_image sh /run/fr1/after.sh < /dev/null || arc=$?
+                if [ "$arc" -ne 0 ]; then
+                    if [ "$rc" -eq 0 ]; then
+                        printf '%s: the suite passed but the --after hook failed (exit %s)\n' \
+                            "$PROG" "$arc" >&2
+                        rc=$EX_AFTER_HOOK
+                    else
+                        printf '%s: the --after hook failed too (exit %s); keeping the suite exit code %s\n' \
+                            "$PROG" "$arc" "$rc" >&2
+                    fi
+                fi
+            fi
+            ;;
+        exec) in_image "$@" || rc=$? ;;
+        shell) in_image /bin/bash --login || rc=$? ;;
+    esac
+    return "$rc"
+}
+
+main() {
+    [ $# -gt 0 ] || { usage >&2; exit "$EX_USAGE"; }
+    quality_package > /dev/null || usage_error "FR1_SUITE '$SUITE' is not supported (bookworm, trixie)"
+    local cmd=$1
+    shift
+    case $cmd in
+        build) cmd_build "$@" ;;
+        run | exec | shell) enter_image "$cmd" "$@" ;;
+        profiles) cmd_profiles ;;
+        clean) cmd_clean "$@" ;;
+        -h | --help | help) usage ;;
+        __customize) customize "$@" ;;
+        __inner) inner "$@" ;;
+        *) usage_error "unknown command '$cmd'" ;;
+    esac
+}
+
+main "$@"

@@ -57,7 +57,9 @@ fn real_main() -> Result<ExitCode> {
 
     let records = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
+    let scope = (!args.list).then(harness::run_scope::RunScope::enter);
     let conclusion = libtest_mimic::run(&args, runner::trials(cases.clone(), &records));
+    drop(scope);
     let plain_output = !args.quiet && matches!(args.format, None | Some(FormatSetting::Pretty));
     if args.list {
         if plain_output {

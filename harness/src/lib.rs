@@ -24,6 +24,7 @@ pub mod login;
 pub mod password;
 pub mod process;
 pub mod pty;
+pub mod run_scope;
 pub mod ssh;
 pub mod sshd;
 pub mod user;

@@ -60,6 +60,10 @@ impl TestUser {
             Creator::Useradd => {
                 let mut c = Command::new("useradd");
                 c.args(["--create-home", "--user-group", "--shell", "/bin/sh"]);
+                // No subordinate UID/GID ranges: FR-1 does not need them, and
+                // `usermod -l` leaves them under the old name, where `userdel`
+                // of the new name would not remove them.
+                c.args(["-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0"]);
                 c
             }
             Creator::Adduser => {

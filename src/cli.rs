@@ -20,12 +20,25 @@ pub struct Options {
     pub lava: Option<bool>,
     /// Print our help (and libtest's) and exit.
     pub help: bool,
-    /// The arguments libtest-mimic parses.
+    /// The arguments libtest-mimic parses (without the name filters).
     pub libtest_args: Vec<String>,
+    /// Name filters (positional arguments). libtest-mimic takes at most
+    /// one, so several are applied by us: a case runs if any matches.
+    pub filters: Vec<String>,
 }
 
+/// libtest options that take a value as the next argument: that value is
+/// not a name filter.
+const LIBTEST_VALUE_OPTIONS: [&str; 5] = [
+    "--test-threads",
+    "--logfile",
+    "--skip",
+    "--format",
+    "--color",
+];
+
 pub const USAGE: &str = "\
-Usage: cip-iec-fr1-tests [OPTIONS] [FILTER]
+Usage: cip-iec-fr1-tests [OPTIONS] [FILTER...]
 
 Runs the IEC 62443-4-2 FR-1 test cases (TC_CR1.*) on this system, as root.
 Every test case creates its own throw-away accounts, keys and services and
@@ -38,8 +51,8 @@ Report options:
                             (default: when lava-test-case is on PATH)
 
 Selection and output (libtest):
-      FILTER                run only test cases whose ID contains FILTER
-      --exact               FILTER must match an ID exactly
+      FILTER...             run only test cases whose ID contains a FILTER
+      --exact               a FILTER must match an ID exactly
       --skip FILTER         skip test cases whose ID contains FILTER (repeatable)
       --list                list the test cases and exit (no root needed)
       --test-threads N      run at most N test cases at once
@@ -72,6 +85,13 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
             "--lava" => opts.lava = Some(true),
             "--no-lava" => opts.lava = Some(false),
             "-h" | "--help" => opts.help = true,
+            f if LIBTEST_VALUE_OPTIONS.contains(&f) && inline.is_none() => {
+                opts.libtest_args.push(arg);
+                if let Some(v) = args.next() {
+                    opts.libtest_args.push(v);
+                }
+            }
+            _ if !arg.starts_with('-') => opts.filters.push(arg),
             _ => opts.libtest_args.push(arg),
         }
     }
@@ -115,7 +135,19 @@ mod tests {
         assert_eq!(o.junit, Some(PathBuf::from("out.xml")));
         assert_eq!(o.evidence_dir, Some(PathBuf::from("ev")));
         assert_eq!(o.lava, Some(false));
-        assert_eq!(o.libtest_args, vec!["TC_CR1.3", "--exact"]);
+        assert_eq!(o.libtest_args, vec!["--exact"]);
+        assert_eq!(o.filters, vec!["TC_CR1.3"]);
+    }
+
+    #[test]
+    fn several_filters_and_option_values_are_told_apart() {
+        let o =
+            parse_str("TC_CR1.11_1 --skip TC_CR1.3 TC_CR1.11_2 --test-threads 1 --exact").unwrap();
+        assert_eq!(o.filters, vec!["TC_CR1.11_1", "TC_CR1.11_2"]);
+        assert_eq!(
+            o.libtest_args,
+            vec!["--skip", "TC_CR1.3", "--test-threads", "1", "--exact"]
+        );
     }
 
     #[test]

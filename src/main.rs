@@ -33,11 +33,26 @@ fn real_main() -> Result<ExitCode> {
         print!("{}", cli::USAGE);
         return Ok(ExitCode::SUCCESS);
     }
-    // libtest-mimic's parser prints usage and exits 2 on a bad option.
+    // libtest-mimic's parser prints usage and exits 2 on a bad option. It
+    // takes one name filter; with several we select the cases ourselves.
+    let one_filter = (opts.filters.len() == 1).then(|| opts.filters[0].clone());
     let args = Arguments::from_iter(
-        std::iter::once("cip-iec-fr1-tests".to_owned()).chain(opts.libtest_args.iter().cloned()),
+        std::iter::once("cip-iec-fr1-tests".to_owned())
+            .chain(opts.libtest_args.iter().cloned())
+            .chain(one_filter),
     );
-    let cases = cases::catalog();
+    let mut cases = cases::catalog();
+    if opts.filters.len() > 1 {
+        cases.retain(|c| {
+            opts.filters.iter().any(|f| {
+                if args.exact {
+                    c.id == f
+                } else {
+                    c.id.contains(f.as_str())
+                }
+            })
+        });
+    }
 
     if !args.list {
         if !nix::unistd::geteuid().is_root() {
@@ -50,7 +65,7 @@ fn real_main() -> Result<ExitCode> {
         if selected == 0 {
             anyhow::bail!(
                 "no test case matches the filter {:?} (see --list)",
-                args.filter.as_deref().unwrap_or("")
+                opts.filters.join(" ")
             );
         }
     }
@@ -58,7 +73,13 @@ fn real_main() -> Result<ExitCode> {
     let records = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let scope = (!args.list).then(harness::run_scope::RunScope::enter);
-    let conclusion = libtest_mimic::run(&args, runner::trials(cases.clone(), &records));
+    // Cases that mostly wait on a timer start first, so the run does not
+    // end waiting for one of them alone; --list keeps the catalog order.
+    let mut run_order = cases.clone();
+    if !args.list {
+        run_order.sort_by_key(|c| !c.long_running);
+    }
+    let conclusion = libtest_mimic::run(&args, runner::trials(run_order, &records));
     drop(scope);
     let plain_output = !args.quiet && matches!(args.format, None | Some(FormatSetting::Pretty));
     if args.list {

@@ -4,6 +4,7 @@
 //! and leaves a [`Record`]; the reporters read the records afterwards.
 
 use crate::schedule::Scheduler;
+use harness::case::IdlePhase;
 use harness::{Case, Evidence, Skip, Verdict};
 use libtest_mimic::{Completion, Failed, Trial};
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,7 @@ pub type Records = Arc<Mutex<Vec<Record>>>;
 /// One trial per case; each waits for the resources its case declares,
 /// runs, and pushes its record into `records`.
 pub fn trials(cases: Vec<Case>, records: &Records) -> Vec<Trial> {
-    let scheduler = Arc::new(Scheduler::new(&cases));
+    let scheduler = Arc::new(Scheduler::new());
     cases
         .into_iter()
         .map(|case| {
@@ -40,7 +41,17 @@ pub fn trials(cases: Vec<Case>, records: &Records) -> Vec<Trial> {
             Trial::ignorable_test(id, move || {
                 let record = {
                     let _slot = scheduler.acquire(&case);
-                    run_case(case)
+                    // harness::case::idle in the body pauses this slot.
+                    let (sched, me) = (Arc::clone(&scheduler), case.clone());
+                    harness::case::set_idle_hook(Some(Box::new(move |phase| match phase {
+                        IdlePhase::Start => {
+                            sched.pause(&me);
+                        }
+                        IdlePhase::End => sched.resume(&me),
+                    })));
+                    let record = run_case(case);
+                    harness::case::set_idle_hook(None);
+                    record
                 };
                 let result = match &record.outcome {
                     Outcome::Passed => Ok(Completion::Completed),
@@ -68,7 +79,7 @@ fn run_case(case: Case) -> Record {
     let ev = Evidence::new(&title);
     let started = Instant::now();
     let outcome = match (case.verdict, case.body, &case.not_applicable) {
-        (Verdict::NotApplicable, probe, Some(na)) => {
+        (Verdict::NotApplicable, probe, Some(na)) if !case.tested_when_present => {
             ev.note(format!("reason: {}", na.reason));
             ev.note(format!("user action: {}", na.user_action));
             if let Some(probe) = probe {
@@ -164,5 +175,22 @@ mod tests {
         assert!(
             matches!(run_case(case("d", panicking)).outcome, Outcome::Failed(m) if m.contains("boom"))
         );
+    }
+
+    #[test]
+    fn an_na_requirement_tested_when_present_can_fail() {
+        let na = harness::NotApplicable {
+            reason: "an SL-3 requirement",
+            user_action: "add it",
+        };
+        let case = |body| Case::not_applicable_tested("e", "CR9.9 RE2", "T", "p", body, na.clone());
+        assert!(matches!(
+            run_case(case(failing)).outcome,
+            Outcome::Failed(_)
+        ));
+        assert_eq!(run_case(case(passing)).outcome, Outcome::Passed);
+        // The plain NA entry never runs a body as a test.
+        let plain = Case::not_applicable("f", "CR9.9", "T", na.clone()).with_probe(failing);
+        assert!(matches!(run_case(plain).outcome, Outcome::Skipped(_)));
     }
 }

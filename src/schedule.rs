@@ -1,65 +1,128 @@
 //! Which trials may run at the same time.
 //!
 //! libtest-mimic runs trials on a pool of threads. Each case declares the
-//! shared resources it changes or depends on; a trial holds a lock per
-//! resource while it runs, so only conflicting trials wait for each other.
-//! A case that must run alone takes the whole run exclusively.
+//! shared resources it changes or depends on; a trial holds them while it
+//! runs, so only conflicting trials wait for each other. A case that must
+//! run alone waits until no other case runs, and no case starts while it
+//! waits or runs. A running case without resources may step aside while it
+//! only sleeps ([`Scheduler::pause`]), so that a case that must run alone
+//! does not wait for a long timer of another.
 
 use harness::Case;
-use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::collections::BTreeSet;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 pub struct Scheduler {
-    everything: RwLock<()>,
-    resources: BTreeMap<&'static str, Mutex<()>>,
+    state: Mutex<State>,
+    changed: Condvar,
 }
 
-/// Held while a trial runs; dropping it lets conflicting trials go on.
+#[derive(Default)]
+struct State {
+    /// Cases running beside others (not paused).
+    shared: usize,
+    /// A case that must run alone is running.
+    alone: bool,
+    /// Cases that must run alone and wait for their turn: they go before
+    /// any case that has not started yet.
+    alone_waiting: usize,
+    /// Resources held by running cases.
+    held: BTreeSet<&'static str>,
+}
+
+/// Held while a trial runs; dropping it lets waiting trials go on.
 pub struct Slot<'a> {
-    _resources: Vec<MutexGuard<'a, ()>>,
-    _shared: Option<RwLockReadGuard<'a, ()>>,
-    _exclusive: Option<RwLockWriteGuard<'a, ()>>,
+    scheduler: &'a Scheduler,
+    alone: bool,
+    resources: &'static [&'static str],
 }
 
 impl Scheduler {
-    /// One lock per resource any of `cases` declares.
-    pub fn new(cases: &[Case]) -> Self {
+    pub fn new() -> Self {
         Scheduler {
-            everything: RwLock::new(()),
-            resources: cases
-                .iter()
-                .flat_map(|c| c.resources.iter().copied())
-                .map(|r| (r, Mutex::new(())))
-                .collect(),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
         }
     }
 
-    /// Wait until a trial of `case` may run.
-    pub fn acquire(&self, case: &Case) -> Slot<'_> {
-        let (shared, exclusive) = if case.alone {
-            (
-                None,
-                Some(self.everything.write().unwrap_or_else(|p| p.into_inner())),
-            )
-        } else {
-            (
-                Some(self.everything.read().unwrap_or_else(|p| p.into_inner())),
-                None,
-            )
-        };
-        // Locks are taken in the map's sorted order, so two trials can never
-        // each hold what the other waits for.
-        let resources = self
-            .resources
-            .iter()
-            .filter(|(name, _)| case.resources.contains(name))
-            .map(|(_, lock)| lock.lock().unwrap_or_else(|p| p.into_inner()))
-            .collect();
-        Slot {
-            _resources: resources,
-            _shared: shared,
-            _exclusive: exclusive,
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait_until<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        ready: impl Fn(&State) -> bool,
+    ) -> MutexGuard<'a, State> {
+        while !ready(&state) {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
         }
+        state
+    }
+
+    /// Wait until a trial of `case` may run. All its resources are taken at
+    /// once, so two trials can never each hold what the other waits for.
+    pub fn acquire(&self, case: &Case) -> Slot<'_> {
+        let resources = case.resources;
+        let free = move |s: &State| resources.iter().all(|r| !s.held.contains(r));
+        let mut state = self.lock();
+        if case.alone {
+            state.alone_waiting += 1;
+            state = self.wait_until(state, |s| !s.alone && s.shared == 0 && free(s));
+            state.alone_waiting -= 1;
+            state.alone = true;
+        } else {
+            state = self.wait_until(state, |s| !s.alone && s.alone_waiting == 0 && free(s));
+            state.shared += 1;
+        }
+        state.held.extend(resources.iter().copied());
+        Slot {
+            scheduler: self,
+            alone: case.alone,
+            resources,
+        }
+    }
+
+    /// The trial of `case` only sleeps from now on: a case that must run
+    /// alone may start. Only for cases that hold no resources (a paused
+    /// holder would block others, and its changes would still be in place)
+    /// and do not run alone; returns whether the case was paused.
+    pub fn pause(&self, case: &Case) -> bool {
+        if case.alone || !case.resources.is_empty() {
+            return false;
+        }
+        let mut state = self.lock();
+        state.shared -= 1;
+        drop(state);
+        self.changed.notify_all();
+        true
+    }
+
+    /// The paused trial of `case` goes on: it waits until no case runs
+    /// alone (or waits to).
+    pub fn resume(&self, case: &Case) {
+        if case.alone || !case.resources.is_empty() {
+            return;
+        }
+        let state = self.lock();
+        let mut state = self.wait_until(state, |s| !s.alone && s.alone_waiting == 0);
+        state.shared += 1;
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut state = self.scheduler.lock();
+        if self.alone {
+            state.alone = false;
+        } else {
+            state.shared -= 1;
+        }
+        for r in self.resources {
+            state.held.remove(r);
+        }
+        drop(state);
+        self.scheduler.changed.notify_all();
     }
 }
 
@@ -68,7 +131,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     fn body(_: &harness::Evidence) -> anyhow::Result<()> {
         Ok(())
@@ -77,7 +140,7 @@ mod tests {
     #[test]
     fn cases_sharing_a_resource_never_overlap() {
         let case = Case::met("a", "r", "t", "p", body).uses(&["pam"]);
-        let sched = Arc::new(Scheduler::new(std::slice::from_ref(&case)));
+        let sched = Arc::new(Scheduler::new());
         let inside = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..4)
             .map(|_| {
@@ -97,5 +160,52 @@ mod tests {
         for t in threads {
             t.join().expect("no overlap");
         }
+    }
+
+    /// A case that sleeps through a long timer steps aside for a case that
+    /// must run alone, and goes on only after it.
+    #[test]
+    fn an_alone_case_runs_while_another_sleeps_and_before_it_goes_on() {
+        let sched = Arc::new(Scheduler::new());
+        let sleeper = Case::met("sleeper", "r", "t", "p", body).long_running();
+        let alone = Case::met("alone", "r", "t", "p", body).alone();
+        let log = Arc::new(Mutex::new(Vec::new()));
+
+        let slot = sched.acquire(&sleeper);
+        assert!(sched.pause(&sleeper));
+        let t = {
+            let (sched, log) = (Arc::clone(&sched), Arc::clone(&log));
+            std::thread::spawn(move || {
+                let _slot = sched.acquire(&alone);
+                log.lock().unwrap().push("alone runs");
+                std::thread::sleep(Duration::from_millis(50));
+                log.lock().unwrap().push("alone ends");
+            })
+        };
+        // The alone case starts although the sleeper has not finished.
+        let started = Instant::now();
+        while log.lock().unwrap().is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "alone never ran"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sched.resume(&sleeper);
+        log.lock().unwrap().push("sleeper goes on");
+        drop(slot);
+        t.join().unwrap();
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["alone runs", "alone ends", "sleeper goes on"]
+        );
+    }
+
+    #[test]
+    fn a_case_holding_resources_does_not_pause() {
+        let sched = Scheduler::new();
+        let holder = Case::met("h", "r", "t", "p", body).uses(&["pam"]);
+        let _slot = sched.acquire(&holder);
+        assert!(!sched.pause(&holder));
     }
 }

@@ -2,7 +2,9 @@
 //! the body that produces the evidence.
 
 use crate::Evidence;
+use std::cell::RefCell;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 /// The assessment's verdict for the requirement a case belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,14 @@ pub struct Case {
     /// The case must run with no other case at the same time (timing
     /// measurements, for example).
     pub alone: bool,
+    /// The case spends most of its time waiting on the system's clock (an
+    /// unlock timer): the runner starts it before the others, so the run
+    /// does not end waiting for it alone.
+    pub long_running: bool,
+    /// An NA requirement whose mechanism is tested anyway when the image
+    /// has it: the body's result is the outcome, and the body skips with
+    /// the NA reason when the mechanism is absent.
+    pub tested_when_present: bool,
 }
 
 impl Case {
@@ -75,6 +85,8 @@ impl Case {
             not_applicable: None,
             resources: &[],
             alone: false,
+            long_running: false,
+            tested_when_present: false,
         }
     }
 
@@ -96,7 +108,27 @@ impl Case {
             not_applicable: Some(na),
             resources: &[],
             alone: false,
+            long_running: false,
+            tested_when_present: false,
         }
+    }
+
+    /// An NA requirement (at the assessed security level) whose mechanism
+    /// the image may still ship: when present it is tested like a Met
+    /// requirement; when absent `body` returns [`skip`] with `na.reason`.
+    pub const fn not_applicable_tested(
+        id: &'static str,
+        requirement: &'static str,
+        title: &'static str,
+        proves: &'static str,
+        body: Body,
+        na: NotApplicable,
+    ) -> Self {
+        let mut case = Self::not_applicable(id, requirement, title, na);
+        case.proves = proves;
+        case.body = Some(body);
+        case.tested_when_present = true;
+        case
     }
 
     /// Declare the shared resources this case changes or depends on.
@@ -108,6 +140,13 @@ impl Case {
     /// Run this case with no other case at the same time.
     pub const fn alone(mut self) -> Self {
         self.alone = true;
+        self
+    }
+
+    /// Start this case before the others: it mostly waits (see
+    /// [`Case::long_running`]); pair it with [`idle`] around the wait.
+    pub const fn long_running(mut self) -> Self {
+        self.long_running = true;
         self
     }
 
@@ -137,4 +176,80 @@ impl std::error::Error for Skip {}
 /// Skip the current case with a reason, e.g. `return skip("sshd not installed (openssh-server)")`.
 pub fn skip<T>(reason: impl Into<String>) -> anyhow::Result<T> {
     Err(Skip(reason.into()).into())
+}
+
+/// What [`idle`] tells the runner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdlePhase {
+    /// The case starts a pure wait.
+    Start,
+    /// The case wants to go on.
+    End,
+}
+
+type IdleHook = Box<dyn FnMut(IdlePhase)>;
+
+thread_local! {
+    static IDLE_HOOK: RefCell<Option<IdleHook>> = const { RefCell::new(None) };
+}
+
+/// Installed by the runner around a case body (on the thread that runs it).
+pub fn set_idle_hook(hook: Option<IdleHook>) {
+    IDLE_HOOK.with(|h| *h.borrow_mut() = hook);
+}
+
+fn call_idle_hook(phase: IdlePhase) {
+    IDLE_HOOK.with(|h| {
+        if let Some(hook) = h.borrow_mut().as_mut() {
+            hook(phase);
+        }
+    });
+}
+
+/// Run `wait`, a pure wait (sleeping until the system's clock says so; no
+/// logins, no commands), and let the runner start a case that must run
+/// alone meanwhile: a sleeping case cannot disturb its timing. Before going
+/// on, the case waits until no such case runs.
+pub fn idle<T>(wait: impl FnOnce() -> T) -> T {
+    struct Resume;
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            call_idle_hook(IdlePhase::End);
+        }
+    }
+    call_idle_hook(IdlePhase::Start);
+    let _resume = Resume;
+    wait()
+}
+
+/// How often a long wait says it is still alive.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Sleep for `duration` as a pure wait ([`idle`]): a progress line on
+/// stderr every 10 s, so a long wait is visibly alive, and the wait with
+/// its reason in the evidence.
+pub fn wait_idle(ev: &Evidence, why: &str, duration: Duration) {
+    ev.step(format!("wait {:.0} s: {why}", duration.as_secs_f64()));
+    let started = Instant::now();
+    idle(|| {
+        while let Some(left) = duration.checked_sub(started.elapsed()) {
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(PROGRESS_EVERY));
+            let waited = started.elapsed();
+            if waited < duration {
+                eprintln!(
+                    "  ... {why}: {:.0} of {:.0} s waited",
+                    waited.as_secs_f64(),
+                    duration.as_secs_f64()
+                );
+            }
+        }
+    });
+    ev.note(format!(
+        "waited {:.1} s ({why}); {:.1} s including the time to resume",
+        duration.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    ));
 }

@@ -8,7 +8,13 @@ use harness::Case;
 pub fn print_not_applicable<'a>(cases: impl IntoIterator<Item = &'a Case>) {
     let mut header = false;
     for case in cases {
-        let Some(na) = &case.not_applicable else {
+        // A case tested when present carries its NA reason in its own
+        // skip message, if it skipped at all.
+        let Some(na) = case
+            .not_applicable
+            .as_ref()
+            .filter(|_| !case.tested_when_present)
+        else {
             continue;
         };
         if !header {

@@ -13,20 +13,31 @@
 //! - [`pty`]: a pseudo-terminal session with a transcript ([`Terminal`]);
 //! - [`login`]: the real authentication flows (`login`, `su`) driven on a PTY;
 //! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
-//! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY.
+//! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY;
+//! - [`pam_stack`]: a service's PAM stack, includes followed (read only);
+//! - [`faillock`]: the configured lockout policy and a user's failure record;
+//! - [`mfa`] and [`totp`]: the TOTP second factor (enrolment, RFC 6238 codes);
+//! - [`fail2ban`]: asking the running fail2ban about jails and bans;
+//! - [`netns`]: a network namespace joined by a veth pair, as a remote host.
 
 pub mod accounts;
 pub mod case;
 pub mod command;
 pub mod evidence;
+pub mod fail2ban;
+pub mod faillock;
 pub mod file_guard;
 pub mod login;
+pub mod mfa;
+pub mod netns;
+pub mod pam_stack;
 pub mod password;
 pub mod process;
 pub mod pty;
 pub mod run_scope;
 pub mod ssh;
 pub mod sshd;
+pub mod totp;
 pub mod user;
 
 pub use case::{Case, NotApplicable, Skip, Verdict};

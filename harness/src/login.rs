@@ -165,6 +165,132 @@ pub fn su_from(ev: &Evidence, caller: &TestUser, target: &str, password: &str) -
     Ok(finish(ev, flow, term, password, outcome, answer_after))
 }
 
+/// A question from PAM on the terminal: the password, a verification code.
+const PROMPT: &str = r"(?i)(password|verification code|passcode)[^\r\n]*: ?$";
+
+/// `su - TARGET -c WHOAMI` started by `caller`, answering PAM's questions
+/// with `answers` in turn (password, then e.g. a TOTP code). A question
+/// beyond the last answer ends the attempt as `Refused`: the answers given
+/// were not enough. A decision without any question is recorded as such.
+pub fn su_prompts(
+    ev: &Evidence,
+    caller: &TestUser,
+    target: &str,
+    answers: &[&str],
+) -> Result<Attempt> {
+    let flow = format!("su - {target} (run by {})", caller.name());
+    let mut cmd = console_command("setpriv");
+    cmd.args([
+        "--reuid",
+        &caller.uid().to_string(),
+        "--regid",
+        &caller.gid().to_string(),
+        "--clear-groups",
+        "--",
+        "su",
+        "-",
+        target,
+        "-c",
+        WHOAMI,
+    ]);
+    converse(ev, flow, cmd, answers, ShellSign::Marker)
+}
+
+/// `login NAME` on a PTY, answering PAM's questions with `answers` in turn
+/// (see [`su_prompts`]).
+pub fn login_prompts(ev: &Evidence, name: &str, answers: &[&str]) -> Result<Attempt> {
+    let flow = format!("login {name}");
+    let mut cmd = console_command("login");
+    cmd.arg(name);
+    converse(ev, flow, cmd, answers, ShellSign::Prompt)
+}
+
+/// How a flow shows that a shell runs.
+enum ShellSign {
+    /// A shell prompt: type WHOAMI and read its output.
+    Prompt,
+    /// The WHOAMI output of the command the flow runs.
+    Marker,
+}
+
+fn converse(
+    ev: &Evidence,
+    flow: String,
+    cmd: Command,
+    answers: &[&str],
+    shell: ShellSign,
+) -> Result<Attempt> {
+    for a in answers {
+        ev.secret(a);
+    }
+    let mut term = Terminal::spawn(ev, &flow, cmd)?;
+    let started = Instant::now();
+    let mut answered = 0;
+    let mut sent: Option<Instant> = None;
+    let mut answer_after;
+    let shell_needle = match shell {
+        ShellSign::Prompt => SHELL_PROMPT,
+        ShellSign::Marker => WHOAMI_OUTPUT,
+    };
+    let outcome = loop {
+        // Order matters: the first pattern that matches wins, and
+        // "Current password:" of a forced change is also a question.
+        let m = term.expect_any(&[shell_needle, REFUSED, CHANGE_REQUIRED, PROMPT])?;
+        // Without any question, the decision time counts from the start.
+        answer_after = sent.unwrap_or(started).elapsed();
+        match m.which {
+            0 => {
+                let user = match shell {
+                    ShellSign::Marker => whoami_of(&m.text),
+                    ShellSign::Prompt => {
+                        term.send_line(WHOAMI)?;
+                        let out = term.expect(WHOAMI_OUTPUT)?;
+                        term.send_line("exit")?;
+                        let _ = term.wait_exit();
+                        whoami_of(&out.text)
+                    }
+                };
+                break AuthOutcome::Shell { user };
+            }
+            1 => {
+                break AuthOutcome::Refused {
+                    message: m.text.clone(),
+                }
+            }
+            2 => break AuthOutcome::ChangeRequired,
+            _ => match answers.get(answered) {
+                Some(answer) => {
+                    term.send_secret(answer)?;
+                    answered += 1;
+                    sent = Some(Instant::now());
+                }
+                None => {
+                    let line_start = m.before.rsplit(['\r', '\n']).next().unwrap_or("");
+                    break AuthOutcome::Refused {
+                        message: format!(
+                            "the {} answer(s) given were not accepted; asked again: {}{}",
+                            answers.len(),
+                            line_start,
+                            m.text.trim()
+                        ),
+                    };
+                }
+            },
+        }
+    };
+    if sent.is_none() {
+        ev.note(format!("{flow}: decided without asking anything"));
+    }
+    Ok(finish(
+        ev,
+        flow,
+        term,
+        answers.first().copied().unwrap_or(""),
+        outcome,
+        answer_after,
+    ))
+}
+
 pub(crate) fn whoami_of(marker: &str) -> String {
     marker
         .trim_start_matches("FR1-")

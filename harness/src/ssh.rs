@@ -25,6 +25,7 @@ use crate::pty::Terminal;
 use crate::sshd::{PrivateSshd, HOST};
 use crate::Evidence;
 use anyhow::{bail, Result};
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -43,15 +44,56 @@ const SSH_FAILURE: &str = r"(?m)^(?:ssh: |kex_exchange_identification|Host key v
 /// method: `user@127.0.0.1's password: `).
 const PROMPT: &str = r"(?i)(password|verification code|passcode)[^\r\n]*: ?$";
 
+/// Where a client connects from and to. The default is this host's own
+/// network to the private sshd's 127.0.0.1; a test with its own network
+/// namespace (a "remote" host on the same machine) runs the client in it
+/// and connects to an address the private sshd also listens on.
+#[derive(Debug, Clone, Default)]
+pub struct Route {
+    /// Run the client inside this network namespace (`ip netns exec`).
+    pub netns: Option<String>,
+    /// Connect from this local address (`ssh -b`).
+    pub from: Option<IpAddr>,
+    /// Connect to this address instead of [`HOST`].
+    pub to: Option<IpAddr>,
+}
+
+impl Route {
+    fn destination(&self) -> String {
+        self.to.map_or_else(|| HOST.to_owned(), |a| a.to_string())
+    }
+
+    fn describe(&self) -> String {
+        let mut s = String::new();
+        if let Some(ns) = &self.netns {
+            s.push_str(&format!(" from network namespace {ns}"));
+        }
+        if let Some(a) = self.from {
+            s.push_str(&format!(" (source address {a})"));
+        }
+        s
+    }
+}
+
 /// Options every flow uses: only this server, only its host key, nothing
 /// from root's ssh configuration, agent or key files.
-fn base_command(sshd: &PrivateSshd) -> Result<Command> {
+fn base_command(sshd: &PrivateSshd, route: &Route) -> Result<Command> {
     if find_program("ssh").is_none() {
         return skip("the ssh client is not installed (package openssh-client)");
     }
     // console_command clears the environment: no SSH_AUTH_SOCK, no
     // SSH_ASKPASS, messages in English.
-    let mut cmd = console_command("ssh");
+    let mut cmd = match &route.netns {
+        Some(ns) => {
+            let mut c = console_command("ip");
+            c.args(["netns", "exec", ns, "ssh"]);
+            c
+        }
+        None => console_command("ssh"),
+    };
+    if let Some(from) = route.from {
+        cmd.args(["-b", &from.to_string()]);
+    }
     let known_hosts = sshd
         .known_hosts()
         .to_str()
@@ -103,10 +145,23 @@ pub fn ssh_prompts(
     user: &str,
     answers: &[&str],
 ) -> Result<Attempt> {
+    ssh_prompts_via(ev, sshd, &Route::default(), user, answers)
+}
+
+/// [`ssh_prompts`] along another [`Route`] (from a network namespace, to
+/// another address of the private sshd).
+pub fn ssh_prompts_via(
+    ev: &Evidence,
+    sshd: &PrivateSshd,
+    route: &Route,
+    user: &str,
+    answers: &[&str],
+) -> Result<Attempt> {
     for a in answers {
         ev.secret(a);
     }
-    let mut cmd = base_command(sshd)?;
+    let host = route.destination();
+    let mut cmd = base_command(sshd, route)?;
     cmd.args([
         "-o",
         "PubkeyAuthentication=no",
@@ -117,11 +172,12 @@ pub fn ssh_prompts(
         "-o",
         "BatchMode=no",
     ])
-    .arg(format!("{user}@{HOST}"))
+    .arg(format!("{user}@{host}"))
     .arg(WHOAMI);
     let flow = format!(
-        "ssh {user}@{HOST} -p {} (password typed at the prompt)",
-        sshd.port()
+        "ssh {user}@{host} -p {}{} (password typed at the prompt)",
+        sshd.port(),
+        route.describe()
     );
     let mut term = Terminal::spawn(ev, &flow, cmd)?;
 
@@ -212,7 +268,7 @@ pub fn ssh_key(
     identity_file: &Path,
     extra_opts: &[&str],
 ) -> Result<Attempt> {
-    let mut cmd = base_command(sshd)?;
+    let mut cmd = base_command(sshd, &Route::default())?;
     cmd.arg("-v")
         .arg("-i")
         .arg(identity_file)

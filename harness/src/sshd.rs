@@ -31,7 +31,7 @@ use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 use std::fmt::Write as _;
 use std::fs;
-use std::net::TcpListener;
+use std::net::{IpAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -87,6 +87,11 @@ const POLICY_KEYWORDS: [&str; 9] = [
 #[derive(Debug, Clone, Default)]
 pub struct PrivateSshdBuilder {
     overrides: Vec<(String, String)>,
+    /// Set only if this sshd knows the keyword (e.g. an option of a newer
+    /// OpenSSH than the image's).
+    optional: Vec<(String, String)>,
+    extra_addresses: Vec<IpAddr>,
+    syslog: bool,
 }
 
 impl PrivateSshdBuilder {
@@ -98,10 +103,36 @@ impl PrivateSshdBuilder {
         self
     }
 
+    /// Like [`Self::option`], but only if this sshd knows `keyword`
+    /// (checked with `sshd -t`); otherwise the evidence says it was left
+    /// out. For options of newer OpenSSH releases, such as
+    /// `PerSourcePenaltyExemptList` (9.8).
+    pub fn option_if_supported(mut self, keyword: &str, value: impl Into<String>) -> Self {
+        self.optional.push((keyword.to_owned(), value.into()));
+        self
+    }
+
+    /// Listen on `address` too (same port), e.g. the host side of a veth
+    /// pair that a test's own network namespace connects through. It must
+    /// be an address the test created: the private sshd never listens
+    /// where the system's does.
+    pub fn listen_also(mut self, address: IpAddr) -> Self {
+        self.extra_addresses.push(address);
+        self
+    }
+
+    /// Log through syslog, as the system sshd does, instead of into the
+    /// private log file: for a test that needs the system's log readers
+    /// (fail2ban) to see this sshd. [`PrivateSshd::log`] is then empty.
+    pub fn log_to_syslog(mut self) -> Self {
+        self.syslog = true;
+        self
+    }
+
     /// Start the private sshd and wait until it listens. Skips the case
     /// when sshd (openssh-server) or ssh-keygen (openssh-client) is missing.
     pub fn start(self, ev: &Evidence) -> Result<PrivateSshd> {
-        PrivateSshd::start_with(ev, self.overrides)
+        PrivateSshd::start_with(ev, self)
     }
 }
 
@@ -115,9 +146,11 @@ pub struct PrivateSshd {
     dir: Option<TempDir>,
     dir_path: PathBuf,
     port: u16,
+    addresses: Vec<IpAddr>,
     known_hosts: PathBuf,
     known_hosts_line: String,
     log: PathBuf,
+    syslog: bool,
     effective_config: String,
     ev: Evidence,
 }
@@ -133,10 +166,24 @@ impl PrivateSshd {
         Self::builder().start(ev)
     }
 
-    fn start_with(ev: &Evidence, overrides: Vec<(String, String)>) -> Result<Self> {
+    fn start_with(ev: &Evidence, wanted: PrivateSshdBuilder) -> Result<Self> {
+        let PrivateSshdBuilder {
+            mut overrides,
+            optional,
+            extra_addresses,
+            syslog,
+        } = wanted;
         // A bad override is a defect of the test, so it fails everywhere,
         // also where sshd is missing and the case would be skipped.
         check_overrides(&overrides)?;
+        check_overrides(&optional)?;
+        let mut addresses: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1])];
+        for a in extra_addresses {
+            if a.is_unspecified() || addresses.contains(&a) {
+                bail!("the private sshd cannot listen on {a} as well");
+            }
+            addresses.push(a);
+        }
         if !Path::new(SSHD).is_file() {
             return skip(format!("{SSHD} is not installed (package openssh-server)"));
         }
@@ -180,6 +227,28 @@ impl PrivateSshd {
             bail!("ssh-keygen wrote an unreadable public key: {public:?}");
         };
 
+        for (keyword, value) in optional {
+            // Against an empty config with only our host key: does this
+            // sshd know the keyword at all?
+            let probe = run(
+                ev,
+                Command::new(SSHD)
+                    .args(["-t", "-f", "/dev/null", "-o"])
+                    .arg(format!("HostKey={}", path_str(&host_key)?))
+                    .arg("-o")
+                    .arg(format!("{keyword}={value}")),
+                None,
+            )?;
+            if probe.success {
+                overrides.push((keyword, value));
+            } else {
+                ev.note(format!(
+                    "this sshd does not know {keyword}; left out ({})",
+                    probe.all_output().trim()
+                ));
+            }
+        }
+
         let system = match fs::read_to_string(SYSTEM_CONFIG) {
             Ok(text) => text,
             // sshd compiled-in defaults are then the system's policy too.
@@ -222,14 +291,16 @@ impl PrivateSshd {
                 "-p".into(),
                 port.to_string(),
                 "-o".into(),
-                format!("ListenAddress={HOST}"),
-                "-o".into(),
                 format!("HostKey={}", path_str(&host_key)?),
                 "-o".into(),
                 format!("PidFile={}", path_str(&pid_file)?),
                 "-o".into(),
                 "UsePAM=yes".into(),
             ];
+            for a in &addresses {
+                args.push("-o".into());
+                args.push(format!("ListenAddress={}", listen_address(*a)));
+            }
             for (k, v) in &overrides {
                 args.push("-o".into());
                 args.push(format!("{k}={v}"));
@@ -248,18 +319,27 @@ impl PrivateSshd {
             let effective = run_ok(ev, Command::new(SSHD).arg("-T").args(&args), None)
                 .context("reading the private sshd's effective configuration (sshd -T)")?
                 .stdout;
-            check_listens_only_on(&effective, port)?;
+            check_listens_only_on(&effective, port, &addresses)?;
 
             // Written before sshd starts, so nothing can fail between "it
             // listens" and handing out the PrivateSshd that stops it.
             let known_hosts_line = format!("[{HOST}]:{port} {key_type} {key_blob}");
-            fs::write(&known_hosts, format!("{known_hosts_line}\n"))
+            let all_lines: String = addresses
+                .iter()
+                .map(|a| format!("[{a}]:{port} {key_type} {key_blob}\n"))
+                .collect();
+            fs::write(&known_hosts, all_lines)
                 .with_context(|| format!("writing {}", known_hosts.display()))?;
             let log_file =
                 fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
             let mut cmd = Command::new(SSHD);
-            cmd.args(["-D", "-e"])
-                .args(&args)
+            // -D: stay in the foreground (our child); -e: log to stderr,
+            // i.e. the private log file, unless the test wants syslog.
+            cmd.arg("-D");
+            if !syslog {
+                cmd.arg("-e");
+            }
+            cmd.args(&args)
                 .env_clear()
                 .env(
                     "PATH",
@@ -290,10 +370,18 @@ impl PrivateSshd {
             let started = Instant::now();
             match server.wait_listening(port, &log)? {
                 Startup::Listening => {
+                    let shown: Vec<String> =
+                        addresses.iter().map(|a| format!("{a}:{port}")).collect();
                     ev.note(format!(
-                        "private sshd (pid {}) listens on {HOST}:{port} after {:.3} s",
+                        "private sshd (pid {}) listens on {} after {:.3} s{}",
                         server.pid,
-                        started.elapsed().as_secs_f64()
+                        shown.join(", "),
+                        started.elapsed().as_secs_f64(),
+                        if syslog {
+                            "; it logs through syslog, like the system sshd"
+                        } else {
+                            ""
+                        }
                     ));
                     let policy: Vec<&str> = effective
                         .lines()
@@ -311,9 +399,11 @@ impl PrivateSshd {
                         dir: Some(dir),
                         dir_path,
                         port,
+                        addresses,
                         known_hosts,
                         known_hosts_line,
                         log,
+                        syslog,
                         effective_config: effective,
                         ev: ev.clone(),
                     });
@@ -341,6 +431,17 @@ impl PrivateSshd {
     /// The address it listens on, always [`HOST`].
     pub fn host(&self) -> &'static str {
         HOST
+    }
+
+    /// Every address it listens on: [`HOST`] first, then those given with
+    /// [`PrivateSshdBuilder::listen_also`].
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addresses
+    }
+
+    /// The PID of the listener (to find its lines in a shared log).
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(|s| s.pid.as_raw() as u32)
     }
 
     /// A `known_hosts` file that lists exactly this server's host key, for
@@ -393,7 +494,9 @@ impl Drop for PrivateSshd {
         for line in log.lines() {
             let _ = write!(block, "\n  | {line}");
         }
-        if log.trim().is_empty() {
+        if self.syslog {
+            block.push_str(" (it logged through syslog)");
+        } else if log.trim().is_empty() {
             block.push_str(" (empty)");
         }
         self.ev.note(block);
@@ -586,22 +689,36 @@ fn check_overrides(overrides: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
+/// `ListenAddress` syntax: IPv6 in brackets.
+fn listen_address(a: IpAddr) -> String {
+    match a {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
 /// A drop-in may add a ListenAddress, which -o cannot take away: refuse to
 /// run rather than listen on an address of the system sshd.
-fn check_listens_only_on(effective: &str, port: u16) -> Result<()> {
-    let wanted = format!("{HOST}:{port}");
-    let listen: Vec<&str> = effective
+fn check_listens_only_on(effective: &str, port: u16, addresses: &[IpAddr]) -> Result<()> {
+    let mut wanted: Vec<String> = addresses
+        .iter()
+        .map(|a| format!("{}:{port}", listen_address(*a)))
+        .collect();
+    wanted.sort();
+    let mut listen: Vec<&str> = effective
         .lines()
         .filter_map(|l| l.strip_prefix("listenaddress "))
         .collect();
+    listen.sort_unstable();
     let ports: Vec<&str> = effective
         .lines()
         .filter_map(|l| l.strip_prefix("port "))
         .collect();
-    if listen != [wanted.as_str()] || ports != [port.to_string().as_str()] {
+    if listen != wanted || ports != [port.to_string().as_str()] {
         bail!(
-            "the private sshd would not listen on {wanted} only (listenaddress {listen:?}, port {ports:?}): \
-             a drop-in under /etc/ssh/sshd_config.d sets its own ListenAddress"
+            "the private sshd would not listen on {} only (listenaddress {listen:?}, port {ports:?}): \
+             a drop-in under /etc/ssh/sshd_config.d sets its own ListenAddress",
+            wanted.join(", ")
         );
     }
     Ok(())
@@ -680,10 +797,15 @@ mod tests {
 
     #[test]
     fn an_extra_listen_address_is_refused() {
+        let lo = [IpAddr::from([127, 0, 0, 1])];
         let ours = "port 2200\nlistenaddress 127.0.0.1:2200\nusepam yes\n";
-        assert!(check_listens_only_on(ours, 2200).is_ok());
+        assert!(check_listens_only_on(ours, 2200, &lo).is_ok());
         let extra = "port 2200\nlistenaddress 0.0.0.0:2200\nlistenaddress 127.0.0.1:2200\n";
-        assert!(check_listens_only_on(extra, 2200).is_err());
+        assert!(check_listens_only_on(extra, 2200, &lo).is_err());
+        let two = [lo[0], IpAddr::from([192, 0, 2, 9])];
+        let both = "port 2200\nlistenaddress 192.0.2.9:2200\nlistenaddress 127.0.0.1:2200\n";
+        assert!(check_listens_only_on(both, 2200, &two).is_ok());
+        assert!(check_listens_only_on(ours, 2200, &two).is_err());
     }
 
     #[test]

@@ -1,0 +1,259 @@
+//! fail2ban as the image runs it: asking the running server, never
+//! starting, stopping or reconfiguring it.
+//!
+//! Everything goes through `fail2ban-client`: whether the server answers,
+//! what a jail watches and when it bans, which addresses it has banned. The
+//! only change a test makes is lifting a ban it caused ([`Ban`]).
+
+use crate::command::{find_program, run, run_ok};
+use crate::Evidence;
+use anyhow::{bail, Result};
+use std::net::IpAddr;
+use std::process::Command;
+
+pub const CLIENT: &str = "fail2ban-client";
+
+/// Is fail2ban installed?
+pub fn installed() -> bool {
+    find_program(CLIENT).is_some()
+}
+
+fn client(ev: &Evidence, args: &[&str]) -> Result<crate::command::Ran> {
+    run(ev, Command::new(CLIENT).args(args), None)
+}
+
+/// Does a fail2ban server answer on its socket?
+pub fn server_running(ev: &Evidence) -> Result<bool> {
+    let r = client(ev, &["ping"])?;
+    Ok(r.success && r.stdout.contains("pong"))
+}
+
+/// The jails the configuration enables (`fail2ban-client -d` parses the
+/// configuration as the server would, without asking the server).
+pub fn configured_jails(ev: &Evidence) -> Result<Vec<String>> {
+    let r = client(ev, &["-d"])?;
+    if !r.success {
+        bail!(
+            "fail2ban cannot read its configuration: {}",
+            r.all_output().trim()
+        );
+    }
+    Ok(parse_dump_jails(&r.stdout))
+}
+
+/// `['add', 'sshd', 'auto']` lines of a configuration dump.
+fn parse_dump_jails(dump: &str) -> Vec<String> {
+    dump.lines()
+        .filter_map(|l| {
+            let rest = l.trim().strip_prefix("['add', '")?;
+            Some(rest.split('\'').next()?.to_owned())
+        })
+        .collect()
+}
+
+/// What `fail2ban-client status JAIL` says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JailStatus {
+    /// Log files the jail reads (file backends).
+    pub files: Vec<String>,
+    /// Journal matches (systemd backend).
+    pub journal_matches: Option<String>,
+    pub banned: Vec<String>,
+    pub total_failed: u64,
+}
+
+impl JailStatus {
+    pub fn is_banned(&self, address: IpAddr) -> bool {
+        let a = address.to_string();
+        self.banned.contains(&a)
+    }
+}
+
+/// The running jail's status; `None` when the server has no such jail.
+pub fn status(ev: &Evidence, jail: &str) -> Result<Option<JailStatus>> {
+    let r = client(ev, &["status", jail])?;
+    if !r.success {
+        return Ok(None);
+    }
+    Ok(Some(parse_status(&r.stdout)))
+}
+
+fn parse_status(text: &str) -> JailStatus {
+    let mut s = JailStatus::default();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let key = key.trim_start_matches(['|', '`', '-', ' ']).trim();
+        let value = value.trim();
+        match key {
+            "File list" => s.files = value.split_whitespace().map(str::to_owned).collect(),
+            "Journal matches" => s.journal_matches = Some(value.to_owned()),
+            "Banned IP list" => s.banned = value.split_whitespace().map(str::to_owned).collect(),
+            "Total failed" => s.total_failed = value.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    s
+}
+
+/// One setting of a running jail (`fail2ban-client get JAIL WHAT`), as
+/// printed.
+pub fn get(ev: &Evidence, jail: &str, what: &str) -> Result<String> {
+    Ok(
+        run_ok(ev, Command::new(CLIENT).args(["get", jail, what]), None)?
+            .stdout
+            .trim()
+            .to_owned(),
+    )
+}
+
+/// A numeric setting (`maxretry`, `findtime`, `bantime`).
+pub fn get_number(ev: &Evidence, jail: &str, what: &str) -> Result<i64> {
+    let text = get(ev, jail, what)?;
+    text.lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("fail2ban-client get {jail} {what}: unexpected {text:?}"))
+}
+
+/// The names of the jail's actions (`nftables`, `iptables-multiport`, …).
+pub fn actions(ev: &Evidence, jail: &str) -> Result<Vec<String>> {
+    let text = get(ev, jail, "actions")?;
+    // "The jail sshd has the following actions:\nnftables"
+    Ok(text
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(','))
+        .map(|a| a.trim().to_owned())
+        .filter(|a| !a.is_empty())
+        .collect())
+}
+
+/// A property of one of the jail's actions (`port`, `type`), if it has it.
+pub fn action_property(ev: &Evidence, jail: &str, action: &str, property: &str) -> Option<String> {
+    let r = client(ev, &["get", jail, "action", action, property]).ok()?;
+    (r.success && !r.stdout.trim().is_empty()).then(|| r.stdout.trim().to_owned())
+}
+
+/// The TCP port an action's `port` property names first (`ssh`, `22`,
+/// `ssh,2222`, `1000:2000`), service names looked up in /etc/services.
+pub fn first_port(property: &str) -> Option<u16> {
+    let first = property.split(',').next()?.trim();
+    let first = first.split([':', '-']).next()?.trim();
+    if let Ok(n) = first.parse() {
+        return Some(n);
+    }
+    let services = std::fs::read_to_string("/etc/services").ok()?;
+    service_port(&services, first)
+}
+
+fn service_port(services: &str, name: &str) -> Option<u16> {
+    services.lines().find_map(|l| {
+        let l = l.split('#').next()?;
+        let mut words = l.split_whitespace();
+        let service = words.next()?;
+        let (port, proto) = words.next()?.split_once('/')?;
+        let aliases: Vec<&str> = words.collect();
+        ((service == name || aliases.contains(&name)) && proto == "tcp")
+            .then(|| port.parse().ok())
+            .flatten()
+    })
+}
+
+/// A ban a test caused: lifted again when dropped (if still in place).
+pub struct Ban {
+    jail: String,
+    address: IpAddr,
+    lifted: bool,
+    ev: Evidence,
+}
+
+impl Ban {
+    /// Take responsibility for `address` being banned in `jail` (call it
+    /// before provoking the ban, so a failure half-way still lifts it).
+    pub fn expect(ev: &Evidence, jail: &str, address: IpAddr) -> Self {
+        Ban {
+            jail: jail.to_owned(),
+            address,
+            lifted: false,
+            ev: ev.clone(),
+        }
+    }
+
+    /// `fail2ban-client set JAIL unbanip ADDRESS`.
+    pub fn lift(&mut self) -> Result<()> {
+        self.lifted = true;
+        run_ok(
+            &self.ev,
+            Command::new(CLIENT).args(["set", &self.jail, "unbanip", &self.address.to_string()]),
+            None,
+        )?;
+        Ok(())
+    }
+}
+
+impl Drop for Ban {
+    fn drop(&mut self) {
+        if self.lifted {
+            return;
+        }
+        let banned = status(&self.ev, &self.jail)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.is_banned(self.address));
+        if !banned {
+            return;
+        }
+        match self.lift() {
+            Ok(()) => self.ev.cleanup(format!(
+                "lifted the ban of {} in jail {}",
+                self.address, self.jail
+            )),
+            Err(e) => self.ev.cleanup(format!(
+                "FAILED to lift the ban of {} in jail {}: {e:#}",
+                self.address, self.jail
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_output_is_parsed() {
+        let text = "Status for the jail: sshd\n|- Filter\n|  |- Currently failed:\t1\n\
+                    |  |- Total failed:\t6\n|  `- File list:\t/var/log/auth.log\n`- Actions\n\
+                    \x20  |- Currently banned:\t1\n   |- Total banned:\t1\n\
+                    \x20  `- Banned IP list:\t192.0.2.2 192.0.2.10\n";
+        let s = parse_status(text);
+        assert_eq!(s.files, ["/var/log/auth.log"]);
+        assert_eq!(s.total_failed, 6);
+        assert!(s.is_banned("192.0.2.2".parse().unwrap()));
+        assert!(!s.is_banned("192.0.2.1".parse().unwrap()));
+        assert_eq!(s.journal_matches, None);
+        let j = parse_status("|  `- Journal matches:\t_SYSTEMD_UNIT=ssh.service + _COMM=sshd\n");
+        assert_eq!(
+            j.journal_matches.as_deref(),
+            Some("_SYSTEMD_UNIT=ssh.service + _COMM=sshd")
+        );
+    }
+
+    #[test]
+    fn ports_are_resolved() {
+        let services = "ftp\t\t21/tcp\nssh\t\t22/tcp\t\t\t# SSH\nhttp\t80/tcp\t\twww\n";
+        assert_eq!(service_port(services, "ssh"), Some(22));
+        assert_eq!(service_port(services, "www"), Some(80));
+        assert_eq!(service_port(services, "nope"), None);
+        assert_eq!(first_port("2222,ssh"), Some(2222));
+        assert_eq!(first_port("1000:2000"), Some(1000));
+    }
+
+    #[test]
+    fn enabled_jails_are_read_from_the_dump() {
+        let dump = "['set', 'loglevel', 'INFO']\n['add', 'sshd', 'auto']\n['set', 'sshd', 'maxretry', 5]\n['add', 'recidive', 'polling']\n";
+        assert_eq!(parse_dump_jails(dump), ["sshd", "recidive"]);
+    }
+}

@@ -1,0 +1,369 @@
+//! pam_faillock: the lockout policy as configured, and a user's record.
+//!
+//! The policy is what pam_faillock itself would use for a service: its
+//! built-in defaults, then `/etc/security/faillock.conf` (or the file named
+//! by `conf=`), then the options on the pam_faillock line, which override
+//! the file. The line that decides "locked or not" before the password is
+//! checked is the `preauth` one, so its options are the policy; options
+//! that differ on the `authfail` line are reported.
+//!
+//! Records are read with `faillock --user`, and reset only for accounts the
+//! harness created ([`reset`] takes a [`TestUser`]).
+
+use crate::command::{find_program, run, run_ok};
+use crate::pam_stack::{self, Line};
+use crate::{Evidence, TestUser};
+use anyhow::{bail, Context, Result};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+pub const MODULE: &str = "pam_faillock.so";
+pub const DEFAULT_CONF: &str = "/etc/security/faillock.conf";
+/// pam_faillock's built-in values (faillock.conf(5)).
+const DEFAULT_DENY: u32 = 3;
+const DEFAULT_UNLOCK_TIME: u64 = 600;
+const DEFAULT_DIR: &str = "/var/run/faillock";
+
+/// How long an account stays locked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnlockTime {
+    After(Duration),
+    /// `unlock_time=0` or `never`: until an administrator resets the record.
+    Never,
+}
+
+impl fmt::Display for UnlockTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnlockTime::After(d) => write!(f, "{} s", d.as_secs()),
+            UnlockTime::Never => f.write_str("never (until an administrator resets it)"),
+        }
+    }
+}
+
+/// The lockout policy pam_faillock applies to one PAM service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub service: String,
+    /// Failures within the interval after which the account is locked
+    /// (0: never locked).
+    pub deny: u32,
+    pub unlock_time: UnlockTime,
+    pub even_deny_root: bool,
+    /// Where the records live.
+    pub dir: PathBuf,
+    /// The pam_faillock auth lines of the stack, for the evidence.
+    pub lines: Vec<String>,
+    /// Where each value came from, and disagreements between lines.
+    pub notes: Vec<String>,
+}
+
+impl Policy {
+    /// pam_faillock's built-in policy, for a stack without pam_faillock: the
+    /// limit a lockout would have to enforce at the latest, so a test can
+    /// show that nothing enforces it.
+    pub fn builtin(service: &str) -> Self {
+        Policy {
+            service: service.to_owned(),
+            deny: DEFAULT_DENY,
+            unlock_time: UnlockTime::After(Duration::from_secs(DEFAULT_UNLOCK_TIME)),
+            even_deny_root: false,
+            dir: PathBuf::from(DEFAULT_DIR),
+            lines: Vec::new(),
+            notes: vec![format!(
+                "NOT CONFIGURED: the `{service}` auth stack has no {MODULE} line; these are pam_faillock's built-in values"
+            )],
+        }
+    }
+
+    /// Does the stack load pam_faillock at all?
+    pub fn configured(&self) -> bool {
+        !self.lines.is_empty()
+    }
+
+    /// One line for the evidence.
+    pub fn summary(&self) -> String {
+        format!(
+            "pam_faillock for `{}`: deny={} unlock_time={} even_deny_root={} dir={}",
+            self.service,
+            self.deny,
+            self.unlock_time,
+            if self.even_deny_root { "yes" } else { "no" },
+            self.dir.display()
+        )
+    }
+
+    /// Record the policy, its lines and where the values came from.
+    pub fn record(&self, ev: &Evidence) {
+        ev.note(self.summary());
+        for l in &self.lines {
+            ev.note(format!("  line: {l}"));
+        }
+        for n in &self.notes {
+            ev.note(format!("  {n}"));
+        }
+    }
+}
+
+/// The values a faillock.conf or a module line can set.
+#[derive(Debug, Default, Clone)]
+struct Settings {
+    deny: Option<String>,
+    unlock_time: Option<String>,
+    even_deny_root: bool,
+    dir: Option<String>,
+}
+
+impl Settings {
+    fn apply(&mut self, key: &str, value: Option<&str>) {
+        match (key, value) {
+            ("deny", Some(v)) => self.deny = Some(v.to_owned()),
+            ("unlock_time", Some(v)) => self.unlock_time = Some(v.to_owned()),
+            ("dir", Some(v)) => self.dir = Some(v.to_owned()),
+            ("even_deny_root", _) => self.even_deny_root = true,
+            _ => {}
+        }
+    }
+
+    fn from_conf(text: &str) -> Self {
+        let mut s = Settings::default();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if line.is_empty() {
+                continue;
+            }
+            match line.split_once('=') {
+                Some((k, v)) => s.apply(k.trim(), Some(v.trim())),
+                None => s.apply(line, None),
+            }
+        }
+        s
+    }
+
+    fn overlay(&mut self, line: &Line) {
+        for a in &line.args {
+            match a.split_once('=') {
+                Some((k, v)) => self.apply(k, Some(v)),
+                None => self.apply(a, None),
+            }
+        }
+    }
+}
+
+/// pam_faillock's policy for `service` (`"su"`, `"login"`, `"sshd"`), or
+/// `None` when its auth stack has no pam_faillock line. A stack that uses
+/// the older pam_tally/pam_tally2 instead is an error: the suite does not
+/// read their policy.
+pub fn policy(ev: &Evidence, service: &str) -> Result<Option<Policy>> {
+    let auth = pam_stack::stack(service, "auth")?;
+    if let Some(tally) = auth
+        .iter()
+        .find(|l| matches!(l.module_name(), "pam_tally.so" | "pam_tally2.so"))
+    {
+        bail!(
+            "the `{service}` auth stack locks accounts with {} ({}), which this suite does not read; only pam_faillock is supported",
+            tally.module_name(),
+            tally.render()
+        );
+    }
+    let lines: Vec<&Line> = auth.iter().filter(|l| l.module_name() == MODULE).collect();
+    if lines.is_empty() {
+        ev.note(format!("the `{service}` auth stack has no {MODULE} line"));
+        return Ok(None);
+    }
+    let deciding = lines
+        .iter()
+        .find(|l| l.has_flag("preauth"))
+        .or_else(|| lines.iter().find(|l| l.has_flag("authfail")))
+        .copied()
+        .unwrap_or(lines[0]);
+    let conf_path = deciding
+        .arg_value("conf")
+        .unwrap_or(DEFAULT_CONF)
+        .to_owned();
+    let mut notes = Vec::new();
+    let conf_text = match std::fs::read_to_string(&conf_path) {
+        Ok(t) => {
+            notes.push(format!("read {conf_path}; the line's options override it"));
+            t
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            notes.push(format!(
+                "{conf_path} does not exist: pam_faillock's built-in defaults and the line's options apply"
+            ));
+            String::new()
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {conf_path}")),
+    };
+    let conf = Settings::from_conf(&conf_text);
+    let mut settings = conf.clone();
+    settings.overlay(deciding);
+
+    // The authfail line counts the failures: a different deny there would
+    // make the lock engage at another count than preauth enforces.
+    for other in lines.iter().filter(|l| !std::ptr::eq(**l, deciding)) {
+        let mut s = conf.clone();
+        s.overlay(other);
+        if s.deny != settings.deny || s.unlock_time != settings.unlock_time {
+            notes.push(format!(
+                "NOTE: {} has other values (deny={:?} unlock_time={:?}) than the deciding line",
+                other.render(),
+                s.deny,
+                s.unlock_time
+            ));
+        }
+    }
+
+    let deny = match &settings.deny {
+        Some(v) => v
+            .parse()
+            .with_context(|| format!("pam_faillock deny={v:?} is not a number"))?,
+        None => DEFAULT_DENY,
+    };
+    let unlock_time = match settings.unlock_time.as_deref() {
+        None => UnlockTime::After(Duration::from_secs(DEFAULT_UNLOCK_TIME)),
+        Some("never") | Some("0") => UnlockTime::Never,
+        Some(v) => {
+            UnlockTime::After(Duration::from_secs(v.parse().with_context(|| {
+                format!("pam_faillock unlock_time={v:?} is not a number")
+            })?))
+        }
+    };
+    let dir = PathBuf::from(settings.dir.as_deref().unwrap_or(DEFAULT_DIR));
+    Ok(Some(Policy {
+        service: service.to_owned(),
+        deny,
+        unlock_time,
+        even_deny_root: settings.even_deny_root,
+        dir,
+        lines: lines.iter().map(|l| l.render()).collect(),
+        notes,
+    }))
+}
+
+/// One failure kept in a user's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// `YYYY-MM-DD HH:MM:SS`, as faillock prints it.
+    pub when: String,
+    /// `RHOST`, `TTY`, `SVC`.
+    pub kind: String,
+    pub source: String,
+    /// Still counts towards the lock (faillock's `V`; `I` = expired).
+    pub valid: bool,
+}
+
+/// The failures `faillock --user NAME` lists (`--dir` from the policy).
+pub fn record(ev: &Evidence, dir: &Path, user: &str) -> Result<Vec<Failure>> {
+    let Some(faillock) = find_program("faillock") else {
+        bail!("the faillock program is not installed (package libpam-modules-bin)");
+    };
+    let ran = run_ok(
+        ev,
+        Command::new(faillock)
+            .arg("--dir")
+            .arg(dir)
+            .args(["--user", user]),
+        None,
+    )?;
+    Ok(parse_record(&ran.stdout))
+}
+
+/// The number of failures still counting towards the lock.
+pub fn valid_failures(record: &[Failure]) -> usize {
+    record.iter().filter(|f| f.valid).count()
+}
+
+fn parse_record(text: &str) -> Vec<Failure> {
+    // user:
+    // When                Type  Source                                           Valid
+    // 2024-05-01 10:00:00 TTY   /dev/pts/1                                           V
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (date, time) = (f.first()?, f.get(1)?);
+            let looks_like_date = date.len() == 10 && date.as_bytes()[4] == b'-';
+            if !looks_like_date || f.len() < 4 {
+                return None;
+            }
+            let valid = *f.last()?;
+            Some(Failure {
+                when: format!("{date} {time}"),
+                kind: f[2].to_owned(),
+                source: f[3..f.len() - 1].join(" "),
+                valid: valid == "V",
+            })
+        })
+        .collect()
+}
+
+/// Clear the record of a test account (never of any other account).
+pub fn reset(ev: &Evidence, dir: &Path, user: &TestUser) -> Result<()> {
+    let Some(faillock) = find_program("faillock") else {
+        bail!("the faillock program is not installed (package libpam-modules-bin)");
+    };
+    let ran = run(
+        ev,
+        Command::new(faillock)
+            .arg("--dir")
+            .arg(dir)
+            .args(["--user", user.name(), "--reset"]),
+        None,
+    )?;
+    if !ran.success {
+        bail!(
+            "faillock --reset for {} failed: {}",
+            user.name(),
+            ran.all_output().trim()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_options_override_the_conf_file() {
+        let conf = Settings::from_conf(
+            "# comment\ndeny = 5\nunlock_time = 900\ndir = /var/lib/faillock\n even_deny_root\n",
+        );
+        assert_eq!(conf.deny.as_deref(), Some("5"));
+        assert!(conf.even_deny_root);
+        let line = Line {
+            file: PathBuf::from("/etc/pam.d/common-auth"),
+            kind: "auth".into(),
+            control: "required".into(),
+            module: "pam_faillock.so".into(),
+            args: vec![
+                "preauth".into(),
+                "silent".into(),
+                "deny=3".into(),
+                "unlock_time=60".into(),
+            ],
+        };
+        let mut s = conf.clone();
+        s.overlay(&line);
+        assert_eq!(s.deny.as_deref(), Some("3"));
+        assert_eq!(s.unlock_time.as_deref(), Some("60"));
+        assert_eq!(s.dir.as_deref(), Some("/var/lib/faillock"));
+        assert!(s.even_deny_root);
+    }
+
+    #[test]
+    fn faillock_output_is_parsed() {
+        let out = "fr1-ab12cd:\nWhen                Type  Source                                           Valid\n\
+                   2024-05-01 10:00:00 TTY   /dev/pts/1                                           V\n\
+                   2024-05-01 10:00:03 RHOST 127.0.0.1                                            I\n";
+        let r = parse_record(out);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].when, "2024-05-01 10:00:00");
+        assert_eq!(r[0].kind, "TTY");
+        assert_eq!(r[1].source, "127.0.0.1");
+        assert_eq!(valid_failures(&r), 1);
+        assert!(parse_record("fr1-ab12cd:\nWhen Type Source Valid\n").is_empty());
+    }
+}

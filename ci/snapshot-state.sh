@@ -114,9 +114,23 @@ section 'network links'
 ip -o link show | sed -E 's/^[0-9]+: //; s/ qdisc.*//' | sort
 
 section 'nftables ruleset'
-# fail2ban's bans (CR1.11 remote ban) live here.
+# fail2ban's bans (CR1.11 remote ban) live here. fail2ban creates its own
+# table (f2b-*) at its first ban and keeps it until the jail stops, with empty
+# sets once every ban is lifted; such a table bans nobody and is fail2ban's
+# runtime state, not something a test left behind, so it is not listed. A
+# fail2ban table that still holds an address (an "elements" line) is listed
+# in full.
 if command -v nft > /dev/null; then
-    nft list ruleset 2>&1 | sed -E 's/[[:space:]]+$//'
+    nft list ruleset 2>&1 | sed -E 's/[[:space:]]+$//' | awk '
+        /^table [a-z0-9]+ f2b-/ { f2b = 1; block = $0; banned = 0; next }
+        f2b {
+            block = block "\n" $0
+            if ($0 ~ /elements = /) banned = 1
+            if ($0 == "}") { if (banned) print block; f2b = 0 }
+            next
+        }
+        { print }
+    '
 else
     echo 'nft not installed'
 fi

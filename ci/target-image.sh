@@ -57,7 +57,9 @@ build      Bootstrap the target rootfs (mmdebstrap, minbase, root mode) with the
            --rebuild     build again even if the cached rootfs exists
 
 run        Run the suite in a throw-away overlay of the cached rootfs (built
-           first if needed), in new mount/pid/net/uts/ipc namespaces:
+           first if needed), in new mount/pid/net/uts/ipc namespaces, after
+           starting the enabled services whose work the suite observes, as
+           at boot (rsyslogd, fail2ban):
              $SUITE_BIN_IN_IMAGE --junit /fr1-out/junit.xml \\
                  --evidence-dir /fr1-out/evidence SUITE-ARGS...
            --profile NAME  apply fixtures/profiles/NAME/mutate.sh first
@@ -140,7 +142,11 @@ quality_package() {
     esac
 }
 
-# The security image's package list (shared/target-image.md), plus what the
+# The security image's package list (shared/target-image.md), plus what
+# fail2ban needs to work: a system logger (rsyslog: the sshd jail needs a log
+# to read, see fixtures/compliant/rootfs/etc/fail2ban/jail.d/cip-security.local)
+# and /etc/services (netbase: the ban action names the port "ssh", which nft
+# cannot resolve without it, so no ban would ever be applied); plus what the
 # suite itself drives on the target.
 packages() {
     local quality
@@ -150,6 +156,7 @@ packages() {
         nftables sudo passwd login util-linux acl uuid-runtime tpm2-tools \
         libpam-pkcs11 chrony aide auditd libpam-google-authenticator \
         libpam-modules libpam-runtime "$quality" \
+        rsyslog netbase \
         procps iproute2 adduser bsdutils python3 |
         LC_ALL=C sort -u
 }
@@ -382,6 +389,40 @@ enter_image() {
     return "$rc"
 }
 
+# What the image would have running after boot. The namespaces have no init
+# system, so the runner starts the enabled services whose work the suite
+# observes (the suite itself never starts or stops a system service): the
+# system logger, which writes /var/log/auth.log, and fail2ban, which reads it.
+# A service that fails to start is reported and left stopped, as a failed
+# unit would be at boot; the test cases then see it not running. Everything
+# started here dies with the PID namespace.
+# Uses inner()'s $m and in_image.
+boot_services() {
+    local wants=$m/etc/systemd/system/multi-user.target.wants started=()
+    # Enabled = the unit's link in multi-user.target.wants (an absolute
+    # link into the image, so tested with -L, not followed on the host).
+    if [ -x "$m/usr/sbin/rsyslogd" ] && [ -L "$wants/rsyslog.service" ]; then
+        # imklog would read the build host's kernel log (/proc/kmsg is not
+        # namespaced): left out of the logger's configuration, nothing else.
+        sed -E '/imklog/d' "$m/etc/rsyslog.conf" > "$m/run/fr1/rsyslog.conf"
+        if in_image /usr/sbin/rsyslogd -f /run/fr1/rsyslog.conf -i /run/rsyslogd.pid; then
+            started+=(rsyslogd)
+        else
+            log "WARNING: rsyslogd did not start"
+        fi
+    fi
+    if [ -x "$m/usr/bin/fail2ban-server" ] && [ -L "$wants/fail2ban.service" ]; then
+        # As fail2ban.service: ExecStartPre mkdir /run/fail2ban, then the server.
+        [ -d "$m/run/fail2ban" ] || mkdir -m 0755 "$m/run/fail2ban"
+        if in_image /usr/bin/fail2ban-client -x start > /dev/null 2>&1; then
+            started+=(fail2ban)
+        else
+            log "WARNING: fail2ban did not start (as fail2ban.service would fail at boot)"
+        fi
+    fi
+    log "boot services started: ${started[*]:-none}"
+}
+
 # Inner half, PID 1 of the new namespaces.
 inner() {
     set -o errtrace # the ERR trap below must also see failures inside functions
@@ -444,6 +485,7 @@ inner() {
         mount --bind "$FR1_I_OUT" "$m/fr1-out"
     fi
     log "overlay ready in $(elapsed "$FR1_I_T0") s (suite $SUITE, profile $FR1_I_PROFILE)"
+    boot_services
     if [ -f "$stage/setup.sh" ]; then
         local t1=$EPOCHREALTIME
         install -m 0644 "$stage/setup.sh" "$m/run/fr1/setup.sh"

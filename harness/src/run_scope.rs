@@ -5,7 +5,7 @@
 //! directory would outlive the run owned by a deleted GID that the next new
 //! account inherits. So, if the directory is missing, the run creates it the
 //! way root's first login would (root:root 0755) before any test case, and
-//! removes it afterwards if it is empty again.
+//! removes it afterwards if it holds no record with failures.
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
@@ -44,8 +44,21 @@ impl RunScope {
 impl Drop for RunScope {
     fn drop(&mut self) {
         for dir in &self.created {
-            // remove_dir only succeeds on an empty directory: a record that
-            // someone else left there keeps it.
+            // A record without failures is an empty file: what pam_faillock's
+            // account phase leaves for whoever passed it (adduser run by root
+            // makes /run/faillock/root), and the same as no record. Those go;
+            // a record with failures keeps the directory, and remove_dir only
+            // succeeds on an empty one.
+            if let Ok(entries) = fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    let empty_file = entry
+                        .metadata()
+                        .is_ok_and(|m| m.file_type().is_file() && m.len() == 0);
+                    if empty_file {
+                        let _ = fs::remove_file(entry.path());
+                    }
+                }
+            }
             let _ = fs::remove_dir(dir);
         }
     }

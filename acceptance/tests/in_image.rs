@@ -14,6 +14,11 @@ const FOUNDATION: &[&str] = &[
     "TC_CR1.3_2",
     "TC_CR1.3_3",
     "TC_CR1.4_1",
+    "TC_CR1.1-RE2_1",
+    "TC_CR1.10_1",
+    "TC_CR1.11_1",
+    "TC_CR1.11_2",
+    "TC_CR1.11_3",
 ];
 
 /// A real account the suite must not touch, and a snapshot of the state the

@@ -18,9 +18,13 @@ use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, Sockadd
 use nix::sys::time::TimeVal;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+/// Where `ip netns` keeps its namespaces. The first `ip netns add` creates
+/// it and mounts it onto itself (a shared mount), and nothing removes it.
+const NETNS_DIR: &str = "/run/netns";
 /// TEST-NET-1; /29 blocks of it are handed out.
 const NET: [u8; 3] = [192, 0, 2];
 const PREFIX: u8 = 29;
@@ -30,6 +34,8 @@ pub struct PeerNamespace {
     host_link: String,
     host_address: Ipv4Addr,
     client_addresses: [Ipv4Addr; 2],
+    /// NETNS_DIR did not exist before: remove it (and its mount) again.
+    made_netns_dir: bool,
     ev: Evidence,
 }
 
@@ -56,6 +62,7 @@ impl PeerNamespace {
              <-> {peer_link} (namespace, {} and {})",
             client_addresses[0], client_addresses[1]
         ));
+        let made_netns_dir = !Path::new(NETNS_DIR).exists();
         sh(ev, "ip", &["netns", "add", &name])?;
         // From here on, dropping `peer` removes whatever was created.
         let peer = PeerNamespace {
@@ -63,6 +70,7 @@ impl PeerNamespace {
             host_link,
             host_address,
             client_addresses,
+            made_netns_dir,
             ev: ev.clone(),
         };
         let ns = peer.name.as_str();
@@ -143,7 +151,7 @@ impl PeerNamespace {
         target: SocketAddrV4,
         timeout: Duration,
     ) -> Result<std::io::Result<()>> {
-        let path = format!("/run/netns/{}", self.name);
+        let path = format!("{NETNS_DIR}/{}", self.name);
         let ns = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
         // setns changes the namespace of the calling thread only: do it in
         // a thread of its own, which ends with the connection attempt.
@@ -223,6 +231,29 @@ impl Drop for PeerNamespace {
         } else {
             self.ev.cleanup(format!("veth {} is gone", self.host_link));
         }
+        if self.made_netns_dir {
+            remove_netns_dir(&self.ev);
+        }
+    }
+}
+
+/// Undo what the first `ip netns add` did to NETNS_DIR, if no namespace is
+/// left in it (another one may have been added meanwhile: then it stays).
+fn remove_netns_dir(ev: &Evidence) {
+    let empty = std::fs::read_dir(NETNS_DIR).is_ok_and(|mut d| d.next().is_none());
+    if !empty {
+        return;
+    }
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split_whitespace().nth(4) == Some(NETNS_DIR))
+    });
+    if mounted {
+        let _ = run(ev, Command::new("umount").arg(NETNS_DIR), None);
+    }
+    match std::fs::remove_dir(NETNS_DIR) {
+        Ok(()) => ev.cleanup(format!("removed {NETNS_DIR} (created by ip netns add)")),
+        Err(e) => ev.cleanup(format!("left {NETNS_DIR} in place: {e}")),
     }
 }
 

@@ -4,7 +4,8 @@
 //! PAM stack, but must never edit or restart the system sshd (a test run
 //! over ssh would cut its own connection, and a failed test could leave the
 //! device unreachable). [`PrivateSshd`] therefore starts a second
-//! `/usr/sbin/sshd` on 127.0.0.1 and a free port, with:
+//! `/usr/sbin/sshd` on 127.0.0.1 (plus, on request, an address the test
+//! created itself, such as its end of a veth pair) and a free port, with:
 //!
 //! - a private copy of `/etc/ssh/sshd_config` in which only the top-level
 //!   `Port`, `ListenAddress`, `HostKey` and `PidFile` lines are commented
@@ -21,7 +22,9 @@
 //!
 //! Everything it needs lives in a private temporary directory (mode 0700):
 //! config copy, host key, pid file, `known_hosts` for the client, and
-//! sshd's own log, which goes into the evidence when the server is dropped.
+//! sshd's own log, which goes into the evidence when the server is dropped
+//! (unless the test has it log through syslog, like the system sshd, for
+//! the system's log readers).
 
 use crate::case::skip;
 use crate::command::{command_line, find_program, run, run_ok};

@@ -18,14 +18,29 @@ pub struct Options {
     /// Report each test case to LAVA with `lava-test-case`: `Some(true)`
     /// forced on, `Some(false)` off, `None` when the program is on PATH.
     pub lava: Option<bool>,
-    /// Print our help (and libtest's) and exit.
+    /// Print our help and exit.
     pub help: bool,
+    /// Undo what an interrupted run left behind, then exit.
+    pub cleanup: bool,
+    /// Name filters: a test case runs if its ID matches any of them.
+    /// libtest-mimic takes only one, so the runner applies them itself.
+    pub filters: Vec<String>,
     /// The arguments libtest-mimic parses.
     pub libtest_args: Vec<String>,
 }
 
+/// libtest options whose value is the next argument (so it is no filter).
+const LIBTEST_VALUED: &[&str] = &[
+    "--skip",
+    "--test-threads",
+    "--format",
+    "--color",
+    "--logfile",
+    "-Z",
+];
+
 pub const USAGE: &str = "\
-Usage: cip-iec-fr1-tests [OPTIONS] [FILTER]
+Usage: cip-iec-fr1-tests [OPTIONS] [FILTER...]
 
 Runs the IEC 62443-4-2 FR-1 test cases (TC_CR1.*) on this system, as root.
 Every test case creates its own throw-away accounts, keys and services and
@@ -38,7 +53,7 @@ Report options:
                             (default: when lava-test-case is on PATH)
 
 Selection and output (libtest):
-      FILTER                run only test cases whose ID contains FILTER
+      FILTER...             run only test cases whose ID contains a FILTER
       --exact               FILTER must match an ID exactly
       --skip FILTER         skip test cases whose ID contains FILTER (repeatable)
       --list                list the test cases and exit (no root needed)
@@ -46,6 +61,11 @@ Selection and output (libtest):
       --format pretty|terse|json
   -q, --quiet               terse output
       --color auto|always|never
+
+Safety:
+      --cleanup             undo what an interrupted run (SIGKILL, power loss)
+                            left behind, then exit; a normal run does this
+                            first by itself. SIGINT/SIGTERM/SIGHUP undo at once.
 
 Exit status: 0 all selected test cases passed (or were skipped as NA),
 101 at least one failed, 2 usage error or not run as root.
@@ -72,7 +92,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
             "--lava" => opts.lava = Some(true),
             "--no-lava" => opts.lava = Some(false),
             "-h" | "--help" => opts.help = true,
-            _ => opts.libtest_args.push(arg),
+            "--cleanup" => opts.cleanup = true,
+            _ if !arg.starts_with('-') => opts.filters.push(arg),
+            _ => {
+                let takes_value = inline.is_none() && LIBTEST_VALUED.contains(&flag.as_str());
+                opts.libtest_args.push(arg);
+                if takes_value {
+                    opts.libtest_args.extend(args.next());
+                }
+            }
         }
     }
     Ok(opts)
@@ -111,11 +139,12 @@ mod tests {
 
     #[test]
     fn our_options_are_taken_out_and_the_rest_goes_to_libtest() {
-        let o = parse_str("--junit out.xml TC_CR1.3 --evidence-dir=ev --exact --no-lava").unwrap();
+        let o = parse_str("--junit out.xml TC_CR1.3 --evidence-dir=ev --exact --no-lava --skip TC_CR1.3_2 TC_CR1.4").unwrap();
         assert_eq!(o.junit, Some(PathBuf::from("out.xml")));
         assert_eq!(o.evidence_dir, Some(PathBuf::from("ev")));
         assert_eq!(o.lava, Some(false));
-        assert_eq!(o.libtest_args, vec!["TC_CR1.3", "--exact"]);
+        assert_eq!(o.filters, vec!["TC_CR1.3", "TC_CR1.4"]);
+        assert_eq!(o.libtest_args, vec!["--exact", "--skip", "TC_CR1.3_2"]);
     }
 
     #[test]

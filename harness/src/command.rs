@@ -55,6 +55,12 @@ const ACCOUNT_TOOLS: &[&str] = &[
 
 static ACCOUNT_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Hold this to change the account database (the harness's account tools
+/// and the journal's replay take it).
+pub fn account_db_lock() -> std::sync::MutexGuard<'static, ()> {
+    ACCOUNT_DB.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Run `cmd` (stdin from `input`, if any), record it, and return what it did.
 /// Fails only if the program could not be started; a non-zero exit is data.
 pub fn run(ev: &Evidence, cmd: &mut Command, input: Option<&str>) -> Result<Ran> {
@@ -64,7 +70,7 @@ pub fn run(ev: &Evidence, cmd: &mut Command, input: Option<&str>) -> Result<Ran>
         .file_name()
         .and_then(|n| n.to_str())
         .is_some_and(|n| ACCOUNT_TOOLS.contains(&n));
-    let _serialised = account_tool.then(|| ACCOUNT_DB.lock().unwrap_or_else(|p| p.into_inner()));
+    let _serialised = account_tool.then(account_db_lock);
     let output = spawn_and_wait(cmd, input).with_context(|| format!("cannot run `{line}`"))?;
     let ran = Ran {
         success: output.status.success(),

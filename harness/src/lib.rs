@@ -20,6 +20,7 @@ pub mod case;
 pub mod command;
 pub mod evidence;
 pub mod file_guard;
+pub mod journal;
 pub mod login;
 pub mod password;
 pub mod process;

@@ -7,6 +7,7 @@
 //! what CR1.10 needs to observe.
 
 use crate::command::command_line;
+use crate::journal::{self, Undo};
 use crate::Evidence;
 use anyhow::{anyhow, Context, Result};
 use nix::sys::signal::Signal;
@@ -27,6 +28,9 @@ pub struct Matched {
 
 pub struct Terminal {
     session: Option<PtySession>,
+    /// The program leads the PTY's session: its PID is the session ID.
+    leader: Option<nix::unistd::Pid>,
+    journal: journal::Entry,
     label: String,
     transcript: String,
     ev: Evidence,
@@ -69,8 +73,18 @@ impl Terminal {
             .strip_ansi_escape_codes(false);
         let session = spawn_with_options(cmd, options)
             .with_context(|| format!("cannot start `{line}` on a PTY"))?;
+        let leader = session_leader(&session);
+        let journal = match leader {
+            Some(pid) => journal::record(&Undo::KillProcess {
+                pid: pid.as_raw(),
+                start_time: journal::start_time(pid.as_raw()).unwrap_or(0),
+            })?,
+            None => journal::Entry::none(),
+        };
         Ok(Terminal {
             session: Some(session),
+            leader,
+            journal,
             label: label.to_owned(),
             transcript: String::new(),
             ev: ev.clone(),
@@ -186,17 +200,11 @@ impl Terminal {
     /// Kill the program and every process of its terminal session.
     pub fn close(&mut self) {
         if let Some(mut session) = self.session.take() {
-            // The program is the leader of the PTY's session; the kernel
-            // tells its session ID through the master side.
-            if let Ok(master) = session.process().get_file_handle() {
-                use std::os::fd::AsRawFd;
-                // SAFETY: plain ioctl wrapper on a valid, owned descriptor.
-                let sid = unsafe { nix::libc::tcgetsid(master.as_raw_fd()) };
-                if sid > 1 {
-                    crate::process::kill_session(nix::unistd::Pid::from_raw(sid));
-                }
+            if let Some(sid) = self.leader {
+                crate::process::kill_session(sid);
             }
             let _ = session.process_mut().kill(Signal::SIGKILL);
+            self.journal.done();
             self.ev.transcript(&self.label, &self.transcript);
         }
     }
@@ -206,6 +214,23 @@ impl Drop for Terminal {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// The PID of the program, which leads the PTY's session: the kernel tells
+/// the session ID through the master side once the child has made the PTY
+/// its controlling terminal, which happens right after the fork.
+fn session_leader(session: &PtySession) -> Option<nix::unistd::Pid> {
+    use std::os::fd::AsRawFd;
+    let master = session.process().get_file_handle().ok()?;
+    for _ in 0..200 {
+        // SAFETY: plain ioctl wrapper on a valid, owned descriptor.
+        let sid = unsafe { nix::libc::tcgetsid(master.as_raw_fd()) };
+        if sid > 1 {
+            return Some(nix::unistd::Pid::from_raw(sid));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
 }
 
 fn short_error(e: &rexpect::error::Error) -> String {

@@ -11,23 +11,18 @@
 //! for every successful account check, root's included (`adduser` runs
 //! `chfn` as root). An empty tally means the same as none, so tallies that
 //! appeared during the run and are still empty are removed; a tally with
-//! failures in it is never touched.
+//! failures in it is never touched. Both are journaled, so an interrupted
+//! run is tidied the same way.
 
-use std::collections::BTreeSet;
+use crate::journal::{self, Undo};
+use anyhow::Result;
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub struct RunScope {
-    faillock: PathBuf,
-    tallies_before: BTreeSet<PathBuf>,
-    created: Vec<PathBuf>,
-}
-
-fn tallies(dir: &Path) -> BTreeSet<PathBuf> {
-    fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default()
+    undo: Undo,
+    journal: journal::Entry,
 }
 
 /// Where pam_faillock keeps its records (`dir =` in faillock.conf, or the
@@ -46,31 +41,31 @@ pub fn faillock_dir() -> PathBuf {
 }
 
 impl RunScope {
-    pub fn enter() -> Self {
-        let mut created = Vec::new();
-        let faillock = faillock_dir();
-        if !faillock.exists() && fs::DirBuilder::new().mode(0o755).create(&faillock).is_ok() {
-            created.push(faillock.clone());
+    pub fn enter() -> Result<Self> {
+        let dir = faillock_dir();
+        let kept = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let missing = !dir.exists();
+        let undo = Undo::TidyFaillock {
+            dir: dir.clone(),
+            kept,
+            created: missing,
+        };
+        let journal = journal::record(&undo)?;
+        if missing {
+            fs::DirBuilder::new().mode(0o755).create(&dir)?;
         }
-        RunScope {
-            tallies_before: tallies(&faillock),
-            faillock,
-            created,
-        }
+        Ok(RunScope { undo, journal })
     }
 }
 
 impl Drop for RunScope {
     fn drop(&mut self) {
-        for tally in tallies(&self.faillock).difference(&self.tallies_before) {
-            if fs::metadata(tally).is_ok_and(|m| m.is_file() && m.len() == 0) {
-                let _ = fs::remove_file(tally);
-            }
-        }
-        for dir in &self.created {
-            // remove_dir only succeeds on an empty directory: a record that
-            // someone else left there keeps it.
-            let _ = fs::remove_dir(dir);
-        }
+        let _ = journal::undo_one(&self.undo);
+        self.journal.done();
     }
 }

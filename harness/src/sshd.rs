@@ -25,6 +25,7 @@
 
 use crate::case::skip;
 use crate::command::{command_line, find_program, run, run_ok};
+use crate::journal::{self, Undo};
 use crate::process::kill_tree;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
@@ -33,7 +34,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -114,6 +114,7 @@ pub struct PrivateSshd {
     _privsep: PrivsepDir,
     dir: Option<TempDir>,
     dir_path: PathBuf,
+    dir_journal: journal::Entry,
     port: u16,
     known_hosts: PathBuf,
     known_hosts_line: String,
@@ -150,6 +151,9 @@ impl PrivateSshd {
             .tempdir()
             .context("creating the private sshd's directory")?;
         let dir_path = dir.path().to_path_buf();
+        let dir_journal = journal::record(&Undo::RemoveTree {
+            path: dir_path.clone(),
+        })?;
         // Host key, config and log are nobody else's business; sshd also
         // refuses a host key that others can read.
         fs::set_permissions(&dir_path, fs::Permissions::from_mode(0o700))
@@ -271,21 +275,23 @@ impl PrivateSshd {
                     log_file.try_clone().context("duplicating the log handle")?,
                 ))
                 .stderr(Stdio::from(log_file));
-            // SAFETY: prctl is async-signal-safe. Should the suite be killed
-            // without unwinding, the private sshd does not outlive it.
-            unsafe {
-                cmd.pre_exec(|| {
-                    nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGTERM);
-                    Ok(())
-                });
-            }
+            // No PR_SET_PDEATHSIG: if the suite is killed, the listener must
+            // stay alive until the journal replay kills it with its whole
+            // process tree; dying on its own would orphan the per-connection
+            // sshd processes, which then nothing could find.
             ev.step(format!("$ {}", command_line(&cmd)));
             let child = cmd.spawn().context("starting the private sshd")?;
+            let pid = child.id() as i32;
+            let process_journal = journal::record(&Undo::KillProcess {
+                pid,
+                start_time: journal::start_time(pid).unwrap_or(0),
+            })?;
             let mut server = Server {
-                pid: Pid::from_raw(child.id() as i32),
+                pid: Pid::from_raw(pid),
                 child,
                 exited: false,
                 ev: ev.clone(),
+                journal: process_journal,
             };
             let started = Instant::now();
             match server.wait_listening(port, &log)? {
@@ -310,6 +316,7 @@ impl PrivateSshd {
                         _privsep: privsep,
                         dir: Some(dir),
                         dir_path,
+                        dir_journal,
                         port,
                         known_hosts,
                         known_hosts_line,
@@ -399,9 +406,11 @@ impl Drop for PrivateSshd {
         self.ev.note(block);
         if let Some(dir) = self.dir.take() {
             match dir.close() {
-                Ok(()) => self
-                    .ev
-                    .cleanup(format!("removed {}", self.dir_path.display())),
+                Ok(()) => {
+                    self.dir_journal.done();
+                    self.ev
+                        .cleanup(format!("removed {}", self.dir_path.display()))
+                }
                 Err(e) => self
                     .ev
                     .cleanup(format!("FAILED to remove {}: {e}", self.dir_path.display())),
@@ -418,6 +427,7 @@ struct Server {
     /// Already reaped: its PID may belong to someone else now.
     exited: bool,
     ev: Evidence,
+    journal: journal::Entry,
 }
 
 enum Startup {
@@ -476,6 +486,7 @@ impl Server {
         let killed = kill_tree(self.pid);
         let _ = self.child.wait();
         self.exited = true;
+        self.journal.done();
         self.ev.cleanup(format!(
             "stopped the private sshd (pid {}): {killed} process(es) killed",
             self.pid

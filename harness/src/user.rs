@@ -7,6 +7,7 @@
 //! The harness never touches an account it did not create.
 
 use crate::command::{run, run_ok};
+use crate::journal::{self, Undo};
 use crate::password::{random_token, strong_password};
 use crate::process::kill_all_of_uid;
 use crate::Evidence;
@@ -35,6 +36,8 @@ pub struct TestUser {
     password: String,
     ev: Evidence,
     removed: bool,
+    /// Undo-journal entries for every name this account has had.
+    journal: Vec<journal::Entry>,
 }
 
 /// A fresh account name that resolves to nothing, neither as user nor group.
@@ -73,7 +76,16 @@ impl TestUser {
             }
         };
         cmd.arg(&name);
-        run_ok(ev, &mut cmd, None).context("creating a test account")?;
+        let entry = journal::record(&Undo::RemoveAccount { name: name.clone() })?;
+        if let Err(e) = run_ok(ev, &mut cmd, None) {
+            // A refused useradd may still have written part of the account.
+            let _ = run(
+                ev,
+                Command::new("userdel").args(["--remove", "--force", &name]),
+                None,
+            );
+            return Err(e.context("creating a test account"));
+        }
         let user = User::from_name(&name)?
             .with_context(|| format!("{name} was created but does not resolve"))?;
         let password = strong_password()?;
@@ -86,6 +98,7 @@ impl TestUser {
             password: String::new(),
             ev: ev.clone(),
             removed: false,
+            journal: vec![entry],
         };
         // From here on `created` is dropped (and the account removed) on any error.
         created.set_password(&password)?;
@@ -136,6 +149,9 @@ impl TestUser {
     /// Rename the account with `usermod -l`. The test user follows the
     /// account, so it is still removed under its new name.
     pub fn rename(&mut self, new_name: &str) -> Result<()> {
+        self.journal.push(journal::record(&Undo::RemoveAccount {
+            name: new_name.to_owned(),
+        })?);
         run_ok(
             &self.ev,
             Command::new("usermod").args(["-l", new_name, &self.name]),
@@ -148,6 +164,12 @@ impl TestUser {
     /// Remove the account now (the CR1.3/CR1.4 flows delete accounts on purpose).
     pub fn delete(mut self) -> Result<()> {
         self.remove()
+    }
+
+    fn journal_done(&mut self) {
+        for entry in self.journal.drain(..) {
+            entry.done();
+        }
     }
 
     fn remove(&mut self) -> Result<()> {
@@ -169,6 +191,7 @@ impl TestUser {
             None => {
                 self.ev
                     .cleanup(format!("{} no longer exists; nothing to remove", self.name));
+                self.journal_done();
                 return Ok(());
             }
         }
@@ -211,6 +234,7 @@ impl TestUser {
         }
         self.ev
             .cleanup(format!("removed test account {}", self.name));
+        self.journal_done();
         Ok(())
     }
 }

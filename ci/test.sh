@@ -27,6 +27,7 @@ cargo test --workspace --locked 2>&1 | tee -a "$log"
 
 step "disposable image"
 time ci/target-image.sh build
+time FR1_SUITE=trixie ci/target-image.sh build
 
 step "acceptance: the suite in disposable images"
 # One image at a time: each run already uses both cores.

@@ -29,8 +29,22 @@ fr1-snapshot-state > /fr1-out/after
 
 #[test]
 #[ignore = "needs root and the disposable image: run ci/test.sh"]
-fn compliant_image_passes_every_foundation_case_and_is_left_as_found() {
+fn compliant_bookworm_image_passes_and_is_left_as_found() {
+    compliant_image_passes_and_is_left_as_found("bookworm");
+}
+
+#[test]
+#[ignore = "needs root and the disposable image: run ci/test.sh"]
+fn compliant_trixie_image_passes_and_is_left_as_found() {
+    compliant_image_passes_and_is_left_as_found("trixie");
+}
+
+/// The whole suite on a compliant image of `suite`: every foundation case
+/// passes (and nothing fails), each has its evidence, and the image is
+/// exactly as before, a pre-existing `user1` included.
+fn compliant_image_passes_and_is_left_as_found(suite: &str) {
     let run = run_in_image(&RunSpec {
+        suite: Some(suite),
         setup: Some(SETUP),
         after: Some(AFTER),
         ..RunSpec::default()

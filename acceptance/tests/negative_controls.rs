@@ -60,6 +60,7 @@ fn every_broken_profile_fails_the_cases_it_targets_and_compliant_passes_them() {
             setup: Some(SNAPSHOT_BEFORE),
             after: Some(SNAPSHOT_AFTER),
             suite_args: &args,
+            ..RunSpec::default()
         })
         .expect("image run");
         for id in targets {

@@ -30,6 +30,9 @@ pub struct Terminal {
     session: Option<PtySession>,
     /// The program leads the PTY's session: its PID is the session ID.
     leader: Option<nix::unistd::Pid>,
+    /// Our own handle on the PTY's terminal side until the program's first
+    /// output, see [`hold_terminal_side`].
+    hold: Option<std::fs::File>,
     journal: journal::Entry,
     label: String,
     transcript: String,
@@ -73,6 +76,7 @@ impl Terminal {
             .strip_ansi_escape_codes(false);
         let session = spawn_with_options(cmd, options)
             .with_context(|| format!("cannot start `{line}` on a PTY"))?;
+        let hold = hold_terminal_side(&session);
         let leader = session_leader(&session);
         let journal = match leader {
             Some(pid) => journal::record(&Undo::KillProcess {
@@ -84,6 +88,7 @@ impl Terminal {
         Ok(Terminal {
             session: Some(session),
             leader,
+            hold,
             journal,
             label: label.to_owned(),
             transcript: String::new(),
@@ -116,6 +121,9 @@ impl Terminal {
         });
         match result {
             Ok((before, text)) => {
+                // The program is past its terminal set-up: the master side
+                // now reports its end as it should.
+                self.hold = None;
                 self.transcript.push_str(&before);
                 self.transcript.push_str(&text);
                 let which = compiled.iter().position(|r| r.is_match(&text)).unwrap_or(0);
@@ -183,6 +191,7 @@ impl Terminal {
     /// Read to end of output and reap the program; returns its exit code
     /// (None if killed by a signal).
     pub fn wait_exit(&mut self) -> Result<Option<i32>> {
+        self.hold = None;
         let label = self.label.clone();
         let session = self.session()?;
         let rest = session.exp_eof().unwrap_or_default();
@@ -214,6 +223,34 @@ impl Drop for Terminal {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// util-linux `login` (Debian trixie) calls vhangup() on its terminal and
+/// reopens it. While it has no descriptor open, reading the master side
+/// fails with EIO, which rexpect takes for the end of the program, and the
+/// whole dialogue is lost. Holding the terminal side open ourselves (without
+/// making it our controlling terminal) keeps the master readable through
+/// that window; the handle is dropped at the program's first output, so the
+/// program's real exit is still seen.
+fn hold_terminal_side(session: &PtySession) -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = session.process().get_file_handle().ok()?;
+    let mut name = [0u8; 128];
+    // SAFETY: ptsname_r writes at most `name.len()` bytes into our buffer.
+    let rc =
+        unsafe { nix::libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr().cast(), name.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = name.iter().position(|&b| b == 0)?;
+    let path = std::str::from_utf8(&name[..end]).ok()?;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOCTTY)
+        .open(path)
+        .ok()
 }
 
 /// The PID of the program, which leads the PTY's session: the kernel tells

@@ -1,0 +1,1273 @@
+//! A per-run X.509 PKI, built and exercised with the target's own `openssl`.
+//!
+//! Everything lives in one private temporary directory (mode 0700) that is
+//! removed, CA and private keys included, when the [`Pki`] is dropped:
+//!
+//! - a root CA and an intermediate CA signed by it ([`Pki::root`],
+//!   [`Pki::intermediate`]); each is an `openssl ca` instance with its own
+//!   database, so it can revoke and publish a CRL, and serve OCSP;
+//! - leaf certificates ([`Pki::issue`], [`LeafSpec`]) with explicit
+//!   validity windows: expired and not-yet-valid certificates get their
+//!   dates from `openssl ca -startdate/-enddate`, relative to the clock of
+//!   the target, so nothing sleeps and a board without RTC still works;
+//! - certificates that must not verify: from CAs outside the chain
+//!   ([`Pki::new_root_ca`]), signed by a non-CA certificate
+//!   ([`Pki::issue_from_leaf`]), or with one flipped signature byte
+//!   ([`Pki::tampered`]);
+//! - revocation ([`Pki::revoke`], [`Pki::crl`]) and an OCSP responder
+//!   ([`Pki::ocsp_responder`], [`Pki::ocsp_status`]);
+//! - OpenSSL's mock CMP server and the `openssl cmp` client
+//!   ([`Pki::cmp_server`], [`Pki::cmp_initial_request`]);
+//! - a TLS server and client ([`Pki::tls_server`], [`Pki::tls_connect`]) to
+//!   see what the system's OpenSSL security level accepts;
+//! - `openssl verify`, with its verdict parsed ([`Verification`]).
+//!
+//! Servers run as [`IsolatedServer`]s (private loopback). Every openssl
+//! operation is timed into [`Timings`]; the times and their total go into
+//! the evidence when the case ends.
+
+use crate::case::skip;
+use crate::command::{find_program, run, Ran};
+use crate::evidence::utc_timestamp;
+use crate::net::{IsolatedServer, ISOLATED_PORT};
+use crate::password::random_token;
+use crate::Evidence;
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tempfile::TempDir;
+
+/// The CIP FR-1 assessment states that each PKI operation takes less than
+/// this. Reported in the evidence, never asserted (timings on a shared or
+/// slow board are not a pass/fail criterion).
+pub const ASSESSED_OPERATION_TIME: Duration = Duration::from_millis(500);
+
+// ---------------------------------------------------------------------------
+// Timings
+
+/// The time of every PKI operation of one test case. Clones share one
+/// log; when the last clone is gone the list, the total and the operations
+/// over [`ASSESSED_OPERATION_TIME`] are written to the evidence.
+#[derive(Clone)]
+pub struct Timings {
+    inner: Arc<Mutex<TimingLog>>,
+}
+
+struct TimingLog {
+    ev: Evidence,
+    ops: Vec<(String, Duration)>,
+}
+
+impl Timings {
+    pub fn new(ev: &Evidence) -> Self {
+        Timings {
+            inner: Arc::new(Mutex::new(TimingLog {
+                ev: ev.clone(),
+                ops: Vec::new(),
+            })),
+        }
+    }
+
+    pub fn record(&self, what: &str, took: Duration) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ops
+            .push((what.to_owned(), took));
+    }
+
+    /// Run `f` and record how long it took as `what`.
+    pub fn time<T>(&self, what: &str, f: impl FnOnce() -> T) -> T {
+        let started = Instant::now();
+        let out = f();
+        self.record(what, started.elapsed());
+        out
+    }
+
+    /// The sum of all recorded operations so far.
+    pub fn total(&self) -> Duration {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .ops
+            .iter()
+            .map(|(_, d)| *d)
+            .sum()
+    }
+}
+
+impl Drop for TimingLog {
+    fn drop(&mut self) {
+        if self.ops.is_empty() {
+            return;
+        }
+        let total: Duration = self.ops.iter().map(|(_, d)| *d).sum();
+        let budget = ASSESSED_OPERATION_TIME.as_secs_f64();
+        let over: Vec<&str> = self
+            .ops
+            .iter()
+            .filter(|(_, d)| *d > ASSESSED_OPERATION_TIME)
+            .map(|(w, _)| w.as_str())
+            .collect();
+        let mut block = format!(
+            "PKI operation times (the assessment states < {budget:.1} s per operation; reported, not asserted):"
+        );
+        for (what, took) in &self.ops {
+            let _ = write!(
+                block,
+                "\n  {:>7.3} s  {}{what}",
+                took.as_secs_f64(),
+                if *took > ASSESSED_OPERATION_TIME {
+                    "OVER "
+                } else {
+                    ""
+                }
+            );
+        }
+        let _ = write!(
+            block,
+            "\n  total PKI time: {:.3} s over {} operation(s); {} over {budget:.1} s{}",
+            total.as_secs_f64(),
+            self.ops.len(),
+            over.len(),
+            if over.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", over.join("; "))
+            }
+        );
+        self.ev.note(block);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// What the PKI is made of
+
+/// Key algorithms. EC P-256 and Ed25519 are generated in milliseconds; RSA
+/// only where a check is about RSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    EcP256,
+    Ed25519,
+    Rsa(u32),
+}
+
+impl KeyType {
+    fn genpkey_args(self) -> Vec<String> {
+        match self {
+            KeyType::EcP256 => vec![
+                "-algorithm".into(),
+                "EC".into(),
+                "-pkeyopt".into(),
+                "ec_paramgen_curve:P-256".into(),
+            ],
+            KeyType::Ed25519 => vec!["-algorithm".into(), "ED25519".into()],
+            KeyType::Rsa(bits) => vec![
+                "-algorithm".into(),
+                "RSA".into(),
+                "-pkeyopt".into(),
+                format!("rsa_keygen_bits:{bits}"),
+            ],
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            KeyType::EcP256 => "EC P-256".into(),
+            KeyType::Ed25519 => "Ed25519".into(),
+            KeyType::Rsa(bits) => format!("RSA-{bits}"),
+        }
+    }
+}
+
+/// When a certificate is valid, relative to the target's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// From now on, for a day.
+    Current,
+    /// Ended yesterday (from two days ago to one day ago).
+    Expired,
+    /// Starts tomorrow (from in one day to in two days).
+    NotYetValid,
+}
+
+impl Validity {
+    /// `openssl ca` date options (`YYYYMMDDHHMMSSZ`).
+    fn ca_args(self) -> Vec<String> {
+        let day = 86_400;
+        let window = match self {
+            Validity::Current => return vec!["-days".into(), "1".into()],
+            Validity::Expired => (-2 * day, -day),
+            Validity::NotYetValid => (day, 2 * day),
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        let stamp = |offset: i64| {
+            utc_timestamp((now + offset).max(0) as u64)
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == 'Z')
+                .collect::<String>()
+        };
+        vec![
+            "-startdate".into(),
+            stamp(window.0),
+            "-enddate".into(),
+            stamp(window.1),
+        ]
+    }
+}
+
+/// A certificate authority: its certificate, key and `openssl ca` set-up.
+#[derive(Debug, Clone)]
+pub struct Ca {
+    /// Common name of its subject.
+    pub name: String,
+    pub cert: PathBuf,
+    key: PathBuf,
+    config: PathBuf,
+    /// The `openssl ca` database (`index.txt`): what the OCSP responder answers from.
+    index: PathBuf,
+}
+
+impl Ca {
+    /// `/CN=…`, as `openssl cmp -recipient` wants it.
+    pub fn subject(&self) -> String {
+        format!("/CN={}", self.name)
+    }
+}
+
+/// An end-entity certificate and its private key.
+#[derive(Debug, Clone)]
+pub struct Leaf {
+    pub name: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// What to issue: subject, subjectAltNames, key, validity, signature digest.
+#[derive(Debug, Clone)]
+pub struct LeafSpec {
+    name: String,
+    alt_names: Vec<String>,
+    key: KeyType,
+    validity: Validity,
+    digest: &'static str,
+}
+
+impl LeafSpec {
+    /// `CN=name`, EC P-256, valid now, SHA-256.
+    pub fn new(name: &str) -> Self {
+        LeafSpec {
+            name: name.to_owned(),
+            alt_names: Vec::new(),
+            key: KeyType::EcP256,
+            validity: Validity::Current,
+            digest: "sha256",
+        }
+    }
+    /// A subjectAltName entry, e.g. `DNS:a.fr1.test` or `email:a@fr1.test`.
+    pub fn alt_name(mut self, name: impl Into<String>) -> Self {
+        self.alt_names.push(name.into());
+        self
+    }
+    pub fn key(mut self, key: KeyType) -> Self {
+        self.key = key;
+        self
+    }
+    pub fn validity(mut self, validity: Validity) -> Self {
+        self.validity = validity;
+        self
+    }
+    /// The digest the CA signs with (`sha256`, or `sha1` for a weak certificate).
+    pub fn digest(mut self, digest: &'static str) -> Self {
+        self.digest = digest;
+        self
+    }
+}
+
+/// How `openssl ca` signs one request.
+struct Profile<'a> {
+    /// For the evidence and the timing list.
+    subject: &'a str,
+    /// Section of the CA configuration (`leaf_ext`, `sub_ca_ext`).
+    extensions: &'static str,
+    validity: Validity,
+    digest: &'static str,
+}
+
+impl<'a> Profile<'a> {
+    fn leaf(subject: &'a str) -> Self {
+        Profile {
+            subject,
+            extensions: "leaf_ext",
+            validity: Validity::Current,
+            digest: "sha256",
+        }
+    }
+    fn sub_ca(subject: &'a str) -> Self {
+        Profile {
+            extensions: "sub_ca_ext",
+            ..Profile::leaf(subject)
+        }
+    }
+}
+
+/// The trust given to `openssl verify`: anchors (`-CAfile`) and the
+/// intermediates that may be used to build the chain (`-untrusted`).
+#[derive(Debug, Clone)]
+pub struct Trust {
+    pub anchors: PathBuf,
+    pub intermediates: Option<PathBuf>,
+}
+
+impl Trust {
+    /// Only `anchor`, no intermediates.
+    pub fn only(anchor: &Path) -> Self {
+        Trust {
+            anchors: anchor.to_path_buf(),
+            intermediates: None,
+        }
+    }
+}
+
+/// The verdict of `openssl verify` on one certificate.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub cert: PathBuf,
+    /// Exit status 0 and the `CERT: OK` line.
+    pub accepted: bool,
+    /// `error N at D depth lookup: TEXT` → (N, TEXT).
+    pub error: Option<(u32, String)>,
+    pub output: String,
+}
+
+impl Verification {
+    /// The certificate verified: `openssl verify` ran, said `OK` and exited 0.
+    pub fn assert_accepted(&self, what: &str) -> Result<()> {
+        if !self.accepted {
+            bail!(
+                "{what}: `openssl verify` did not accept {}: {}",
+                self.cert.display(),
+                self.output.trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// The certificate was refused with one of OpenSSL's error `codes`
+    /// (e.g. `&[10]`, "certificate has expired"), not for some other
+    /// reason. Some errors changed numbers between OpenSSL releases, hence
+    /// a list.
+    pub fn assert_refused_with(&self, what: &str, codes: &[u32]) -> Result<()> {
+        match &self.error {
+            _ if self.accepted => bail!(
+                "{what}: `openssl verify` accepted {}, it must be refused",
+                self.cert.display()
+            ),
+            Some((got, _)) if codes.contains(got) => Ok(()),
+            Some((got, text)) => bail!(
+                "{what}: refused, but for another reason (error {got}: {text}; expected error {codes:?})"
+            ),
+            None => bail!(
+                "{what}: `openssl verify` failed without a verification error (expected error {codes:?}): {}",
+                self.output.trim()
+            ),
+        }
+    }
+
+    /// "error 10: certificate has expired", for the evidence.
+    pub fn describe(&self) -> String {
+        match &self.error {
+            _ if self.accepted => "OK".into(),
+            Some((code, text)) => format!("error {code}: {text}"),
+            None => "failed".into(),
+        }
+    }
+}
+
+/// What an OCSP responder said about one certificate.
+#[derive(Debug, Clone)]
+pub struct OcspAnswer {
+    /// `good`, `revoked` or `unknown`.
+    pub status: String,
+    /// The client verified the responder's signature (`Response verify OK`).
+    pub response_verified: bool,
+    pub output: String,
+}
+
+/// The outcome of one TLS handshake by `openssl s_client`.
+#[derive(Debug, Clone)]
+pub struct TlsHandshake {
+    /// Handshake completed, a cipher was agreed and the chain verified.
+    pub established: bool,
+    /// `Verify return code: N (TEXT)` → (N, TEXT).
+    pub verify: Option<(u32, String)>,
+    pub output: String,
+}
+
+/// The outcome of one `openssl cmp -cmd ir`.
+#[derive(Debug)]
+pub struct CmpOutcome {
+    pub ran: Ran,
+    /// The enrolled certificate, when the client accepted one.
+    pub cert: Option<PathBuf>,
+}
+
+// ---------------------------------------------------------------------------
+// The PKI
+
+pub struct Pki {
+    dir: Option<TempDir>,
+    path: PathBuf,
+    root: Ca,
+    intermediate: Ca,
+    timings: Timings,
+    ev: Evidence,
+}
+
+impl Pki {
+    /// A root CA and an intermediate CA in a fresh private directory.
+    /// Skips the case when `openssl` is not installed.
+    pub fn new(ev: &Evidence, timings: &Timings) -> Result<Self> {
+        if find_program("openssl").is_none() {
+            return skip("openssl is not installed (package openssl)");
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("fr1-pki-")
+            .tempdir()
+            .context("creating the PKI directory")?;
+        let path = dir.path().to_path_buf();
+        // CA and private keys are nobody else's business.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 0700 {}", path.display()))?;
+        let tag = random_token(6)?;
+        ev.step(format!(
+            "per-run PKI in {} (mode 0700): root CA and intermediate CA",
+            path.display()
+        ));
+        let placeholder = Ca {
+            name: String::new(),
+            cert: PathBuf::new(),
+            key: PathBuf::new(),
+            config: PathBuf::new(),
+            index: PathBuf::new(),
+        };
+        let mut pki = Pki {
+            dir: Some(dir),
+            path,
+            root: placeholder.clone(),
+            intermediate: placeholder,
+            timings: timings.clone(),
+            ev: ev.clone(),
+        };
+        pki.root = pki.new_root_ca("root", &format!("FR1 test root CA {tag}"))?;
+        pki.intermediate = pki.new_sub_ca(
+            &pki.root,
+            "intermediate",
+            &format!("FR1 test intermediate CA {tag}"),
+        )?;
+        Ok(pki)
+    }
+
+    pub fn root(&self) -> &Ca {
+        &self.root
+    }
+
+    pub fn intermediate(&self) -> &Ca {
+        &self.intermediate
+    }
+
+    /// The run's trust: the root as anchor, the intermediate to build chains.
+    pub fn chain(&self) -> Trust {
+        Trust {
+            anchors: self.root.cert.clone(),
+            intermediates: Some(self.intermediate.cert.clone()),
+        }
+    }
+
+    /// The private directory (removed on drop).
+    pub fn dir(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn timings(&self) -> &Timings {
+        &self.timings
+    }
+
+    /// A file in the private directory.
+    pub fn write_file(&self, name: &str, content: &[u8]) -> Result<PathBuf> {
+        let path = self.path.join(name);
+        fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// The certificates in `parts` concatenated into one PEM file (a chain
+    /// as a peer would present it, for `-untrusted`).
+    pub fn bundle(&self, name: &str, parts: &[&Path]) -> Result<PathBuf> {
+        let mut text = String::new();
+        for p in parts {
+            text.push_str(
+                &fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+            );
+        }
+        self.write_file(name, text.as_bytes())
+    }
+
+    /// Run `openssl ARGS`, recorded and timed as `what`.
+    pub fn openssl(&self, what: &str, args: &[&str]) -> Result<Ran> {
+        let mut cmd = Command::new("openssl");
+        cmd.args(args).current_dir(&self.path);
+        self.timed(what, &mut cmd)
+    }
+
+    fn openssl_ok(&self, what: &str, args: &[&str]) -> Result<Ran> {
+        let ran = self.openssl(what, args)?;
+        if !ran.success {
+            bail!("{what} failed: {}", ran.all_output().trim());
+        }
+        Ok(ran)
+    }
+
+    fn timed(&self, what: &str, cmd: &mut Command) -> Result<Ran> {
+        let started = Instant::now();
+        let ran = run(&self.ev, cmd, None);
+        self.timings.record(what, started.elapsed());
+        ran
+    }
+
+    fn new_key(&self, what: &str, key: KeyType, path: &Path) -> Result<()> {
+        let mut args: Vec<String> = vec!["genpkey".into()];
+        args.extend(key.genpkey_args());
+        args.extend(["-out".into(), path_str(path)?]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.openssl_ok(&format!("generate {} key ({what})", key.describe()), &args)?;
+        Ok(())
+    }
+
+    /// A self-signed CA named `common_name`, with its own `openssl ca`
+    /// database, in `ca-<stem>/`. Used for the run's root and for CAs that
+    /// must *not* be trusted (an unrelated CA, an impostor with a trusted
+    /// CA's name).
+    pub fn new_root_ca(&self, stem: &str, common_name: &str) -> Result<Ca> {
+        let ca = self.ca_layout(stem, common_name)?;
+        self.new_key(&format!("CA {common_name}"), KeyType::EcP256, &ca.key)?;
+        self.openssl_ok(
+            &format!("self-sign CA certificate {common_name}"),
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-config",
+                &path_str(&ca.config)?,
+                "-key",
+                &path_str(&ca.key)?,
+                "-subj",
+                &ca.subject(),
+                "-days",
+                "2",
+                "-extensions",
+                "root_ext",
+                "-out",
+                &path_str(&ca.cert)?,
+            ],
+        )?;
+        Ok(ca)
+    }
+
+    /// A CA certificate for `common_name` issued by `parent` (pathlen 0).
+    fn new_sub_ca(&self, parent: &Ca, stem: &str, common_name: &str) -> Result<Ca> {
+        let ca = self.ca_layout(stem, common_name)?;
+        self.new_key(&format!("CA {common_name}"), KeyType::EcP256, &ca.key)?;
+        let csr = ca.cert.with_extension("csr");
+        self.request(&ca.key, &ca.subject(), &[], &csr)?;
+        self.sign(parent, &csr, &ca.cert, &Profile::sub_ca(common_name))?;
+        Ok(ca)
+    }
+
+    fn ca_layout(&self, stem: &str, common_name: &str) -> Result<Ca> {
+        let dir = self.path.join(format!("ca-{stem}"));
+        let issued = dir.join("issued");
+        fs::create_dir_all(&issued).with_context(|| format!("creating {}", issued.display()))?;
+        let index = dir.join("index.txt");
+        fs::write(&index, "")?;
+        fs::write(dir.join("serial"), "1000\n")?;
+        fs::write(dir.join("crlnumber"), "1000\n")?;
+        let config = dir.join("openssl.cnf");
+        fs::write(&config, ca_config(&dir))?;
+        Ok(Ca {
+            name: common_name.to_owned(),
+            cert: dir.join("ca.pem"),
+            key: dir.join("ca.key"),
+            config,
+            index,
+        })
+    }
+
+    /// A certificate request for `key` (any CA config serves as `req` config).
+    fn request(&self, key: &Path, subject: &str, alt_names: &[String], out: &Path) -> Result<()> {
+        let mut args: Vec<String> = vec![
+            "req".into(),
+            "-new".into(),
+            "-config".into(),
+            path_str(&self.root_config())?,
+            "-key".into(),
+            path_str(key)?,
+            "-subj".into(),
+            subject.into(),
+            "-out".into(),
+            path_str(out)?,
+        ];
+        if !alt_names.is_empty() {
+            args.push("-addext".into());
+            args.push(format!("subjectAltName={}", alt_names.join(",")));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.openssl_ok(&format!("certificate request {subject}"), &args)?;
+        Ok(())
+    }
+
+    fn root_config(&self) -> PathBuf {
+        // Before the root exists (while it is being made) its config is
+        // already written by ca_layout.
+        self.path.join("ca-root").join("openssl.cnf")
+    }
+
+    /// `openssl ca` signs `csr` into `out`.
+    fn sign(&self, ca: &Ca, csr: &Path, out: &Path, profile: &Profile) -> Result<()> {
+        let mut args: Vec<String> = vec![
+            "ca".into(),
+            "-batch".into(),
+            "-notext".into(),
+            "-config".into(),
+            path_str(&ca.config)?,
+            "-extensions".into(),
+            profile.extensions.into(),
+            "-md".into(),
+            profile.digest.into(),
+            "-in".into(),
+            path_str(csr)?,
+            "-out".into(),
+            path_str(out)?,
+        ];
+        args.extend(profile.validity.ca_args());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.openssl_ok(
+            &format!(
+                "{} signs {} ({:?}, {})",
+                ca.name, profile.subject, profile.validity, profile.digest
+            ),
+            &args,
+        )?;
+        Ok(())
+    }
+
+    /// A new key and a certificate for it issued by `ca`.
+    pub fn issue(&self, ca: &Ca, spec: &LeafSpec) -> Result<Leaf> {
+        let leaf = self.leaf_paths(&spec.name);
+        self.new_key(&spec.name, spec.key, &leaf.key)?;
+        let csr = leaf.cert.with_extension("csr");
+        self.request(
+            &leaf.key,
+            &format!("/CN={}", spec.name),
+            &spec.alt_names,
+            &csr,
+        )?;
+        let profile = Profile {
+            validity: spec.validity,
+            digest: spec.digest,
+            ..Profile::leaf(&spec.name)
+        };
+        self.sign(ca, &csr, &leaf.cert, &profile)?;
+        self.ev.note(format!(
+            "issued {} by {}: {} key, {:?}, {}{}",
+            leaf.name,
+            ca.name,
+            spec.key.describe(),
+            spec.validity,
+            spec.digest,
+            if spec.alt_names.is_empty() {
+                String::new()
+            } else {
+                format!(", subjectAltName {}", spec.alt_names.join(","))
+            }
+        ));
+        Ok(leaf)
+    }
+
+    /// Have `ca` sign a request made elsewhere (e.g. by a test user from
+    /// its own key); the certificate is written as `<name>.pem`.
+    pub fn sign_request(&self, ca: &Ca, csr: &Path, name: &str) -> Result<PathBuf> {
+        let out = self.path.join(format!("{name}.pem"));
+        self.sign(ca, csr, &out, &Profile::leaf(name))?;
+        Ok(out)
+    }
+
+    /// A certificate for a new key whose signer is `issuer`, an end-entity
+    /// certificate (CA:FALSE) — as if a leaf's owner acted as a CA.
+    pub fn issue_from_leaf(&self, issuer: &Leaf, name: &str) -> Result<Leaf> {
+        let leaf = self.leaf_paths(name);
+        self.new_key(name, KeyType::EcP256, &leaf.key)?;
+        let csr = leaf.cert.with_extension("csr");
+        self.request(&leaf.key, &format!("/CN={name}"), &[], &csr)?;
+        self.openssl_ok(
+            &format!("{} (not a CA) signs {name}", issuer.name),
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &path_str(&csr)?,
+                "-CA",
+                &path_str(&issuer.cert)?,
+                "-CAkey",
+                &path_str(&issuer.key)?,
+                "-set_serial",
+                "4242",
+                "-days",
+                "1",
+                "-sha256",
+                "-extfile",
+                &path_str(&self.root_config())?,
+                "-extensions",
+                "leaf_ext",
+                "-out",
+                &path_str(&leaf.cert)?,
+            ],
+        )?;
+        Ok(leaf)
+    }
+
+    fn leaf_paths(&self, name: &str) -> Leaf {
+        Leaf {
+            name: name.to_owned(),
+            cert: self.path.join(format!("{name}.pem")),
+            key: self.path.join(format!("{name}.key")),
+        }
+    }
+
+    /// A copy of `cert` with one byte of its signature value flipped: the
+    /// last byte of the DER encoding, which is the last byte of the
+    /// signature BIT STRING. Everything else is byte-identical.
+    pub fn tampered(&self, cert: &Path) -> Result<PathBuf> {
+        let stem = cert
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let der = self.path.join(format!("{stem}.der"));
+        let bad_der = self.path.join(format!("{stem}-tampered.der"));
+        let out = self.path.join(format!("{stem}-tampered.pem"));
+        self.openssl_ok(
+            &format!("DER of {stem}"),
+            &[
+                "x509",
+                "-in",
+                &path_str(cert)?,
+                "-outform",
+                "DER",
+                "-out",
+                &path_str(&der)?,
+            ],
+        )?;
+        let mut bytes = fs::read(&der)?;
+        let Some(last) = bytes.last_mut() else {
+            bail!("{} is empty", der.display());
+        };
+        let before = *last;
+        *last ^= 0x01;
+        let after = *last;
+        fs::write(&bad_der, &bytes)?;
+        self.openssl_ok(
+            &format!("PEM of tampered {stem}"),
+            &[
+                "x509",
+                "-inform",
+                "DER",
+                "-in",
+                &path_str(&bad_der)?,
+                "-out",
+                &path_str(&out)?,
+            ],
+        )?;
+        // The tampered certificate must still parse and differ from the
+        // original in that one byte only, or the check would test a
+        // broken file instead of a broken signature.
+        let round_trip = self.path.join(format!("{stem}-tampered-check.der"));
+        self.openssl_ok(
+            &format!("re-encode tampered {stem}"),
+            &[
+                "x509",
+                "-in",
+                &path_str(&out)?,
+                "-outform",
+                "DER",
+                "-out",
+                &path_str(&round_trip)?,
+            ],
+        )?;
+        let original = fs::read(&der)?;
+        let reencoded = fs::read(&round_trip)?;
+        let differing = original
+            .iter()
+            .zip(&reencoded)
+            .filter(|(a, b)| a != b)
+            .count();
+        if reencoded.len() != original.len() || differing != 1 {
+            bail!(
+                "the tampered copy of {} differs in {differing} byte(s) and {} vs {} bytes; expected exactly one flipped byte",
+                cert.display(),
+                reencoded.len(),
+                original.len()
+            );
+        }
+        self.ev.note(format!(
+            "{}: byte {} of {} (last byte of the signature value) flipped {before:#04x} -> {after:#04x}; the certificate still parses",
+            out.display(),
+            original.len(),
+            original.len()
+        ));
+        Ok(out)
+    }
+
+    /// `openssl verify` of `cert` under `trust`, with `extra` options
+    /// (e.g. `-crl_check`, `-verify_hostname NAME`).
+    pub fn verify(&self, cert: &Path, trust: &Trust, extra: &[&str]) -> Result<Verification> {
+        let mut args: Vec<String> =
+            vec!["verify".into(), "-CAfile".into(), path_str(&trust.anchors)?];
+        if let Some(i) = &trust.intermediates {
+            args.extend(["-untrusted".into(), path_str(i)?]);
+        }
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let cert_arg = path_str(cert)?;
+        args.push(cert_arg.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let ran = self.openssl("openssl verify", &args)?;
+        let output = ran.all_output();
+        let said_ok = ran
+            .stdout
+            .lines()
+            .any(|l| l.trim() == format!("{cert_arg}: OK"));
+        Ok(Verification {
+            cert: cert.to_path_buf(),
+            accepted: ran.success && said_ok,
+            error: parse_verify_error(&output),
+            output,
+        })
+    }
+
+    /// Revoke `cert` in `ca`'s database.
+    pub fn revoke(&self, ca: &Ca, cert: &Path) -> Result<()> {
+        self.openssl_ok(
+            &format!("{} revokes {}", ca.name, cert.display()),
+            &[
+                "ca",
+                "-config",
+                &path_str(&ca.config)?,
+                "-revoke",
+                &path_str(cert)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A fresh CRL of `ca` (PEM), listing what it revoked so far.
+    pub fn crl(&self, ca: &Ca) -> Result<PathBuf> {
+        let out = ca.cert.with_file_name("crl.pem");
+        self.openssl_ok(
+            &format!("{} publishes a CRL", ca.name),
+            &[
+                "ca",
+                "-config",
+                &path_str(&ca.config)?,
+                "-gencrl",
+                "-out",
+                &path_str(&out)?,
+            ],
+        )?;
+        Ok(out)
+    }
+
+    /// An OCSP responder for `ca`, answering from its database and signing
+    /// with its key (`openssl ocsp -port`).
+    pub fn ocsp_responder(&self, ca: &Ca) -> Result<IsolatedServer> {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(&self.path).args([
+            "ocsp",
+            "-index",
+            &path_str(&ca.index)?,
+            "-port",
+            &ISOLATED_PORT.to_string(),
+            "-rsigner",
+            &path_str(&ca.cert)?,
+            "-rkey",
+            &path_str(&ca.key)?,
+            "-CA",
+            &path_str(&ca.cert)?,
+            "-ignore_err",
+        ]);
+        let log = self.path.join("ocsp-responder.log");
+        IsolatedServer::start(
+            &self.ev,
+            &format!("OCSP responder of {}", ca.name),
+            cmd,
+            &log,
+        )
+    }
+
+    /// Ask `responder` about `cert` (issued by `ca`) and verify its signed
+    /// answer against the run's root.
+    pub fn ocsp_status(
+        &self,
+        responder: &mut IsolatedServer,
+        ca: &Ca,
+        cert: &Path,
+    ) -> Result<OcspAnswer> {
+        let mut cmd = responder.client("openssl")?;
+        let cert_arg = path_str(cert)?;
+        cmd.current_dir(&self.path).args([
+            "ocsp",
+            "-issuer",
+            &path_str(&ca.cert)?,
+            "-cert",
+            &cert_arg,
+            "-url",
+            &responder.url(),
+            "-CAfile",
+            &path_str(&self.root.cert)?,
+            "-verify_other",
+            &path_str(&ca.cert)?,
+        ]);
+        self.ev
+            .note("the next command runs in the OCSP responder's network namespace");
+        let ran = self.timed("OCSP query", &mut cmd)?;
+        let prefix = format!("{cert_arg}: ");
+        let status = ran
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default();
+        Ok(OcspAnswer {
+            status,
+            response_verified: ran.success && ran.all_output().contains("Response verify OK"),
+            output: ran.all_output(),
+        })
+    }
+
+    /// OpenSSL's mock CMP server (`openssl cmp -port … -srv_*`). It
+    /// authenticates clients by the shared secret in `secret_file` (PBM,
+    /// reference `reference`) and answers an initial request with
+    /// `enrolled`, plus the chain and the root as CA certificates. The
+    /// mock server does not run a CA itself: the run's intermediate CA
+    /// issued `enrolled` for the key the client will enrol.
+    pub fn cmp_server(
+        &self,
+        reference: &str,
+        secret_file: &Path,
+        enrolled: &Path,
+    ) -> Result<IsolatedServer> {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(&self.path).args([
+            "cmp",
+            "-port",
+            &ISOLATED_PORT.to_string(),
+            "-srv_ref",
+            reference,
+            "-srv_secret",
+            &format!("file:{}", path_str(secret_file)?),
+            "-rsp_cert",
+            &path_str(enrolled)?,
+            "-rsp_extracerts",
+            &path_str(&self.intermediate.cert)?,
+            "-rsp_capubs",
+            &path_str(&self.root.cert)?,
+        ]);
+        let log = self.path.join("cmp-server.log");
+        IsolatedServer::start(&self.ev, "OpenSSL mock CMP server", cmd, &log)
+    }
+
+    /// `openssl cmp -cmd ir` against `server`: enrol `new_key` as
+    /// `subject`, protecting the request with the shared secret, and accept
+    /// the new certificate only if it verifies against `out_trusted`.
+    pub fn cmp_initial_request(
+        &self,
+        server: &mut IsolatedServer,
+        program: &str,
+        request: &CmpRequest<'_>,
+    ) -> Result<CmpOutcome> {
+        let certout = self.path.join(format!("{}.pem", request.label));
+        let _ = fs::remove_file(&certout);
+        let args = [
+            "-cmd".to_owned(),
+            "ir".to_owned(),
+            "-server".to_owned(),
+            server.address(),
+            "-recipient".to_owned(),
+            self.intermediate.subject(),
+            "-ref".to_owned(),
+            request.reference.to_owned(),
+            "-secret".to_owned(),
+            format!("file:{}", path_str(request.secret_file)?),
+            "-newkey".to_owned(),
+            path_str(request.new_key)?,
+            "-subject".to_owned(),
+            request.subject.to_owned(),
+            "-out_trusted".to_owned(),
+            path_str(request.out_trusted)?,
+            "-untrusted".to_owned(),
+            path_str(&self.intermediate.cert)?,
+            "-certout".to_owned(),
+            path_str(&certout)?,
+        ];
+        let mut cmd = server.client(program)?;
+        cmd.current_dir(&self.path);
+        // `openssl cmp …`; genCMPClient's `cmpClient` takes the same options
+        // without the subcommand.
+        if program == "openssl" {
+            cmd.arg("cmp");
+        }
+        cmd.args(args);
+        self.ev
+            .note("the next command runs in the CMP server's network namespace");
+        let ran = self.timed(
+            &format!("CMP initial request ({})", request.label),
+            &mut cmd,
+        )?;
+        let cert = (ran.success && certout.is_file()).then_some(certout);
+        Ok(CmpOutcome { ran, cert })
+    }
+
+    /// A TLS server (`openssl s_server -www`) presenting `leaf`. With
+    /// `weak_peer`, the server itself runs at security level 0, so that it
+    /// can present a certificate the system's level would not load: the
+    /// server is the test's deliberately weak peer; the client side keeps
+    /// the system's configuration.
+    pub fn tls_server(&self, leaf: &Leaf, weak_peer: bool) -> Result<IsolatedServer> {
+        let mut cmd = Command::new("openssl");
+        cmd.current_dir(&self.path).args([
+            "s_server",
+            "-accept",
+            &ISOLATED_PORT.to_string(),
+            "-cert",
+            &path_str(&leaf.cert)?,
+            "-key",
+            &path_str(&leaf.key)?,
+            "-www",
+        ]);
+        if weak_peer {
+            cmd.args(["-cipher", "DEFAULT:@SECLEVEL=0"]);
+        }
+        let log = self.path.join(format!("tls-server-{}.log", leaf.name));
+        IsolatedServer::start(
+            &self.ev,
+            &format!("TLS server presenting {}", leaf.name),
+            cmd,
+            &log,
+        )
+    }
+
+    /// `openssl s_client` with the system's OpenSSL configuration (no
+    /// cipher or security-level option), trusting `anchor`, aborting on
+    /// any verification error.
+    pub fn tls_connect(&self, server: &mut IsolatedServer, anchor: &Path) -> Result<TlsHandshake> {
+        let mut cmd = server.client("openssl")?;
+        cmd.current_dir(&self.path).args([
+            "s_client",
+            "-connect",
+            &server.address(),
+            "-CAfile",
+            &path_str(anchor)?,
+            "-verify_return_error",
+        ]);
+        self.ev
+            .note("the next command runs in the TLS server's network namespace");
+        let ran = self.timed("TLS handshake", &mut cmd)?;
+        let output = ran.all_output();
+        let verify = parse_tls_verify(&output);
+        let cipher_agreed = output.contains("Cipher is ") && !output.contains("Cipher is (NONE)");
+        Ok(TlsHandshake {
+            established: ran.success && cipher_agreed && matches!(verify, Some((0, _))),
+            verify,
+            output,
+        })
+    }
+}
+
+/// The options of one CMP initial request.
+pub struct CmpRequest<'a> {
+    /// Names the output file `<label>.pem` and the timing entry.
+    pub label: &'a str,
+    pub reference: &'a str,
+    pub secret_file: &'a Path,
+    pub new_key: &'a Path,
+    pub subject: &'a str,
+    /// Anchors the client checks the enrolled certificate against.
+    pub out_trusted: &'a Path,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            match dir.close() {
+                Ok(()) => self.ev.cleanup(format!(
+                    "removed {} (every CA, key and certificate of this run)",
+                    self.path.display()
+                )),
+                Err(e) => self
+                    .ev
+                    .cleanup(format!("FAILED to remove {}: {e}", self.path.display())),
+            }
+        }
+    }
+}
+
+/// The `openssl ca` configuration of one CA whose files live in `dir`.
+fn ca_config(dir: &Path) -> String {
+    format!(
+        "# openssl ca configuration of a per-run test CA (cip-iec-fr1-tests)
+[ ca ]
+default_ca = this_ca
+
+[ this_ca ]
+dir = {dir}
+database = $dir/index.txt
+serial = $dir/serial
+crlnumber = $dir/crlnumber
+new_certs_dir = $dir/issued
+certificate = $dir/ca.pem
+private_key = $dir/ca.key
+default_md = sha256
+default_days = 1
+default_crl_days = 1
+policy = any_name
+unique_subject = no
+copy_extensions = copy
+email_in_dn = no
+
+[ any_name ]
+commonName = supplied
+
+[ req ]
+distinguished_name = req_dn
+prompt = no
+
+[ req_dn ]
+CN = unused
+
+[ root_ext ]
+basicConstraints = critical, CA:true
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+
+[ sub_ca_ext ]
+basicConstraints = critical, CA:true, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign, digitalSignature
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[ leaf_ext ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+",
+        dir = dir.display()
+    )
+}
+
+/// `error 10 at 0 depth lookup: certificate has expired` → (10, text).
+fn parse_verify_error(output: &str) -> Option<(u32, String)> {
+    output.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("error ")?;
+        let (code, rest) = rest.split_once(' ')?;
+        let code = code.parse().ok()?;
+        let (_, text) = rest.split_once("lookup:")?;
+        Some((code, text.trim().to_owned()))
+    })
+}
+
+/// `Verify return code: 66 (EE certificate key too weak)` → (66, text).
+fn parse_tls_verify(output: &str) -> Option<(u32, String)> {
+    output.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("Verify return code: ")?;
+        let (code, text) = rest.split_once(' ')?;
+        Some((
+            code.parse().ok()?,
+            text.trim_start_matches('(')
+                .trim_end_matches(')')
+                .to_owned(),
+        ))
+    })
+}
+
+fn path_str(p: &Path) -> Result<String> {
+    p.to_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{} is not valid UTF-8", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_errors_are_parsed() {
+        let out = "CN = leaf\nerror 10 at 0 depth lookup: certificate has expired\nerror x.pem: verification failed\n";
+        assert_eq!(
+            parse_verify_error(out),
+            Some((10, "certificate has expired".into()))
+        );
+        assert_eq!(parse_verify_error("x.pem: OK\n"), None);
+        // The summary line is not an error code.
+        assert_eq!(
+            parse_verify_error("error x.pem: verification failed\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn tls_verify_codes_are_parsed() {
+        assert_eq!(
+            parse_tls_verify("---\nVerify return code: 66 (EE certificate key too weak)\n"),
+            Some((66, "EE certificate key too weak".into()))
+        );
+        assert_eq!(
+            parse_tls_verify("    Verify return code: 0 (ok)\n"),
+            Some((0, "ok".into()))
+        );
+    }
+
+    #[test]
+    fn dates_are_relative_to_now_and_in_openssl_form() {
+        assert_eq!(Validity::Current.ca_args(), ["-days", "1"]);
+        let expired = Validity::Expired.ca_args();
+        assert_eq!(expired[0], "-startdate");
+        assert_eq!(expired[1].len(), "20260101000000Z".len());
+        assert!(expired[1] < expired[3], "{expired:?}");
+        let future = Validity::NotYetValid.ca_args();
+        assert!(future[1] > expired[3], "{future:?}");
+    }
+
+    #[test]
+    fn timings_add_up() {
+        let ev = Evidence::new("t");
+        {
+            let t = Timings::new(&ev);
+            t.record("a", Duration::from_millis(100));
+            t.record("b", Duration::from_millis(600));
+            assert_eq!(t.total(), Duration::from_millis(700));
+        }
+        let text = ev.render();
+        assert!(
+            text.contains("total PKI time: 0.700 s over 2 operation(s); 1 over 0.5 s (b)"),
+            "{text}"
+        );
+        assert!(text.contains("OVER b"), "{text}");
+    }
+}

@@ -14,6 +14,7 @@
 //! - [`login`]: the real authentication flows (`login`, `su`) driven on a PTY;
 //! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
 //! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY;
+//! - [`private_dir`]: a 0700 temporary directory for keys, journaled and removed ([`private_dir::PrivateDir`]);
 //! - [`net`]: loopback ports, and servers in a private network namespace ([`net::IsolatedServer`]);
 //! - [`pki`]: a per-run X.509 PKI with the target's `openssl`: CAs, certificates,
 //!   CRL, OCSP responder, CMP mock server, TLS, `openssl verify` ([`pki::Pki`]);
@@ -30,6 +31,7 @@ pub mod login;
 pub mod net;
 pub mod password;
 pub mod pki;
+pub mod private_dir;
 pub mod process;
 pub mod pty;
 pub mod run_scope;

@@ -13,6 +13,7 @@
 //!   vanishes with it.
 
 use crate::command::command_line;
+use crate::journal::{self, Undo};
 use crate::process::kill_tree;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
@@ -93,6 +94,7 @@ pub struct IsolatedServer {
     log: PathBuf,
     exited: bool,
     ev: Evidence,
+    journal: journal::Entry,
 }
 
 impl IsolatedServer {
@@ -126,20 +128,30 @@ impl IsolatedServer {
         let mut child = cmd.spawn().with_context(|| {
             format!("starting {label} in its own network namespace (needs CAP_SYS_ADMIN)")
         })?;
+        let pid = child.id() as i32;
+        // Should the suite be killed, the journal replay stops it (if the
+        // parent-death signal has not already).
+        let journal = journal::record(&Undo::KillProcess {
+            pid,
+            start_time: journal::start_time(pid).unwrap_or(0),
+        });
         let mut server = IsolatedServer {
             label: label.to_owned(),
-            pid: Pid::from_raw(child.id() as i32),
+            pid: Pid::from_raw(pid),
             _stdin: child.stdin.take(),
             child,
             port,
             log: log.to_path_buf(),
             exited: false,
             ev: ev.clone(),
+            journal: journal::Entry::none(),
         };
+        server.journal = journal?;
         let started = Instant::now();
         loop {
             if let Some(status) = server.child.try_wait().context("waiting for the server")? {
                 server.exited = true;
+                server.journal.done();
                 bail!(
                     "{label} exited ({status}) before it listened; its output:\n{}",
                     server.output().trim_end()
@@ -183,6 +195,7 @@ impl IsolatedServer {
         // that reused its PID.
         if self.exited || self.child.try_wait()?.is_some() {
             self.exited = true;
+            self.journal.done();
             bail!(
                 "{} is no longer running; its output:\n{}",
                 self.label,
@@ -217,6 +230,7 @@ impl IsolatedServer {
         let killed = kill_tree(self.pid);
         let _ = self.child.wait();
         self.exited = true;
+        self.journal.done();
         self.ev.cleanup(format!(
             "stopped {} (pid {}): {killed} process(es) killed; its network namespace is gone with it",
             self.label, self.pid

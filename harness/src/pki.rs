@@ -31,16 +31,15 @@ use crate::command::{find_program, run, Ran};
 use crate::evidence::utc_timestamp;
 use crate::net::{IsolatedServer, ISOLATED_PORT};
 use crate::password::random_token;
+use crate::private_dir::PrivateDir;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tempfile::TempDir;
 
 /// The CIP FR-1 assessment states that each PKI operation takes less than
 /// this. Reported in the evidence, never asserted (timings on a shared or
@@ -424,12 +423,13 @@ pub struct CmpOutcome {
 // The PKI
 
 pub struct Pki {
-    dir: Option<TempDir>,
     path: PathBuf,
     root: Ca,
     intermediate: Ca,
     timings: Timings,
     ev: Evidence,
+    // Last: removed after everything above is done with it.
+    _dir: PrivateDir,
 }
 
 impl Pki {
@@ -439,14 +439,8 @@ impl Pki {
         if find_program("openssl").is_none() {
             return skip("openssl is not installed (package openssl)");
         }
-        let dir = tempfile::Builder::new()
-            .prefix("fr1-pki-")
-            .tempdir()
-            .context("creating the PKI directory")?;
+        let dir = PrivateDir::create(ev, "fr1-pki-", "every CA, key and certificate of this run")?;
         let path = dir.path().to_path_buf();
-        // CA and private keys are nobody else's business.
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("chmod 0700 {}", path.display()))?;
         let tag = random_token(6)?;
         ev.step(format!(
             "per-run PKI in {} (mode 0700): root CA and intermediate CA",
@@ -460,12 +454,12 @@ impl Pki {
             index: PathBuf::new(),
         };
         let mut pki = Pki {
-            dir: Some(dir),
             path,
             root: placeholder.clone(),
             intermediate: placeholder,
             timings: timings.clone(),
             ev: ev.clone(),
+            _dir: dir,
         };
         pki.root = pki.new_root_ca("root", &format!("FR1 test root CA {tag}"))?;
         pki.intermediate = pki.new_sub_ca(
@@ -1108,22 +1102,6 @@ pub struct CmpRequest<'a> {
     pub subject: &'a str,
     /// Anchors the client checks the enrolled certificate against.
     pub out_trusted: &'a Path,
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            match dir.close() {
-                Ok(()) => self.ev.cleanup(format!(
-                    "removed {} (every CA, key and certificate of this run)",
-                    self.path.display()
-                )),
-                Err(e) => self
-                    .ev
-                    .cleanup(format!("FAILED to remove {}: {e}", self.path.display())),
-            }
-        }
-    }
 }
 
 /// The `openssl ca` configuration of one CA whose files live in `dir`.

@@ -17,6 +17,7 @@
 use crate::case::skip;
 use crate::command::{find_program, run, run_ok, Ran};
 use crate::pki::{Timings, Validity};
+use crate::private_dir::PrivateDir;
 use crate::sshd::SSHD;
 use crate::{Evidence, FileGuard, TestUser};
 use anyhow::{bail, Context, Result};
@@ -27,7 +28,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use tempfile::TempDir;
 
 /// A client key pair (root-owned, 0600, in the CA's private directory).
 #[derive(Debug, Clone)]
@@ -47,13 +47,13 @@ impl SshKey {
 }
 
 pub struct SshCa {
-    dir: Option<TempDir>,
     path: PathBuf,
     ca_key: PathBuf,
     ca_public: PathBuf,
     serial: AtomicU64,
     timings: Timings,
     ev: Evidence,
+    _dir: PrivateDir,
 }
 
 impl SshCa {
@@ -62,13 +62,8 @@ impl SshCa {
         if find_program("ssh-keygen").is_none() {
             return skip("ssh-keygen is not installed (package openssh-client)");
         }
-        let dir = tempfile::Builder::new()
-            .prefix("fr1-sshca-")
-            .tempdir()
-            .context("creating the SSH CA directory")?;
+        let dir = PrivateDir::create(ev, "fr1-sshca-", "SSH CA key, client keys, certificates")?;
         let path = dir.path().to_path_buf();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))
-            .with_context(|| format!("chmod 0700 {}", path.display()))?;
         ev.step(format!(
             "per-run SSH user CA in {} (mode 0700)",
             path.display()
@@ -76,7 +71,7 @@ impl SshCa {
         let ca = SshCa {
             ca_key: path.join("user_ca"),
             ca_public: path.join("user_ca.pub"),
-            dir: Some(dir),
+            _dir: dir,
             path,
             serial: AtomicU64::new(1),
             timings: timings.clone(),
@@ -219,22 +214,6 @@ impl SshCa {
             bail!("the KRL revokes {} as well", still_valid.name);
         }
         Ok(krl)
-    }
-}
-
-impl Drop for SshCa {
-    fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            match dir.close() {
-                Ok(()) => self.ev.cleanup(format!(
-                    "removed {} (SSH CA key, client keys, certificates)",
-                    self.path.display()
-                )),
-                Err(e) => self
-                    .ev
-                    .cleanup(format!("FAILED to remove {}: {e}", self.path.display())),
-            }
-        }
     }
 }
 

@@ -152,6 +152,27 @@ impl TestUser {
         cmd
     }
 
+    /// Try to read `path` as this user (a directory: list it), the data
+    /// going to /dev/null, so that a secret that turns out readable never
+    /// reaches the evidence. A refusal is data: check `success` and
+    /// `stderr` ("Permission denied").
+    pub fn try_read(&self, path: &Path) -> Result<crate::command::Ran> {
+        let mut cmd = if path.is_dir() {
+            let mut c = self.command("ls");
+            c.arg(path);
+            c
+        } else {
+            let mut c = self.command("dd");
+            c.arg(format!("if={}", path.display())).args([
+                "of=/dev/null",
+                "count=1",
+                "status=none",
+            ]);
+            c
+        };
+        run(&self.ev, &mut cmd, None)
+    }
+
     /// Write `content` to `relative` under the home directory, owned by the
     /// user with `mode`; missing directories on the way are created owned
     /// by the user, mode 0700 (what sshd's StrictModes accepts, e.g. for

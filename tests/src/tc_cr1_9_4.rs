@@ -70,7 +70,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
 
     ev.step("another unprivileged user tries to read the owner's key");
     readable_control(ev, &other)?;
-    assert_unreadable(ev, &other, &key)?;
+    assert_unreadable(&other, &key)?;
     ev.ok(format!(
         "{} cannot read {} (Permission denied)",
         other.name(),
@@ -148,10 +148,10 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             meta.uid(),
             meta.gid()
         ));
-        assert_unreadable(ev, &other, path)?;
+        assert_unreadable(&other, path)?;
     }
     if Path::new("/etc/ssl/private").is_dir() {
-        assert_unreadable(ev, &other, Path::new("/etc/ssl/private"))?;
+        assert_unreadable(&other, Path::new("/etc/ssl/private"))?;
     }
     ev.ok(format!(
         "{} image private key(s) and /etc/ssl/private: unreadable to {}",
@@ -254,7 +254,7 @@ fn readable_control(ev: &Evidence, user: &TestUser) -> anyhow::Result<()> {
         .into_iter()
         .find(|p| Path::new(p).is_file())
         .unwrap_or("/etc/passwd");
-    let ran = read_as(ev, user, Path::new(control))?;
+    let ran = user.try_read(Path::new(control))?;
     anyhow::ensure!(
         ran.success,
         "{} cannot even read the world-readable {control}: the read attempts prove nothing",
@@ -270,8 +270,8 @@ fn readable_control(ev: &Evidence, user: &TestUser) -> anyhow::Result<()> {
 /// Reading `path` as `user` must fail with "Permission denied". The data
 /// goes to /dev/null: a key that turns out readable is not copied into the
 /// evidence.
-fn assert_unreadable(ev: &Evidence, user: &TestUser, path: &Path) -> anyhow::Result<()> {
-    let ran = read_as(ev, user, path)?;
+fn assert_unreadable(user: &TestUser, path: &Path) -> anyhow::Result<()> {
+    let ran = user.try_read(path)?;
     anyhow::ensure!(
         !ran.success,
         "{} is readable by the unprivileged user {}",
@@ -286,20 +286,6 @@ fn assert_unreadable(ev: &Evidence, user: &TestUser, path: &Path) -> anyhow::Res
         ran.stderr.trim()
     );
     Ok(())
-}
-
-fn read_as(ev: &Evidence, user: &TestUser, path: &Path) -> anyhow::Result<Ran> {
-    let mut cmd = if path.is_dir() {
-        let mut c = user.command("ls");
-        c.arg(path);
-        c
-    } else {
-        let mut c = user.command("dd");
-        c.arg(format!("if={}", path.display()))
-            .args(["of=/dev/null", "count=1", "status=none"]);
-        c
-    };
-    run_cmd(ev, &mut cmd, None)
 }
 
 /// sshd's host keys (the `HostKey` files of the system configuration, and

@@ -22,130 +22,28 @@
 //!   see what the system's OpenSSL security level accepts;
 //! - `openssl verify`, with its verdict parsed ([`Verification`]).
 //!
-//! Servers run as [`IsolatedServer`]s (private loopback). Every openssl
-//! operation is timed into [`Timings`]; the times and their total go into
-//! the evidence when the case ends.
+//! The servers (in `services.rs`) run as
+//! [`IsolatedServer`](crate::net::IsolatedServer)s on a private loopback.
+//! Every openssl operation is timed into [`Timings`] (`timings.rs`); the
+//! times and their total go into the evidence when the case ends.
+
+mod services;
+mod timings;
+
+pub use services::{CmpOutcome, CmpRequest, OcspAnswer, TlsHandshake};
+pub use timings::{Timings, ASSESSED_OPERATION_TIME};
 
 use crate::case::skip;
 use crate::command::{find_program, run, Ran};
 use crate::evidence::utc_timestamp;
-use crate::net::{IsolatedServer, ISOLATED_PORT};
 use crate::password::random_token;
 use crate::private_dir::PrivateDir;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
-use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The CIP FR-1 assessment states that each PKI operation takes less than
-/// this. Reported in the evidence, never asserted (timings on a shared or
-/// slow board are not a pass/fail criterion).
-pub const ASSESSED_OPERATION_TIME: Duration = Duration::from_millis(500);
-
-// ---------------------------------------------------------------------------
-// Timings
-
-/// The time of every PKI operation of one test case. Clones share one
-/// log; when the last clone is gone the list, the total and the operations
-/// over [`ASSESSED_OPERATION_TIME`] are written to the evidence.
-#[derive(Clone)]
-pub struct Timings {
-    inner: Arc<Mutex<TimingLog>>,
-}
-
-struct TimingLog {
-    ev: Evidence,
-    ops: Vec<(String, Duration)>,
-}
-
-impl Timings {
-    pub fn new(ev: &Evidence) -> Self {
-        Timings {
-            inner: Arc::new(Mutex::new(TimingLog {
-                ev: ev.clone(),
-                ops: Vec::new(),
-            })),
-        }
-    }
-
-    pub fn record(&self, what: &str, took: Duration) {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .ops
-            .push((what.to_owned(), took));
-    }
-
-    /// Run `f` and record how long it took as `what`.
-    pub fn time<T>(&self, what: &str, f: impl FnOnce() -> T) -> T {
-        let started = Instant::now();
-        let out = f();
-        self.record(what, started.elapsed());
-        out
-    }
-
-    /// The sum of all recorded operations so far.
-    pub fn total(&self) -> Duration {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .ops
-            .iter()
-            .map(|(_, d)| *d)
-            .sum()
-    }
-}
-
-impl Drop for TimingLog {
-    fn drop(&mut self) {
-        if self.ops.is_empty() {
-            return;
-        }
-        let total: Duration = self.ops.iter().map(|(_, d)| *d).sum();
-        let budget = ASSESSED_OPERATION_TIME.as_secs_f64();
-        let over: Vec<&str> = self
-            .ops
-            .iter()
-            .filter(|(_, d)| *d > ASSESSED_OPERATION_TIME)
-            .map(|(w, _)| w.as_str())
-            .collect();
-        let mut block = format!(
-            "PKI operation times (the assessment states < {budget:.1} s per operation; reported, not asserted):"
-        );
-        for (what, took) in &self.ops {
-            let _ = write!(
-                block,
-                "\n  {:>7.3} s  {}{what}",
-                took.as_secs_f64(),
-                if *took > ASSESSED_OPERATION_TIME {
-                    "OVER "
-                } else {
-                    ""
-                }
-            );
-        }
-        let _ = write!(
-            block,
-            "\n  total PKI time: {:.3} s over {} operation(s); {} over {budget:.1} s{}",
-            total.as_secs_f64(),
-            self.ops.len(),
-            over.len(),
-            if over.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", over.join("; "))
-            }
-        );
-        self.ev.note(block);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// What the PKI is made of
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Key algorithms. EC P-256 and Ed25519 are generated in milliseconds; RSA
 /// only where a check is about RSA.
@@ -258,6 +156,7 @@ pub struct LeafSpec {
     key: KeyType,
     validity: Validity,
     digest: &'static str,
+    authority_key_id: bool,
 }
 
 impl LeafSpec {
@@ -269,7 +168,15 @@ impl LeafSpec {
             key: KeyType::EcP256,
             validity: Validity::Current,
             digest: "sha256",
+            authority_key_id: true,
         }
+    }
+    /// Leave out the authorityKeyIdentifier extension, so that a verifier
+    /// finds the issuer by its name alone (an impostor CA's certificate
+    /// then leads to the real CA of that name).
+    pub fn without_authority_key_id(mut self) -> Self {
+        self.authority_key_id = false;
+        self
     }
     /// A subjectAltName entry, e.g. `DNS:a.fr1.test` or `email:a@fr1.test`.
     pub fn alt_name(mut self, name: impl Into<String>) -> Self {
@@ -390,38 +297,6 @@ impl Verification {
         }
     }
 }
-
-/// What an OCSP responder said about one certificate.
-#[derive(Debug, Clone)]
-pub struct OcspAnswer {
-    /// `good`, `revoked` or `unknown`.
-    pub status: String,
-    /// The client verified the responder's signature (`Response verify OK`).
-    pub response_verified: bool,
-    pub output: String,
-}
-
-/// The outcome of one TLS handshake by `openssl s_client`.
-#[derive(Debug, Clone)]
-pub struct TlsHandshake {
-    /// Handshake completed, a cipher was agreed and the chain verified.
-    pub established: bool,
-    /// `Verify return code: N (TEXT)` → (N, TEXT).
-    pub verify: Option<(u32, String)>,
-    pub output: String,
-}
-
-/// The outcome of one `openssl cmp -cmd ir`.
-#[derive(Debug)]
-pub struct CmpOutcome {
-    pub ran: Ran,
-    /// The enrolled certificate, when the client accepted one.
-    pub cert: Option<PathBuf>,
-}
-
-// ---------------------------------------------------------------------------
-// The PKI
-
 pub struct Pki {
     path: PathBuf,
     root: Ca,
@@ -676,6 +551,11 @@ impl Pki {
         let profile = Profile {
             validity: spec.validity,
             digest: spec.digest,
+            extensions: if spec.authority_key_id {
+                "leaf_ext"
+            } else {
+                "leaf_no_akid_ext"
+            },
             ..Profile::leaf(&spec.name)
         };
         self.sign(ca, &csr, &leaf.cert, &profile)?;
@@ -885,223 +765,6 @@ impl Pki {
         )?;
         Ok(out)
     }
-
-    /// An OCSP responder for `ca`, answering from its database and signing
-    /// with its key (`openssl ocsp -port`).
-    pub fn ocsp_responder(&self, ca: &Ca) -> Result<IsolatedServer> {
-        let mut cmd = Command::new("openssl");
-        cmd.current_dir(&self.path).args([
-            "ocsp",
-            "-index",
-            &path_str(&ca.index)?,
-            "-port",
-            &ISOLATED_PORT.to_string(),
-            "-rsigner",
-            &path_str(&ca.cert)?,
-            "-rkey",
-            &path_str(&ca.key)?,
-            "-CA",
-            &path_str(&ca.cert)?,
-            "-ignore_err",
-        ]);
-        let log = self.path.join("ocsp-responder.log");
-        IsolatedServer::start(
-            &self.ev,
-            &format!("OCSP responder of {}", ca.name),
-            cmd,
-            &log,
-        )
-    }
-
-    /// Ask `responder` about `cert` (issued by `ca`) and verify its signed
-    /// answer against the run's root.
-    pub fn ocsp_status(
-        &self,
-        responder: &mut IsolatedServer,
-        ca: &Ca,
-        cert: &Path,
-    ) -> Result<OcspAnswer> {
-        let mut cmd = responder.client("openssl")?;
-        let cert_arg = path_str(cert)?;
-        cmd.current_dir(&self.path).args([
-            "ocsp",
-            "-issuer",
-            &path_str(&ca.cert)?,
-            "-cert",
-            &cert_arg,
-            "-url",
-            &responder.url(),
-            "-CAfile",
-            &path_str(&self.root.cert)?,
-            "-verify_other",
-            &path_str(&ca.cert)?,
-        ]);
-        self.ev
-            .note("the next command runs in the OCSP responder's network namespace");
-        let ran = self.timed("OCSP query", &mut cmd)?;
-        let prefix = format!("{cert_arg}: ");
-        let status = ran
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default();
-        Ok(OcspAnswer {
-            status,
-            response_verified: ran.success && ran.all_output().contains("Response verify OK"),
-            output: ran.all_output(),
-        })
-    }
-
-    /// OpenSSL's mock CMP server (`openssl cmp -port … -srv_*`). It
-    /// authenticates clients by the shared secret in `secret_file` (PBM,
-    /// reference `reference`) and answers an initial request with
-    /// `enrolled`, plus the chain and the root as CA certificates. The
-    /// mock server does not run a CA itself: the run's intermediate CA
-    /// issued `enrolled` for the key the client will enrol.
-    pub fn cmp_server(
-        &self,
-        reference: &str,
-        secret_file: &Path,
-        enrolled: &Path,
-    ) -> Result<IsolatedServer> {
-        let mut cmd = Command::new("openssl");
-        cmd.current_dir(&self.path).args([
-            "cmp",
-            "-port",
-            &ISOLATED_PORT.to_string(),
-            "-srv_ref",
-            reference,
-            "-srv_secret",
-            &format!("file:{}", path_str(secret_file)?),
-            "-rsp_cert",
-            &path_str(enrolled)?,
-            "-rsp_extracerts",
-            &path_str(&self.intermediate.cert)?,
-            "-rsp_capubs",
-            &path_str(&self.root.cert)?,
-        ]);
-        let log = self.path.join("cmp-server.log");
-        IsolatedServer::start(&self.ev, "OpenSSL mock CMP server", cmd, &log)
-    }
-
-    /// `openssl cmp -cmd ir` against `server`: enrol `new_key` as
-    /// `subject`, protecting the request with the shared secret, and accept
-    /// the new certificate only if it verifies against `out_trusted`.
-    pub fn cmp_initial_request(
-        &self,
-        server: &mut IsolatedServer,
-        program: &str,
-        request: &CmpRequest<'_>,
-    ) -> Result<CmpOutcome> {
-        let certout = self.path.join(format!("{}.pem", request.label));
-        let _ = fs::remove_file(&certout);
-        let args = [
-            "-cmd".to_owned(),
-            "ir".to_owned(),
-            "-server".to_owned(),
-            server.address(),
-            "-recipient".to_owned(),
-            self.intermediate.subject(),
-            "-ref".to_owned(),
-            request.reference.to_owned(),
-            "-secret".to_owned(),
-            format!("file:{}", path_str(request.secret_file)?),
-            "-newkey".to_owned(),
-            path_str(request.new_key)?,
-            "-subject".to_owned(),
-            request.subject.to_owned(),
-            "-out_trusted".to_owned(),
-            path_str(request.out_trusted)?,
-            "-untrusted".to_owned(),
-            path_str(&self.intermediate.cert)?,
-            "-certout".to_owned(),
-            path_str(&certout)?,
-        ];
-        let mut cmd = server.client(program)?;
-        cmd.current_dir(&self.path);
-        // `openssl cmp …`; genCMPClient's `cmpClient` takes the same options
-        // without the subcommand.
-        if program == "openssl" {
-            cmd.arg("cmp");
-        }
-        cmd.args(args);
-        self.ev
-            .note("the next command runs in the CMP server's network namespace");
-        let ran = self.timed(
-            &format!("CMP initial request ({})", request.label),
-            &mut cmd,
-        )?;
-        let cert = (ran.success && certout.is_file()).then_some(certout);
-        Ok(CmpOutcome { ran, cert })
-    }
-
-    /// A TLS server (`openssl s_server -www`) presenting `leaf`. With
-    /// `weak_peer`, the server itself runs at security level 0, so that it
-    /// can present a certificate the system's level would not load: the
-    /// server is the test's deliberately weak peer; the client side keeps
-    /// the system's configuration.
-    pub fn tls_server(&self, leaf: &Leaf, weak_peer: bool) -> Result<IsolatedServer> {
-        let mut cmd = Command::new("openssl");
-        cmd.current_dir(&self.path).args([
-            "s_server",
-            "-accept",
-            &ISOLATED_PORT.to_string(),
-            "-cert",
-            &path_str(&leaf.cert)?,
-            "-key",
-            &path_str(&leaf.key)?,
-            "-www",
-        ]);
-        if weak_peer {
-            cmd.args(["-cipher", "DEFAULT:@SECLEVEL=0"]);
-        }
-        let log = self.path.join(format!("tls-server-{}.log", leaf.name));
-        IsolatedServer::start(
-            &self.ev,
-            &format!("TLS server presenting {}", leaf.name),
-            cmd,
-            &log,
-        )
-    }
-
-    /// `openssl s_client` with the system's OpenSSL configuration (no
-    /// cipher or security-level option), trusting `anchor`, aborting on
-    /// any verification error.
-    pub fn tls_connect(&self, server: &mut IsolatedServer, anchor: &Path) -> Result<TlsHandshake> {
-        let mut cmd = server.client("openssl")?;
-        cmd.current_dir(&self.path).args([
-            "s_client",
-            "-connect",
-            &server.address(),
-            "-CAfile",
-            &path_str(anchor)?,
-            "-verify_return_error",
-        ]);
-        self.ev
-            .note("the next command runs in the TLS server's network namespace");
-        let ran = self.timed("TLS handshake", &mut cmd)?;
-        let output = ran.all_output();
-        let verify = parse_tls_verify(&output);
-        let cipher_agreed = output.contains("Cipher is ") && !output.contains("Cipher is (NONE)");
-        Ok(TlsHandshake {
-            established: ran.success && cipher_agreed && matches!(verify, Some((0, _))),
-            verify,
-            output,
-        })
-    }
-}
-
-/// The options of one CMP initial request.
-pub struct CmpRequest<'a> {
-    /// Names the output file `<label>.pem` and the timing entry.
-    pub label: &'a str,
-    pub reference: &'a str,
-    pub secret_file: &'a Path,
-    pub new_key: &'a Path,
-    pub subject: &'a str,
-    /// Anchors the client checks the enrolled certificate against.
-    pub out_trusted: &'a Path,
 }
 
 /// The `openssl ca` configuration of one CA whose files live in `dir`.
@@ -1154,6 +817,14 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth, clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid:always
+
+# OpenSSL 3 adds an authorityKeyIdentifier unless it is set to none.
+[ leaf_no_akid_ext ]
+basicConstraints = critical, CA:false
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = none
 ",
         dir = dir.display()
     )
@@ -1169,27 +840,11 @@ fn parse_verify_error(output: &str) -> Option<(u32, String)> {
         Some((code, text.trim().to_owned()))
     })
 }
-
-/// `Verify return code: 66 (EE certificate key too weak)` → (66, text).
-fn parse_tls_verify(output: &str) -> Option<(u32, String)> {
-    output.lines().find_map(|l| {
-        let rest = l.trim().strip_prefix("Verify return code: ")?;
-        let (code, text) = rest.split_once(' ')?;
-        Some((
-            code.parse().ok()?,
-            text.trim_start_matches('(')
-                .trim_end_matches(')')
-                .to_owned(),
-        ))
-    })
-}
-
-fn path_str(p: &Path) -> Result<String> {
+pub(crate) fn path_str(p: &Path) -> Result<String> {
     p.to_str()
         .map(str::to_owned)
         .with_context(|| format!("{} is not valid UTF-8", p.display()))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1210,18 +865,6 @@ mod tests {
     }
 
     #[test]
-    fn tls_verify_codes_are_parsed() {
-        assert_eq!(
-            parse_tls_verify("---\nVerify return code: 66 (EE certificate key too weak)\n"),
-            Some((66, "EE certificate key too weak".into()))
-        );
-        assert_eq!(
-            parse_tls_verify("    Verify return code: 0 (ok)\n"),
-            Some((0, "ok".into()))
-        );
-    }
-
-    #[test]
     fn dates_are_relative_to_now_and_in_openssl_form() {
         assert_eq!(Validity::Current.ca_args(), ["-days", "1"]);
         let expired = Validity::Expired.ca_args();
@@ -1230,22 +873,5 @@ mod tests {
         assert!(expired[1] < expired[3], "{expired:?}");
         let future = Validity::NotYetValid.ca_args();
         assert!(future[1] > expired[3], "{future:?}");
-    }
-
-    #[test]
-    fn timings_add_up() {
-        let ev = Evidence::new("t");
-        {
-            let t = Timings::new(&ev);
-            t.record("a", Duration::from_millis(100));
-            t.record("b", Duration::from_millis(600));
-            assert_eq!(t.total(), Duration::from_millis(700));
-        }
-        let text = ev.render();
-        assert!(
-            text.contains("total PKI time: 0.700 s over 2 operation(s); 1 over 0.5 s (b)"),
-            "{text}"
-        );
-        assert!(text.contains("OVER b"), "{text}");
     }
 }

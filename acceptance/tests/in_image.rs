@@ -14,6 +14,13 @@ const FOUNDATION: &[&str] = &[
     "TC_CR1.3_2",
     "TC_CR1.3_3",
     "TC_CR1.4_1",
+    "TC_CR1.8_1",
+    "TC_CR1.9_1",
+    "TC_CR1.9_2",
+    "TC_CR1.9_3",
+    "TC_CR1.9_4",
+    "TC_CR1.9_5",
+    "TC_CR1.9_6",
 ];
 
 /// A real account the suite must not touch, and a snapshot of the state the

@@ -13,7 +13,13 @@
 //! - [`pty`]: a pseudo-terminal session with a transcript ([`Terminal`]);
 //! - [`login`]: the real authentication flows (`login`, `su`) driven on a PTY;
 //! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
-//! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY.
+//! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY;
+//! - [`private_dir`]: a 0700 temporary directory for keys, journaled and removed ([`private_dir::PrivateDir`]);
+//! - [`net`]: loopback ports, and servers in a private network namespace ([`net::IsolatedServer`]);
+//! - [`pki`]: a per-run X.509 PKI with the target's `openssl`: CAs, certificates,
+//!   CRL, OCSP responder, CMP mock server, TLS, `openssl verify` ([`pki::Pki`]);
+//! - [`ssh_ca`]: an SSH user CA, user certificates, revoked-key lists and where
+//!   sshd looks up principals ([`ssh_ca::SshCa`]).
 
 pub mod accounts;
 pub mod case;
@@ -22,11 +28,15 @@ pub mod evidence;
 pub mod file_guard;
 pub mod journal;
 pub mod login;
+pub mod net;
 pub mod password;
+pub mod pki;
+pub mod private_dir;
 pub mod process;
 pub mod pty;
 pub mod run_scope;
 pub mod ssh;
+pub mod ssh_ca;
 pub mod sshd;
 pub mod user;
 

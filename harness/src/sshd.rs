@@ -26,13 +26,13 @@
 use crate::case::skip;
 use crate::command::{command_line, find_program, run, run_ok};
 use crate::journal::{self, Undo};
+use crate::net::{free_port, holds_listening_socket};
 use crate::process::kill_tree;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 use std::fmt::Write as _;
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -616,46 +616,6 @@ fn check_listens_only_on(effective: &str, port: u16) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// A port nobody listens on right now. sshd may still lose it to someone
-/// else before it binds; the caller retries then.
-fn free_port() -> Result<u16> {
-    let probe = TcpListener::bind((HOST, 0))
-        .with_context(|| format!("cannot bind {HOST}:0 (is the loopback interface up?)"))?;
-    Ok(probe.local_addr()?.port())
-}
-
-/// Does `pid` hold a TCP socket listening on `port`? The socket inodes come
-/// from the process's own network namespace (/proc/PID/net/tcp*).
-fn holds_listening_socket(pid: Pid, port: u16) -> bool {
-    const LISTEN: &str = "0A";
-    let sockets: Vec<String> = ["tcp", "tcp6"]
-        .iter()
-        .filter_map(|t| fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-                    let inode = f.get(9)?;
-                    (local_port == port && *f.get(3)? == LISTEN)
-                        .then(|| format!("socket:[{inode}]"))
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if sockets.is_empty() {
-        return false;
-    }
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| fs::read_link(e.path()).ok())
-        .any(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
 }
 
 fn path_str(p: &Path) -> Result<String> {

@@ -125,6 +125,92 @@ impl TestUser {
         &self.password
     }
 
+    /// `program` run as this user: real and effective UID/GID and the
+    /// user's groups (`setpriv --init-groups`, as a login would give them),
+    /// with a login-like environment and the home directory as working
+    /// directory. For "tried as that user" checks and for files that the
+    /// user must create itself.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.gid.to_string(),
+            "--init-groups",
+            "--",
+            program,
+        ])
+        .current_dir(&self.home)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", &self.home)
+        .env("USER", &self.name)
+        .env("LOGNAME", &self.name)
+        .env("LANG", "C")
+        .env("LC_ALL", "C");
+        cmd
+    }
+
+    /// Try to read `path` as this user (a directory: list it), the data
+    /// going to /dev/null, so that a secret that turns out readable never
+    /// reaches the evidence. A refusal is data: check `success` and
+    /// `stderr` ("Permission denied").
+    pub fn try_read(&self, path: &Path) -> Result<crate::command::Ran> {
+        let mut cmd = if path.is_dir() {
+            let mut c = self.command("ls");
+            c.arg(path);
+            c
+        } else {
+            let mut c = self.command("dd");
+            c.arg(format!("if={}", path.display())).args([
+                "of=/dev/null",
+                "count=1",
+                "status=none",
+            ]);
+            c
+        };
+        run(&self.ev, &mut cmd, None)
+    }
+
+    /// Write `content` to `relative` under the home directory, owned by the
+    /// user with `mode`; missing directories on the way are created owned
+    /// by the user, mode 0700 (what sshd's StrictModes accepts, e.g. for
+    /// `.ssh/authorized_keys`). Removed with the home directory.
+    pub fn write_home_file(&self, relative: &str, content: &str, mode: u32) -> Result<PathBuf> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let path = self.home.join(relative);
+        anyhow::ensure!(
+            Path::new(relative).is_relative() && !relative.split('/').any(|c| c == ".."),
+            "{relative} is not a path inside the home directory"
+        );
+        let mut dir = self.home.clone();
+        for part in Path::new(relative)
+            .parent()
+            .into_iter()
+            .flat_map(|p| p.components())
+        {
+            dir.push(part);
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                nix::unistd::chown(&dir, Some(self.uid), Some(self.gid))?;
+            }
+        }
+        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+        nix::unistd::chown(&path, Some(self.uid), Some(self.gid))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        self.ev.note(format!(
+            "wrote {} ({} line(s), owner {}, mode {mode:o})",
+            path.display(),
+            content.lines().count(),
+            self.name
+        ));
+        Ok(path)
+    }
+
     /// Set the password as root through `chpasswd` (which runs the image's
     /// PAM password stack, so the policy still applies).
     pub fn set_password(&mut self, password: &str) -> Result<()> {

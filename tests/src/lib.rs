@@ -14,6 +14,13 @@ mod tc_cr1_3_1;
 mod tc_cr1_3_2;
 mod tc_cr1_3_3;
 mod tc_cr1_4_1;
+mod tc_cr1_8_1;
+mod tc_cr1_9_1;
+mod tc_cr1_9_2;
+mod tc_cr1_9_3;
+mod tc_cr1_9_4;
+mod tc_cr1_9_5;
+mod tc_cr1_9_6;
 
 /// Every catalog row: the Met test cases, then the NA requirements.
 pub fn catalog() -> Vec<Case> {
@@ -25,6 +32,13 @@ pub fn catalog() -> Vec<Case> {
         tc_cr1_3_2::CASE,
         tc_cr1_3_3::CASE,
         tc_cr1_4_1::CASE,
+        tc_cr1_8_1::CASE,
+        tc_cr1_9_1::CASE,
+        tc_cr1_9_2::CASE,
+        tc_cr1_9_3::CASE,
+        tc_cr1_9_4::CASE,
+        tc_cr1_9_5::CASE,
+        tc_cr1_9_6::CASE,
     ];
     cases.extend(not_applicable::CASES);
     cases

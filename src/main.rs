@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const USAGE_ERROR: u8 = 2;
+/// Test cases run at once unless `--test-threads` says otherwise.
+const DEFAULT_TEST_THREADS: usize = 4;
 
 fn main() -> ExitCode {
     match real_main() {
@@ -46,9 +48,12 @@ fn real_main() -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // libtest-mimic's parser prints usage and exits 2 on a bad option.
-    let args = Arguments::from_iter(
+    let mut args = Arguments::from_iter(
         std::iter::once("cip-iec-fr1-tests".to_owned()).chain(opts.libtest_args.iter().cloned()),
     );
+    // The test cases mostly wait (PAM failure delays, servers, timers), not
+    // compute: more of them at once than there are cores shortens a run.
+    args.test_threads = args.test_threads.or(Some(DEFAULT_TEST_THREADS));
     let mut cases = cases::catalog();
     if !opts.filters.is_empty() {
         cases.retain(|c| opts.filters.iter().any(|f| id_matches(&args, c.id, f)));

@@ -92,8 +92,8 @@ fn required_policy(ev: &Evidence, service: &str) -> anyhow::Result<QualityPolicy
         }
         None => bail!(
             "no password-quality module (pam_passwdqc, pam_pwquality or pam_cracklib) is \
-             installed and in the password stack of PAM service {service}: passwords of any \
-             strength are accepted"
+             installed and in the password stack of PAM service {service}: no \
+             password-strength policy is enforced"
         ),
     }
 }

@@ -3,11 +3,11 @@
 //! Proves: the ageing values set with `chage` are enforced, not just
 //! stored. Maximum: a password younger than the maximum logs in without
 //! being asked to change, one older than the maximum forces a change (and
-//! only the new password works afterwards). Warning: inside the warning
-//! period the login shows the warning, outside it does not. Minimum: before
-//! the minimum age the user's own `passwd` is refused ("You must wait
-//! longer…") and the stored hash stays; with no minimum the same change goes
-//! through.
+//! only the new password works afterwards). Warning: 5 days before expiry
+//! the login shows the 7-day warning, 20 days before it does not. Minimum:
+//! before the minimum age the user's own `passwd` is refused ("You must
+//! wait longer…") and the stored hash stays; with no minimum the same
+//! change goes through.
 //! Negative control: profile `account-no-unix` (the account stack ignores
 //! expiry): the expired password logs in without a change.
 
@@ -50,16 +50,6 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     );
     ev.ok("20 days before expiry: a shell, no change asked, no warning");
 
-    ev.step("changed 25 days ago: 5 days left, inside the 7-day warning period");
-    sh(ev, "chage", &["-d", &last_change(25), &name])?;
-    let warned = su_from(ev, &caller, &name, user.password())?;
-    warned.assert_shell_as(&name)?;
-    ensure!(
-        warned.transcript.contains(EXPIRY_WARNING),
-        "no expiry warning was shown 5 days before the password expires, with a 7-day warning period"
-    );
-    ev.ok("5 days before expiry: a shell, with the expiry warning");
-
     ev.step("changed 31 days ago: past the 30-day maximum, the login forces a change");
     sh(ev, "chage", &["-d", &last_change(31), &name])?;
     let old = user.password().to_owned();
@@ -70,6 +60,16 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     ev.ok(
         "expired password: change forced before any shell; afterwards only the new password works",
     );
+
+    ev.step("changed 25 days ago: 5 days left, inside the 7-day warning period");
+    sh(ev, "chage", &["-d", &last_change(25), &name])?;
+    let warned = su_from(ev, &caller, &name, user.password())?;
+    warned.assert_shell_as(&name)?;
+    ensure!(
+        warned.transcript.contains(EXPIRY_WARNING),
+        "no expiry warning was shown 5 days before the password expires, with a 7-day warning period"
+    );
+    ev.ok("5 days before expiry: a shell, with the expiry warning");
 
     ev.step("minimum 7 days: the user's own passwd is refused a day after a change");
     sh(ev, "chage", &["-d", &last_change(1), "-m", "7", &name])?;

@@ -173,8 +173,7 @@ fn login_flow(
     let sent = Instant::now();
     let answer = term.expect_any(&[SHELL_PROMPT, REFUSED, CHANGE_REQUIRED])?;
     let answer_after = sent.elapsed();
-    let mut change = None;
-    let mut shell_after = None;
+    let mut after = AfterChange::default();
     let outcome = match answer.which {
         0 => AuthOutcome::Shell {
             user: shell_user(&mut term)?,
@@ -184,31 +183,16 @@ fn login_flow(
         },
         _ => {
             if let Some(new) = new_password {
-                let asked = current_asked(&answer.text);
-                match change_dialogue(&mut term, password, new, asked, &[SHELL_PROMPT])? {
-                    DialogueEnd::WentOn { .. } => {
-                        change = Some(PasswordChange::Changed);
-                        shell_after = Some(shell_user(&mut term)?);
-                    }
-                    DialogueEnd::Rejected { message } => {
-                        change = Some(PasswordChange::Rejected { message })
-                    }
+                after = complete_change(&mut term, &answer.text, password, new, SHELL_PROMPT)?;
+                if after.change == Some(PasswordChange::Changed) {
+                    after.shell_after = Some(shell_user(&mut term)?);
                 }
             }
             AuthOutcome::ChangeRequired
         }
     };
-    Ok(forced_change(
-        ev,
-        flow,
-        term,
-        password,
-        new_password,
-        outcome,
-        answer_after,
-        change,
-        shell_after,
-    ))
+    let attempt = finish(ev, flow, term, password, outcome, answer_after);
+    Ok(after.into_forced_change(ev, attempt, new_password))
 }
 
 /// At a shell prompt: prove whose shell it is, then leave.
@@ -220,41 +204,66 @@ fn shell_user(term: &mut Terminal) -> Result<String> {
     Ok(whoami_of(&m.text))
 }
 
-/// The change-required match already ended in the current-password
-/// prompt (rather than the "required to change" notice before it).
-fn current_asked(matched: &str) -> bool {
-    matched.trim_end().ends_with(':')
-}
-
-#[allow(clippy::too_many_arguments)]
-fn forced_change(
-    ev: &Evidence,
-    flow: String,
-    term: Terminal,
-    password: &str,
-    new_password: Option<&str>,
-    outcome: AuthOutcome,
-    answer_after: Duration,
+/// What followed the system's demand for a new password.
+#[derive(Default)]
+struct AfterChange {
     change: Option<PasswordChange>,
     shell_after: Option<String>,
-) -> ForcedChange {
-    let attempt = finish(ev, flow, term, password, outcome, answer_after);
-    let new_password_echoed =
-        new_password.is_some_and(|p| !p.is_empty() && attempt.transcript.contains(p));
-    if let Some(c) = &change {
-        ev.note(format!(
-            "{}: forced change {c:?}, then {}",
-            attempt.flow,
-            shell_after
-                .as_deref()
-                .map_or("no shell".to_owned(), |u| format!("a shell as {u}"))
-        ));
-    }
-    ForcedChange {
-        attempt,
-        change,
-        shell_after,
-        new_password_echoed,
+    /// What the program showed once the change went through.
+    went_on: Option<String>,
+}
+
+/// Answer the change dialogue that `demand` (the matched "change required"
+/// text) started; `went_on` is what the program shows after a change.
+fn complete_change(
+    term: &mut Terminal,
+    demand: &str,
+    password: &str,
+    new_password: &str,
+    went_on: &str,
+) -> Result<AfterChange> {
+    // The match may already have taken the current-password prompt,
+    // rather than only the "required to change" notice before it.
+    let current_asked = demand.trim_end().ends_with(':');
+    Ok(
+        match change_dialogue(term, password, new_password, current_asked, &[went_on])? {
+            DialogueEnd::WentOn { matched } => AfterChange {
+                change: Some(PasswordChange::Changed),
+                shell_after: None,
+                went_on: Some(matched.text),
+            },
+            DialogueEnd::Rejected { message } => AfterChange {
+                change: Some(PasswordChange::Rejected { message }),
+                ..AfterChange::default()
+            },
+        },
+    )
+}
+
+impl AfterChange {
+    fn into_forced_change(
+        self,
+        ev: &Evidence,
+        attempt: Attempt,
+        new_password: Option<&str>,
+    ) -> ForcedChange {
+        let new_password_echoed =
+            new_password.is_some_and(|p| !p.is_empty() && attempt.transcript.contains(p));
+        if let Some(c) = &self.change {
+            ev.note(format!(
+                "{}: forced change {c:?}, then {}",
+                attempt.flow,
+                self.shell_after
+                    .as_deref()
+                    .map_or("no shell".to_owned(), |u| format!("a shell as {u}"))
+            ));
+        }
+        ForcedChange {
+            attempt,
+            change: self.change,
+            shell_after: self.shell_after,
+            new_password_echoed,
+        }
     }
 }
 
@@ -325,8 +334,7 @@ fn su_flow(
     let sent = Instant::now();
     let answer = term.expect_any(&[WHOAMI_OUTPUT, REFUSED, CHANGE_REQUIRED])?;
     let answer_after = sent.elapsed();
-    let mut change = None;
-    let mut shell_after = None;
+    let mut after = AfterChange::default();
     let outcome = match answer.which {
         0 => AuthOutcome::Shell {
             user: whoami_of(&answer.text),
@@ -336,31 +344,14 @@ fn su_flow(
         },
         _ => {
             if let Some(new) = new_password {
-                let asked = current_asked(&answer.text);
-                match change_dialogue(&mut term, password, new, asked, &[WHOAMI_OUTPUT])? {
-                    DialogueEnd::WentOn { matched } => {
-                        change = Some(PasswordChange::Changed);
-                        shell_after = Some(whoami_of(&matched.text));
-                    }
-                    DialogueEnd::Rejected { message } => {
-                        change = Some(PasswordChange::Rejected { message })
-                    }
-                }
+                after = complete_change(&mut term, &answer.text, password, new, WHOAMI_OUTPUT)?;
+                after.shell_after = after.went_on.as_deref().map(whoami_of);
             }
             AuthOutcome::ChangeRequired
         }
     };
-    Ok(forced_change(
-        ev,
-        flow,
-        term,
-        password,
-        new_password,
-        outcome,
-        answer_after,
-        change,
-        shell_after,
-    ))
+    let attempt = finish(ev, flow, term, password, outcome, answer_after);
+    Ok(after.into_forced_change(ev, attempt, new_password))
 }
 
 pub(crate) fn whoami_of(marker: &str) -> String {

@@ -218,7 +218,9 @@ fn passwd_as(
     };
     let before = shadow::entry(owner)?.hash;
     let mut cmd = caller.command("passwd");
-    cmd.args(target);
+    if let Some(t) = target {
+        cmd.arg(t);
+    }
     let mut term = Terminal::spawn(ev, &flow, cmd)?;
     let outcome = match change_dialogue(&mut term, current, new, false, &[PASSWD_DONE])? {
         DialogueEnd::WentOn { .. } => match term.wait_exit()? {

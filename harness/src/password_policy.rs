@@ -276,7 +276,14 @@ fn passwdqc(
         min_length: [min[0], min[1], min[3], min[4]],
         max_length,
         enforcing: enforce != "none",
-        enforced_for_root: enforce == "everyone",
+        // `enforce=users` lets root off with a warning only in the `passwd`
+        // service (pam_passwdqc's check is uid 0 *and* service "passwd");
+        // root's chpasswd is held to the policy unless `enforce=none`.
+        enforced_for_root: match enforce.as_str() {
+            "everyone" => true,
+            "users" => service != "passwd",
+            _ => false,
+        },
         retry,
         settings,
     })
@@ -504,6 +511,9 @@ mod tests {
         let p = passwdqc("passwd", line("pam_passwdqc.so", ""), &no_files).unwrap();
         assert_eq!(p.min_length, [None, Some(24), Some(8), Some(7)]);
         assert!(p.enforcing && !p.enforced_for_root);
+        // enforce=users only spares root in the passwd service.
+        let batch = passwdqc("chpasswd", line("pam_passwdqc.so", ""), &no_files).unwrap();
+        assert!(batch.enforced_for_root);
         let relaxed = passwdqc(
             "passwd",
             line("pam_passwdqc.so", "min=6,6,6,6,6 enforce=none"),

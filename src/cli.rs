@@ -18,23 +18,25 @@ pub struct Options {
     /// Report each test case to LAVA with `lava-test-case`: `Some(true)`
     /// forced on, `Some(false)` off, `None` when the program is on PATH.
     pub lava: Option<bool>,
-    /// Print our help (and libtest's) and exit.
+    /// Print our help and exit.
     pub help: bool,
-    /// The arguments libtest-mimic parses (without the name filters).
-    pub libtest_args: Vec<String>,
-    /// Name filters (positional arguments). libtest-mimic takes at most
-    /// one, so several are applied by us: a case runs if any matches.
+    /// Undo what an interrupted run left behind, then exit.
+    pub cleanup: bool,
+    /// Name filters: a test case runs if its ID matches any of them.
+    /// libtest-mimic takes only one, so the runner applies them itself.
     pub filters: Vec<String>,
+    /// The arguments libtest-mimic parses.
+    pub libtest_args: Vec<String>,
 }
 
-/// libtest options that take a value as the next argument: that value is
-/// not a name filter.
-const LIBTEST_VALUE_OPTIONS: [&str; 5] = [
-    "--test-threads",
-    "--logfile",
+/// libtest options whose value is the next argument (so it is no filter).
+const LIBTEST_VALUED: &[&str] = &[
     "--skip",
+    "--test-threads",
     "--format",
     "--color",
+    "--logfile",
+    "-Z",
 ];
 
 pub const USAGE: &str = "\
@@ -52,13 +54,18 @@ Report options:
 
 Selection and output (libtest):
       FILTER...             run only test cases whose ID contains a FILTER
-      --exact               a FILTER must match an ID exactly
+      --exact               FILTER must match an ID exactly
       --skip FILTER         skip test cases whose ID contains FILTER (repeatable)
       --list                list the test cases and exit (no root needed)
-      --test-threads N      run at most N test cases at once
+      --test-threads N      run at most N test cases at once (default 4)
       --format pretty|terse|json
   -q, --quiet               terse output
       --color auto|always|never
+
+Safety:
+      --cleanup             undo what an interrupted run (SIGKILL, power loss)
+                            left behind, then exit; a normal run does this
+                            first by itself. SIGINT/SIGTERM/SIGHUP undo at once.
 
 Exit status: 0 all selected test cases passed (or were skipped as NA),
 101 at least one failed, 2 usage error or not run as root.
@@ -85,14 +92,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
             "--lava" => opts.lava = Some(true),
             "--no-lava" => opts.lava = Some(false),
             "-h" | "--help" => opts.help = true,
-            f if LIBTEST_VALUE_OPTIONS.contains(&f) && inline.is_none() => {
+            "--cleanup" => opts.cleanup = true,
+            _ if !arg.starts_with('-') => opts.filters.push(arg),
+            _ => {
+                let takes_value = inline.is_none() && LIBTEST_VALUED.contains(&flag.as_str());
                 opts.libtest_args.push(arg);
-                if let Some(v) = args.next() {
-                    opts.libtest_args.push(v);
+                if takes_value {
+                    opts.libtest_args.extend(args.next());
                 }
             }
-            _ if !arg.starts_with('-') => opts.filters.push(arg),
-            _ => opts.libtest_args.push(arg),
         }
     }
     Ok(opts)
@@ -131,23 +139,12 @@ mod tests {
 
     #[test]
     fn our_options_are_taken_out_and_the_rest_goes_to_libtest() {
-        let o = parse_str("--junit out.xml TC_CR1.3 --evidence-dir=ev --exact --no-lava").unwrap();
+        let o = parse_str("--junit out.xml TC_CR1.3 --evidence-dir=ev --exact --no-lava --skip TC_CR1.3_2 TC_CR1.4").unwrap();
         assert_eq!(o.junit, Some(PathBuf::from("out.xml")));
         assert_eq!(o.evidence_dir, Some(PathBuf::from("ev")));
         assert_eq!(o.lava, Some(false));
-        assert_eq!(o.libtest_args, vec!["--exact"]);
-        assert_eq!(o.filters, vec!["TC_CR1.3"]);
-    }
-
-    #[test]
-    fn several_filters_and_option_values_are_told_apart() {
-        let o =
-            parse_str("TC_CR1.11_1 --skip TC_CR1.3 TC_CR1.11_2 --test-threads 1 --exact").unwrap();
-        assert_eq!(o.filters, vec!["TC_CR1.11_1", "TC_CR1.11_2"]);
-        assert_eq!(
-            o.libtest_args,
-            vec!["--skip", "TC_CR1.3", "--test-threads", "1", "--exact"]
-        );
+        assert_eq!(o.filters, vec!["TC_CR1.3", "TC_CR1.4"]);
+        assert_eq!(o.libtest_args, vec!["--exact", "--skip", "TC_CR1.3_2"]);
     }
 
     #[test]

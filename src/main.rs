@@ -1,21 +1,27 @@
 //! cip-iec-fr1-tests: IEC 62443-4-2 FR-1 evidence for a CIP-based image.
 //!
 //! Reads the options, checks the run can report and is allowed to touch the
-//! system, runs the catalog as libtest trials, then hands the records to the
-//! reporters (console summary, JUnit, evidence directory, LAVA).
+//! system, makes it safe (one run at a time, undo journal, signal watcher),
+//! runs the catalog as libtest trials, then hands the records to the
+//! reporters (console, JUnit, evidence directory, LAVA).
 
 mod cli;
 mod report;
 mod runner;
+mod safety;
 mod schedule;
 
 use anyhow::Result;
+use harness::journal;
 use libtest_mimic::{Arguments, FormatSetting};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const USAGE_ERROR: u8 = 2;
+/// Test cases run at once unless `--test-threads` says otherwise.
+const DEFAULT_TEST_THREADS: usize = 4;
 
 fn main() -> ExitCode {
     match real_main() {
@@ -33,60 +39,62 @@ fn real_main() -> Result<ExitCode> {
         print!("{}", cli::USAGE);
         return Ok(ExitCode::SUCCESS);
     }
-    // libtest-mimic's parser prints usage and exits 2 on a bad option. It
-    // takes one name filter; with several we select the cases ourselves.
-    let one_filter = (opts.filters.len() == 1).then(|| opts.filters[0].clone());
-    let args = Arguments::from_iter(
-        std::iter::once("cip-iec-fr1-tests".to_owned())
-            .chain(opts.libtest_args.iter().cloned())
-            .chain(one_filter),
+    let state_dir = Path::new(journal::STATE_DIR);
+    if opts.cleanup {
+        require_root()?;
+        let _lock = safety::lock(state_dir)?;
+        let undone = safety::recover(state_dir)?;
+        println!("cip-iec-fr1-tests: cleanup done ({undone} change(s) undone)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    // libtest-mimic's parser prints usage and exits 2 on a bad option.
+    let mut args = Arguments::from_iter(
+        std::iter::once("cip-iec-fr1-tests".to_owned()).chain(opts.libtest_args.iter().cloned()),
     );
+    // The test cases mostly wait (PAM failure delays, servers, timers), not
+    // compute: more of them at once than there are cores shortens a run.
+    args.test_threads = args.test_threads.or(Some(DEFAULT_TEST_THREADS));
     let mut cases = cases::catalog();
-    if opts.filters.len() > 1 {
-        cases.retain(|c| {
-            opts.filters.iter().any(|f| {
-                if args.exact {
-                    c.id == f
-                } else {
-                    c.id.contains(f.as_str())
-                }
-            })
-        });
+    if !opts.filters.is_empty() {
+        cases.retain(|c| opts.filters.iter().any(|f| id_matches(&args, c.id, f)));
     }
-
-    if !args.list {
-        if !nix::unistd::geteuid().is_root() {
-            anyhow::bail!(
-                "must run as root: the test cases create accounts and start services (try sudo)"
-            );
-        }
-        cli::check_destinations(&opts)?;
-        let selected = cases.iter().filter(|c| selected(&args, c.id)).count();
-        if selected == 0 {
-            anyhow::bail!(
-                "no test case matches the filter {:?} (see --list)",
-                opts.filters.join(" ")
-            );
-        }
-    }
-
-    let records = Arc::new(Mutex::new(Vec::new()));
-    let started = Instant::now();
-    let scope = (!args.list).then(harness::run_scope::RunScope::enter);
-    // Cases that mostly wait on a timer start first, so the run does not
-    // end waiting for one of them alone; --list keeps the catalog order.
-    let mut run_order = cases.clone();
-    if !args.list {
-        run_order.sort_by_key(|c| !c.long_running);
-    }
-    let conclusion = libtest_mimic::run(&args, runner::trials(run_order, &records));
-    drop(scope);
     let plain_output = !args.quiet && matches!(args.format, None | Some(FormatSetting::Pretty));
+
     if args.list {
+        // With --list, libtest-mimic only prints the names; nothing runs.
+        let _listed = libtest_mimic::run(&args, runner::trials(cases.clone(), &Arc::default()));
         if plain_output {
             report::console::print_not_applicable(cases.iter().filter(|c| selected(&args, c.id)));
         }
         return Ok(ExitCode::SUCCESS);
+    }
+
+    require_root()?;
+    cli::check_destinations(&opts)?;
+    if !cases.iter().any(|c| selected(&args, c.id)) {
+        anyhow::bail!(
+            "no test case matches the filter {:?} (see --list)",
+            opts.filters.join(" ")
+        );
+    }
+    let _run_lock = safety::lock(state_dir)?;
+    safety::recover(state_dir)?;
+    safety::watch_signals(state_dir)?;
+    journal::activate(state_dir)?;
+
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let scope = harness::run_scope::RunScope::enter()?;
+    // Cases that mostly wait on a timer start first, so the run does not
+    // end waiting for one of them alone; --list keeps the catalog order.
+    let mut run_order = cases.clone();
+    run_order.sort_by_key(|c| !c.long_running);
+    let conclusion = libtest_mimic::run(&args, runner::trials(run_order, &records));
+    drop(scope);
+    // Every change should have been undone by its guard; whatever a failed
+    // guard left is undone here, and said.
+    for line in journal::replay(state_dir)? {
+        eprintln!("cip-iec-fr1-tests: left behind by a test case, now undone: {line}");
     }
     let wall = started.elapsed();
 
@@ -113,16 +121,25 @@ fn real_main() -> Result<ExitCode> {
     Ok(conclusion.exit_code())
 }
 
-/// Same selection rule as libtest: substring (or exact) match on the ID,
-/// minus `--skip` substrings.
+fn require_root() -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "must run as root: the test cases create accounts and start services (try sudo)"
+        );
+    }
+    Ok(())
+}
+
+/// libtest's rule for one filter: substring match, or equality with `--exact`.
+fn id_matches(args: &Arguments, id: &str, filter: &str) -> bool {
+    if args.exact {
+        id == filter
+    } else {
+        id.contains(filter)
+    }
+}
+
+/// Is a (filtered) case left after `--skip`?
 fn selected(args: &Arguments, id: &str) -> bool {
-    let matches = |f: &str| if args.exact { id == f } else { id.contains(f) };
-    args.filter.as_deref().is_none_or(matches)
-        && !args.skip.iter().any(|s| {
-            if args.exact {
-                id == s
-            } else {
-                id.contains(s.as_str())
-            }
-        })
+    !args.skip.iter().any(|s| id_matches(args, id, s))
 }

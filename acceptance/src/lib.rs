@@ -63,6 +63,8 @@ impl ImageRun {
 /// Options for [`run_in_image`].
 #[derive(Default)]
 pub struct RunSpec<'a> {
+    /// Debian suite of the image (default: the runner's, bookworm).
+    pub suite: Option<&'a str>,
     pub profile: Option<&'a str>,
     /// Shell script run in the image before the suite.
     pub setup: Option<&'a str>,
@@ -82,6 +84,9 @@ pub fn run_in_image(spec: &RunSpec) -> Result<ImageRun> {
         .arg(out.path())
         .arg("--bin")
         .arg(suite_binary());
+    if let Some(suite) = spec.suite {
+        cmd.env("FR1_SUITE", suite);
+    }
     if let Some(p) = spec.profile {
         cmd.args(["--profile", p]);
     }

@@ -1,45 +1,70 @@
 //! The negative-control matrix: every broken profile under
 //! fixtures/profiles must make the test cases it names FAIL, with a message
-//! that names the violated requirement; the compliant image (checked in
-//! `in_image.rs`) passes them. A check that cannot fail proves nothing.
+//! that names the violated requirement, while the same test cases PASS on
+//! the compliant image, and the suite must leave each broken image as it
+//! found it (it must not repair it). A check that cannot fail proves
+//! nothing; one that flips between the two images is trusted.
+//!
+//! Coverage rule: every Met test case (ID `TC_…`) is targeted by a profile
+//! or listed, with its reason, in fixtures/profiles/in-test-controls.
 
-use fr1_acceptance::{profiles, run_in_image, RunSpec, Status};
+use fr1_acceptance::{
+    profiles, repo_root, run_in_image, snapshot_diff, suite_binary, RunSpec, Status,
+};
+use std::collections::BTreeSet;
+use std::process::Command;
 use std::time::Instant;
+
+const SNAPSHOT_BEFORE: &str = "fr1-snapshot-state > /fr1-out/before\n";
+const SNAPSHOT_AFTER: &str = "fr1-snapshot-state > /fr1-out/after\n";
 
 #[test]
 #[ignore = "needs root and the disposable image: run ci/test.sh"]
-fn every_broken_profile_fails_the_cases_it_targets() {
+fn every_broken_profile_fails_the_cases_it_targets_and_compliant_passes_them() {
     let started = Instant::now();
+    let profiles = profiles().expect("profiles");
     let mut rows = Vec::new();
     let mut mismatches = Vec::new();
-    for (profile, targets) in profiles().expect("profiles") {
+
+    let targeted: BTreeSet<&str> = profiles.values().flatten().map(String::as_str).collect();
+    let mut compliant_args: Vec<&str> = targeted.iter().copied().collect();
+    compliant_args.push("--exact");
+    let compliant = run_in_image(&RunSpec {
+        suite_args: &compliant_args,
+        ..RunSpec::default()
+    })
+    .expect("image run");
+    for id in &targeted {
+        let actual = describe(compliant.status(id), id);
+        if actual != "pass" {
+            mismatches.push(format!(
+                "compliant x {id}: expected pass, got {actual}\n{}",
+                compliant.explain()
+            ));
+        }
+        rows.push(format!(
+            "{:<22} {id:<16} expected pass  actual {actual}",
+            "compliant"
+        ));
+    }
+
+    for (profile, targets) in &profiles {
         assert!(
             !targets.is_empty(),
             "profile {profile} targets no test case"
         );
-        // Run only the targeted cases, each matched exactly.
         let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
         args.push("--exact");
         let run = run_in_image(&RunSpec {
-            profile: Some(&profile),
+            profile: Some(profile),
+            setup: Some(SNAPSHOT_BEFORE),
+            after: Some(SNAPSHOT_AFTER),
             suite_args: &args,
             ..RunSpec::default()
         })
         .expect("image run");
-        for id in &targets {
-            let actual = match run.status(id) {
-                Some(Status::Failed(msg)) => {
-                    let requirement = requirement_of(id);
-                    if msg.contains(&requirement) {
-                        "FAIL".to_owned()
-                    } else {
-                        format!("FAIL without naming {requirement}: {msg}")
-                    }
-                }
-                Some(Status::Passed) => "pass".to_owned(),
-                Some(Status::Skipped(r)) => format!("skip ({r})"),
-                None => "not run".to_owned(),
-            };
+        for id in targets {
+            let actual = describe(run.status(id), id);
             if actual != "FAIL" {
                 mismatches.push(format!(
                     "{profile} x {id}: expected FAIL, got {actual}\n{}",
@@ -47,7 +72,16 @@ fn every_broken_profile_fails_the_cases_it_targets() {
                 ));
             }
             rows.push(format!(
-                "{profile:<20} {id:<16} expected FAIL  actual {actual}"
+                "{profile:<22} {id:<16} expected FAIL  actual {actual}"
+            ));
+        }
+        let before = std::fs::read_to_string(run.out_file("before")).unwrap_or_default();
+        let after = std::fs::read_to_string(run.out_file("after")).unwrap_or_default();
+        let diff = snapshot_diff(&before, &after);
+        if before.is_empty() || !diff.is_empty() {
+            mismatches.push(format!(
+                "{profile}: the suite changed the broken image (it must neither repair nor leave anything):\n{}",
+                diff.join("\n")
             ));
         }
     }
@@ -57,6 +91,62 @@ fn every_broken_profile_fails_the_cases_it_targets() {
         rows.join("\n")
     );
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+fn describe(status: Option<&Status>, id: &str) -> String {
+    match status {
+        Some(Status::Failed(msg)) => {
+            let requirement = requirement_of(id);
+            if msg.contains(&requirement) {
+                "FAIL".to_owned()
+            } else {
+                format!("FAIL without naming {requirement}: {msg}")
+            }
+        }
+        Some(Status::Passed) => "pass".to_owned(),
+        Some(Status::Skipped(r)) => format!("skip ({r})"),
+        None => "not run".to_owned(),
+    }
+}
+
+#[test]
+#[ignore = "needs the release build: run ci/test.sh"]
+fn every_met_test_case_has_a_negative_control() {
+    let out = Command::new(suite_binary())
+        .args(["--list", "--format", "terse"])
+        .output()
+        .expect("--list");
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let met: Vec<&str> = listed
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .filter(|id| id.starts_with("TC_"))
+        .collect();
+    assert!(!met.is_empty(), "no Met test case listed:\n{listed}");
+
+    let mut covered: BTreeSet<String> = profiles()
+        .expect("profiles")
+        .into_values()
+        .flatten()
+        .collect();
+    let in_test = std::fs::read_to_string(repo_root().join("fixtures/profiles/in-test-controls"))
+        .expect("in-test-controls");
+    for line in in_test
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (id, reason) = line.split_once('\t').unwrap_or((line, ""));
+        assert!(
+            !reason.trim().is_empty(),
+            "in-test-controls: {id} has no reason"
+        );
+        covered.insert(id.trim().to_owned());
+    }
+    let uncovered: Vec<&&str> = met.iter().filter(|id| !covered.contains(**id)).collect();
+    assert!(
+        uncovered.is_empty(),
+        "Met test cases without a negative control (add a profile under fixtures/profiles or a line in in-test-controls): {uncovered:?}"
+    );
 }
 
 /// `TC_CR1.1-RE1_1` -> `CR1.1 RE1`, `TC_CR1.3_2` -> `CR1.3`.

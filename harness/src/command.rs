@@ -43,10 +43,34 @@ fn quote(word: &str) -> String {
     }
 }
 
+/// Programs that rewrite the account database (/etc/passwd, group, shadow,
+/// gshadow). Test cases run in parallel, and concurrent runs of these were
+/// seen to lose each other's changes (`adduser` creating a group that its
+/// own `useradd` then could not find), so the harness runs them one at a
+/// time. An administrator on the device does the same.
+const ACCOUNT_TOOLS: &[&str] = &[
+    "useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "adduser", "deluser",
+    "addgroup", "delgroup", "chpasswd", "chage", "passwd", "gpasswd",
+];
+
+static ACCOUNT_DB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Hold this to change the account database (the harness's account tools
+/// and the journal's replay take it).
+pub fn account_db_lock() -> std::sync::MutexGuard<'static, ()> {
+    ACCOUNT_DB.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Run `cmd` (stdin from `input`, if any), record it, and return what it did.
 /// Fails only if the program could not be started; a non-zero exit is data.
 pub fn run(ev: &Evidence, cmd: &mut Command, input: Option<&str>) -> Result<Ran> {
     let line = command_line(cmd);
+    let program = std::path::Path::new(cmd.get_program());
+    let account_tool = program
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| ACCOUNT_TOOLS.contains(&n));
+    let _serialised = account_tool.then(account_db_lock);
     let output = spawn_and_wait(cmd, input).with_context(|| format!("cannot run `{line}`"))?;
     let ran = Ran {
         success: output.status.success(),

@@ -6,6 +6,7 @@
 //! only change a test makes is lifting a ban it caused ([`Ban`]).
 
 use crate::command::{find_program, run, run_ok};
+use crate::journal::{self, Undo};
 use crate::Evidence;
 use anyhow::{bail, Result};
 use std::net::IpAddr;
@@ -166,19 +167,26 @@ pub struct Ban {
     jail: String,
     address: IpAddr,
     lifted: bool,
+    journal: journal::Entry,
     ev: Evidence,
 }
 
 impl Ban {
     /// Take responsibility for `address` being banned in `jail` (call it
-    /// before provoking the ban, so a failure half-way still lifts it).
-    pub fn expect(ev: &Evidence, jail: &str, address: IpAddr) -> Self {
-        Ban {
+    /// before provoking the ban, so a failure half-way, or an interrupted
+    /// run through the undo journal, still lifts it).
+    pub fn expect(ev: &Evidence, jail: &str, address: IpAddr) -> Result<Self> {
+        let journal = journal::record(&Undo::Unban {
+            jail: jail.to_owned(),
+            address: address.to_string(),
+        })?;
+        Ok(Ban {
             jail: jail.to_owned(),
             address,
             lifted: false,
+            journal,
             ev: ev.clone(),
-        }
+        })
     }
 
     /// `fail2ban-client set JAIL unbanip ADDRESS`.
@@ -189,6 +197,7 @@ impl Ban {
             Command::new(CLIENT).args(["set", &self.jail, "unbanip", &self.address.to_string()]),
             None,
         )?;
+        self.journal.done();
         Ok(())
     }
 }
@@ -198,6 +207,9 @@ impl Drop for Ban {
         if self.lifted {
             return;
         }
+        // Whatever happens below, the journal no longer needs to: a ban
+        // that cannot be lifted now is reported in the evidence.
+        self.journal.done();
         let banned = status(&self.ev, &self.jail)
             .ok()
             .flatten()

@@ -11,7 +11,7 @@
 //! harness created ([`reset`] takes a [`TestUser`]).
 
 use crate::command::{find_program, run, run_ok};
-use crate::pam_stack::{self, Line};
+use crate::pam::{self, PamLine};
 use crate::{Evidence, TestUser};
 use anyhow::{bail, Context, Result};
 use std::fmt;
@@ -142,7 +142,7 @@ impl Settings {
         s
     }
 
-    fn overlay(&mut self, line: &Line) {
+    fn overlay(&mut self, line: &PamLine) {
         for a in &line.args {
             match a.split_once('=') {
                 Some((k, v)) => self.apply(k, Some(v)),
@@ -157,32 +157,29 @@ impl Settings {
 /// the older pam_tally/pam_tally2 instead is an error: the suite does not
 /// read their policy.
 pub fn policy(ev: &Evidence, service: &str) -> Result<Option<Policy>> {
-    let auth = pam_stack::stack(service, "auth")?;
+    let auth = pam::stack(service, "auth")?;
     if let Some(tally) = auth
         .iter()
-        .find(|l| matches!(l.module_name(), "pam_tally.so" | "pam_tally2.so"))
+        .find(|l| matches!(l.module.as_str(), "pam_tally.so" | "pam_tally2.so"))
     {
         bail!(
             "the `{service}` auth stack locks accounts with {} ({}), which this suite does not read; only pam_faillock is supported",
-            tally.module_name(),
-            tally.render()
+            tally.module,
+            tally.location()
         );
     }
-    let lines: Vec<&Line> = auth.iter().filter(|l| l.module_name() == MODULE).collect();
+    let lines: Vec<&PamLine> = auth.iter().filter(|l| l.module == MODULE).collect();
     if lines.is_empty() {
         ev.note(format!("the `{service}` auth stack has no {MODULE} line"));
         return Ok(None);
     }
     let deciding = lines
         .iter()
-        .find(|l| l.has_flag("preauth"))
-        .or_else(|| lines.iter().find(|l| l.has_flag("authfail")))
+        .find(|l| l.arg("preauth").is_some())
+        .or_else(|| lines.iter().find(|l| l.arg("authfail").is_some()))
         .copied()
         .unwrap_or(lines[0]);
-    let conf_path = deciding
-        .arg_value("conf")
-        .unwrap_or(DEFAULT_CONF)
-        .to_owned();
+    let conf_path = deciding.arg("conf").unwrap_or(DEFAULT_CONF).to_owned();
     let mut notes = Vec::new();
     let conf_text = match std::fs::read_to_string(&conf_path) {
         Ok(t) => {
@@ -209,7 +206,7 @@ pub fn policy(ev: &Evidence, service: &str) -> Result<Option<Policy>> {
         if s.deny != settings.deny || s.unlock_time != settings.unlock_time {
             notes.push(format!(
                 "NOTE: {} has other values (deny={:?} unlock_time={:?}) than the deciding line",
-                other.render(),
+                other.location(),
                 s.deny,
                 s.unlock_time
             ));
@@ -238,7 +235,7 @@ pub fn policy(ev: &Evidence, service: &str) -> Result<Option<Policy>> {
         unlock_time,
         even_deny_root: settings.even_deny_root,
         dir,
-        lines: lines.iter().map(|l| l.render()).collect(),
+        lines: lines.iter().map(|l| l.location()).collect(),
         notes,
     }))
 }
@@ -333,9 +330,11 @@ mod tests {
         );
         assert_eq!(conf.deny.as_deref(), Some("5"));
         assert!(conf.even_deny_root);
-        let line = Line {
+        let line = PamLine {
             file: PathBuf::from("/etc/pam.d/common-auth"),
-            kind: "auth".into(),
+            number: 1,
+            text: "auth required pam_faillock.so preauth silent deny=3 unlock_time=60".into(),
+            skip_if_missing: false,
             control: "required".into(),
             module: "pam_faillock.so".into(),
             args: vec![

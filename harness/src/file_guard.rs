@@ -5,6 +5,7 @@
 //! failed or panicked. Restoring writes a temporary file next to the original
 //! and renames it over, so a crash mid-restore never leaves half a file.
 
+use crate::journal::{self, Undo};
 use crate::Evidence;
 use anyhow::{Context, Result};
 use nix::unistd::{chown, Gid, Uid};
@@ -25,6 +26,7 @@ pub struct FileGuard {
     saved: Option<Saved>,
     ev: Evidence,
     restored: bool,
+    journal: journal::Entry,
 }
 
 impl FileGuard {
@@ -58,11 +60,28 @@ impl FileGuard {
                 s.mode
             ))
         ));
+        // Journaled with its own copy of the content before the test can
+        // change the file, so a killed run still gets it back.
+        let undo = match &saved {
+            None => Some(Undo::RemoveFile { path: path.clone() }),
+            Some(s) => journal::save_backup(&s.content)?.map(|backup| Undo::RestoreFile {
+                path: path.clone(),
+                backup,
+                mode: s.mode,
+                uid: s.uid,
+                gid: s.gid,
+            }),
+        };
+        let journal = match undo {
+            Some(undo) => journal::record(&undo)?,
+            None => journal::Entry::none(),
+        };
         Ok(FileGuard {
             path,
             saved,
             ev: ev.clone(),
             restored: false,
+            journal,
         })
     }
 
@@ -94,6 +113,7 @@ impl FileGuard {
             }
         }
         self.restored = true;
+        self.journal.done();
         Ok(())
     }
 }

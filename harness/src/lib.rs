@@ -12,14 +12,28 @@
 //! - [`file_guard`]: byte-exact backup and restore of a system file ([`FileGuard`]);
 //! - [`pty`]: a pseudo-terminal session with a transcript ([`Terminal`]);
 //! - [`login`]: the real authentication flows (`login`, `su`) driven on a PTY;
+//! - [`passwd`]: password changes (`passwd` on a PTY, `chpasswd`), checked
+//!   against /etc/shadow;
+//! - [`shadow`]: the stored hash and ageing fields, and `chage -l`;
+//! - [`pam`]: a PAM service's stack as libpam reads it (includes followed);
+//! - [`password_policy`]: the quality module in the password stack, its
+//!   policy, and passwords derived from it to try;
+//! - [`services`]: installed packages and listening TCP sockets;
+//! - [`access`]: opening a file as an unprivileged user;
 //! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
 //! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY;
-//! - [`pam_stack`]: a service's PAM stack, includes followed (read only);
+//! - [`private_dir`]: a 0700 temporary directory for keys, journaled and removed ([`private_dir::PrivateDir`]);
+//! - [`net`]: loopback ports, and servers in a private network namespace ([`net::IsolatedServer`]);
+//! - [`pki`]: a per-run X.509 PKI with the target's `openssl`: CAs, certificates,
+//!   CRL, OCSP responder, CMP mock server, TLS, `openssl verify` ([`pki::Pki`]);
+//! - [`ssh_ca`]: an SSH user CA, user certificates, revoked-key lists and where
+//!   sshd looks up principals ([`ssh_ca::SshCa`]);
 //! - [`faillock`]: the configured lockout policy and a user's failure record;
 //! - [`mfa`] and [`totp`]: the TOTP second factor (enrolment, RFC 6238 codes);
 //! - [`fail2ban`]: asking the running fail2ban about jails and bans;
 //! - [`netns`]: a network namespace joined by a veth pair, as a remote host.
 
+pub mod access;
 pub mod accounts;
 pub mod case;
 pub mod command;
@@ -27,15 +41,24 @@ pub mod evidence;
 pub mod fail2ban;
 pub mod faillock;
 pub mod file_guard;
+pub mod journal;
 pub mod login;
 pub mod mfa;
+pub mod net;
 pub mod netns;
-pub mod pam_stack;
+pub mod pam;
+pub mod passwd;
 pub mod password;
+pub mod password_policy;
+pub mod pki;
+pub mod private_dir;
 pub mod process;
 pub mod pty;
 pub mod run_scope;
+pub mod services;
+pub mod shadow;
 pub mod ssh;
+pub mod ssh_ca;
 pub mod sshd;
 pub mod totp;
 pub mod user;

@@ -7,7 +7,7 @@
 //!
 //! The codes themselves come from [`crate::totp`].
 
-use crate::pam_stack::{self, Line};
+use crate::pam::{self, PamLine};
 use crate::password::random_bytes;
 use crate::totp;
 use crate::{Evidence, TestUser};
@@ -24,38 +24,17 @@ pub const SECRET_FILE: &str = ".google_authenticator";
 /// the next step. The module's default; stated so the suite knows it.
 pub const WINDOW_SIZE: u64 = 3;
 
-/// Directories PAM modules are installed in (Debian multiarch and others).
-const MODULE_DIRS: [&str; 6] = [
-    "/usr/lib/x86_64-linux-gnu/security",
-    "/usr/lib/aarch64-linux-gnu/security",
-    "/usr/lib/arm-linux-gnueabihf/security",
-    "/lib/security",
-    "/usr/lib/security",
-    "/usr/lib64/security",
-];
-
 /// The installed module, if any.
 pub fn module_path() -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = MODULE_DIRS.iter().map(PathBuf::from).collect();
-    // Any other multiarch triplet.
-    for base in ["/usr/lib", "/lib"] {
-        if let Ok(entries) = std::fs::read_dir(base) {
-            dirs.extend(
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.path().join("security"))
-                    .filter(|p| p.is_dir()),
-            );
-        }
-    }
-    dirs.into_iter()
-        .map(|d| d.join(MODULE))
-        .find(|p| p.is_file())
+    pam::module_path(MODULE)
 }
 
 /// The lines of `service`'s auth stack that load the module.
-pub fn stack_lines(service: &str) -> Result<Vec<Line>> {
-    pam_stack::lines_with(service, "auth", MODULE)
+pub fn stack_lines(service: &str) -> Result<Vec<PamLine>> {
+    Ok(pam::stack(service, "auth")?
+        .into_iter()
+        .filter(|l| l.module == MODULE)
+        .collect())
 }
 
 /// A test user's TOTP secret.

@@ -11,6 +11,7 @@
 //! the namespace, which also deletes both ends of the pair.
 
 use crate::command::{run, run_ok, sh};
+use crate::journal::{self, Undo};
 use crate::password::random_token;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
@@ -36,6 +37,7 @@ pub struct PeerNamespace {
     client_addresses: [Ipv4Addr; 2],
     /// NETNS_DIR did not exist before: remove it (and its mount) again.
     made_netns_dir: bool,
+    journal: journal::Entry,
     ev: Evidence,
 }
 
@@ -63,7 +65,13 @@ impl PeerNamespace {
             client_addresses[0], client_addresses[1]
         ));
         let made_netns_dir = !Path::new(NETNS_DIR).exists();
-        sh(ev, "ip", &["netns", "add", &name])?;
+        // Journaled first: an interrupted run deletes the namespace, and
+        // with it both ends of the veth pair.
+        let journal = journal::record(&Undo::DeleteNetns { name: name.clone() })?;
+        if let Err(e) = sh(ev, "ip", &["netns", "add", &name]) {
+            journal.done();
+            return Err(e);
+        }
         // From here on, dropping `peer` removes whatever was created.
         let peer = PeerNamespace {
             name,
@@ -71,6 +79,7 @@ impl PeerNamespace {
             host_address,
             client_addresses,
             made_netns_dir,
+            journal,
             ev: ev.clone(),
         };
         let ns = peer.name.as_str();
@@ -230,6 +239,9 @@ impl Drop for PeerNamespace {
                 .cleanup(format!("FAILED to remove veth {}", self.host_link));
         } else {
             self.ev.cleanup(format!("veth {} is gone", self.host_link));
+        }
+        if !Path::new(NETNS_DIR).join(&self.name).exists() {
+            self.journal.done();
         }
         if self.made_netns_dir {
             remove_netns_dir(&self.ev);

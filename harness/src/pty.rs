@@ -7,6 +7,7 @@
 //! what CR1.10 needs to observe.
 
 use crate::command::command_line;
+use crate::journal::{self, Undo};
 use crate::Evidence;
 use anyhow::{anyhow, Context, Result};
 use nix::sys::signal::Signal;
@@ -27,6 +28,12 @@ pub struct Matched {
 
 pub struct Terminal {
     session: Option<PtySession>,
+    /// The program leads the PTY's session: its PID is the session ID.
+    leader: Option<nix::unistd::Pid>,
+    /// Our own handle on the PTY's terminal side until the program's first
+    /// output, see [`hold_terminal_side`].
+    hold: Option<std::fs::File>,
+    journal: journal::Entry,
     label: String,
     transcript: String,
     ev: Evidence,
@@ -69,8 +76,20 @@ impl Terminal {
             .strip_ansi_escape_codes(false);
         let session = spawn_with_options(cmd, options)
             .with_context(|| format!("cannot start `{line}` on a PTY"))?;
+        let hold = hold_terminal_side(&session);
+        let leader = session_leader(&session);
+        let journal = match leader {
+            Some(pid) => journal::record(&Undo::KillProcess {
+                pid: pid.as_raw(),
+                start_time: journal::start_time(pid.as_raw()).unwrap_or(0),
+            })?,
+            None => journal::Entry::none(),
+        };
         Ok(Terminal {
             session: Some(session),
+            leader,
+            hold,
+            journal,
             label: label.to_owned(),
             transcript: String::new(),
             ev: ev.clone(),
@@ -90,6 +109,18 @@ impl Terminal {
 
     /// Wait until one of `regexes` matches; says which one.
     pub fn expect_any(&mut self, regexes: &[&str]) -> Result<Matched> {
+        self.expect_inner(regexes, false)
+    }
+
+    /// Like [`Terminal::expect_any`], but the program ending is an answer
+    /// too: then `which` is `regexes.len()` and `before` holds what it
+    /// wrote last. For dialogues whose refusal is simply the program
+    /// giving up (`passwd` after "You must wait longer…").
+    pub fn expect_any_or_end(&mut self, regexes: &[&str]) -> Result<Matched> {
+        self.expect_inner(regexes, true)
+    }
+
+    fn expect_inner(&mut self, regexes: &[&str], end_is_an_answer: bool) -> Result<Matched> {
         let compiled: Vec<Regex> = regexes
             .iter()
             .map(|r| Regex::new(r).with_context(|| format!("bad expect pattern {r:?}")))
@@ -102,6 +133,9 @@ impl Terminal {
         });
         match result {
             Ok((before, text)) => {
+                // The program is past its terminal set-up: the master side
+                // now reports its end as it should.
+                self.hold = None;
                 self.transcript.push_str(&before);
                 self.transcript.push_str(&text);
                 let which = compiled.iter().position(|r| r.is_match(&text)).unwrap_or(0);
@@ -109,6 +143,14 @@ impl Terminal {
                     which,
                     before,
                     text,
+                })
+            }
+            Err(rexpect::error::Error::EOF { got, .. }) if end_is_an_answer => {
+                self.transcript.push_str(&got);
+                Ok(Matched {
+                    which: regexes.len(),
+                    before: got,
+                    text: String::new(),
                 })
             }
             Err(e) => {
@@ -169,6 +211,7 @@ impl Terminal {
     /// Read to end of output and reap the program; returns its exit code
     /// (None if killed by a signal).
     pub fn wait_exit(&mut self) -> Result<Option<i32>> {
+        self.hold = None;
         let label = self.label.clone();
         let session = self.session()?;
         let rest = session.exp_eof().unwrap_or_default();
@@ -186,17 +229,11 @@ impl Terminal {
     /// Kill the program and every process of its terminal session.
     pub fn close(&mut self) {
         if let Some(mut session) = self.session.take() {
-            // The program is the leader of the PTY's session; the kernel
-            // tells its session ID through the master side.
-            if let Ok(master) = session.process().get_file_handle() {
-                use std::os::fd::AsRawFd;
-                // SAFETY: plain ioctl wrapper on a valid, owned descriptor.
-                let sid = unsafe { nix::libc::tcgetsid(master.as_raw_fd()) };
-                if sid > 1 {
-                    crate::process::kill_session(nix::unistd::Pid::from_raw(sid));
-                }
+            if let Some(sid) = self.leader {
+                crate::process::kill_session(sid);
             }
             let _ = session.process_mut().kill(Signal::SIGKILL);
+            self.journal.done();
             self.ev.transcript(&self.label, &self.transcript);
         }
     }
@@ -206,6 +243,51 @@ impl Drop for Terminal {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// util-linux `login` (Debian trixie) calls vhangup() on its terminal and
+/// reopens it. While it has no descriptor open, reading the master side
+/// fails with EIO, which rexpect takes for the end of the program, and the
+/// whole dialogue is lost. Holding the terminal side open ourselves (without
+/// making it our controlling terminal) keeps the master readable through
+/// that window; the handle is dropped at the program's first output, so the
+/// program's real exit is still seen.
+fn hold_terminal_side(session: &PtySession) -> Option<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = session.process().get_file_handle().ok()?;
+    let mut name = [0u8; 128];
+    // SAFETY: ptsname_r writes at most `name.len()` bytes into our buffer.
+    let rc =
+        unsafe { nix::libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr().cast(), name.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = name.iter().position(|&b| b == 0)?;
+    let path = std::str::from_utf8(&name[..end]).ok()?;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOCTTY)
+        .open(path)
+        .ok()
+}
+
+/// The PID of the program, which leads the PTY's session: the kernel tells
+/// the session ID through the master side once the child has made the PTY
+/// its controlling terminal, which happens right after the fork.
+fn session_leader(session: &PtySession) -> Option<nix::unistd::Pid> {
+    use std::os::fd::AsRawFd;
+    let master = session.process().get_file_handle().ok()?;
+    for _ in 0..200 {
+        // SAFETY: plain ioctl wrapper on a valid, owned descriptor.
+        let sid = unsafe { nix::libc::tcgetsid(master.as_raw_fd()) };
+        if sid > 1 {
+            return Some(nix::unistd::Pid::from_raw(sid));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
 }
 
 fn short_error(e: &rexpect::error::Error) -> String {

@@ -5,14 +5,24 @@
 //! directory would outlive the run owned by a deleted GID that the next new
 //! account inherits. So, if the directory is missing, the run creates it the
 //! way root's first login would (root:root 0755) before any test case, and
-//! removes it afterwards if it holds no record with failures.
+//! removes it afterwards if it is empty again.
+//!
+//! The `account required pam_faillock.so` line also writes an *empty* tally
+//! for every successful account check, root's included (`adduser` runs
+//! `chfn` as root). An empty tally means the same as none, so tallies that
+//! appeared during the run and are still empty are removed; a tally with
+//! failures in it is never touched. Both are journaled, so an interrupted
+//! run is tidied the same way.
 
+use crate::journal::{self, Undo};
+use anyhow::Result;
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 
 pub struct RunScope {
-    created: Vec<PathBuf>,
+    undo: Undo,
+    journal: journal::Entry,
 }
 
 /// Where pam_faillock keeps its records (`dir =` in faillock.conf, or the
@@ -31,35 +41,31 @@ pub fn faillock_dir() -> PathBuf {
 }
 
 impl RunScope {
-    pub fn enter() -> Self {
-        let mut created = Vec::new();
+    pub fn enter() -> Result<Self> {
         let dir = faillock_dir();
-        if !dir.exists() && fs::DirBuilder::new().mode(0o755).create(&dir).is_ok() {
-            created.push(dir);
+        let kept = fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let missing = !dir.exists();
+        let undo = Undo::TidyFaillock {
+            dir: dir.clone(),
+            kept,
+            created: missing,
+        };
+        let journal = journal::record(&undo)?;
+        if missing {
+            fs::DirBuilder::new().mode(0o755).create(&dir)?;
         }
-        RunScope { created }
+        Ok(RunScope { undo, journal })
     }
 }
 
 impl Drop for RunScope {
     fn drop(&mut self) {
-        for dir in &self.created {
-            // A record without failures is an empty file: what pam_faillock's
-            // account phase leaves for whoever passed it (adduser run by root
-            // makes /run/faillock/root), and the same as no record. Those go;
-            // a record with failures keeps the directory, and remove_dir only
-            // succeeds on an empty one.
-            if let Ok(entries) = fs::read_dir(dir) {
-                for entry in entries.flatten() {
-                    let empty_file = entry
-                        .metadata()
-                        .is_ok_and(|m| m.file_type().is_file() && m.len() == 0);
-                    if empty_file {
-                        let _ = fs::remove_file(entry.path());
-                    }
-                }
-            }
-            let _ = fs::remove_dir(dir);
-        }
+        let _ = journal::undo_one(&self.undo);
+        self.journal.done();
     }
 }

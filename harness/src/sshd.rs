@@ -28,15 +28,16 @@
 
 use crate::case::skip;
 use crate::command::{command_line, find_program, run, run_ok};
+use crate::journal::{self, Undo};
+use crate::net::{free_port, holds_listening_socket};
 use crate::process::kill_tree;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
 use nix::unistd::Pid;
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{IpAddr, TcpListener};
+use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -148,6 +149,7 @@ pub struct PrivateSshd {
     _privsep: PrivsepDir,
     dir: Option<TempDir>,
     dir_path: PathBuf,
+    dir_journal: journal::Entry,
     port: u16,
     addresses: Vec<IpAddr>,
     known_hosts: PathBuf,
@@ -200,6 +202,9 @@ impl PrivateSshd {
             .tempdir()
             .context("creating the private sshd's directory")?;
         let dir_path = dir.path().to_path_buf();
+        let dir_journal = journal::record(&Undo::RemoveTree {
+            path: dir_path.clone(),
+        })?;
         // Host key, config and log are nobody else's business; sshd also
         // refuses a host key that others can read.
         fs::set_permissions(&dir_path, fs::Permissions::from_mode(0o700))
@@ -354,21 +359,23 @@ impl PrivateSshd {
                     log_file.try_clone().context("duplicating the log handle")?,
                 ))
                 .stderr(Stdio::from(log_file));
-            // SAFETY: prctl is async-signal-safe. Should the suite be killed
-            // without unwinding, the private sshd does not outlive it.
-            unsafe {
-                cmd.pre_exec(|| {
-                    nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGTERM);
-                    Ok(())
-                });
-            }
+            // No PR_SET_PDEATHSIG: if the suite is killed, the listener must
+            // stay alive until the journal replay kills it with its whole
+            // process tree; dying on its own would orphan the per-connection
+            // sshd processes, which then nothing could find.
             ev.step(format!("$ {}", command_line(&cmd)));
             let child = cmd.spawn().context("starting the private sshd")?;
+            let pid = child.id() as i32;
+            let process_journal = journal::record(&Undo::KillProcess {
+                pid,
+                start_time: journal::start_time(pid).unwrap_or(0),
+            })?;
             let mut server = Server {
-                pid: Pid::from_raw(child.id() as i32),
+                pid: Pid::from_raw(pid),
                 child,
                 exited: false,
                 ev: ev.clone(),
+                journal: process_journal,
             };
             let started = Instant::now();
             match server.wait_listening(port, &log)? {
@@ -401,6 +408,7 @@ impl PrivateSshd {
                         _privsep: privsep,
                         dir: Some(dir),
                         dir_path,
+                        dir_journal,
                         port,
                         addresses,
                         known_hosts,
@@ -505,9 +513,11 @@ impl Drop for PrivateSshd {
         self.ev.note(block);
         if let Some(dir) = self.dir.take() {
             match dir.close() {
-                Ok(()) => self
-                    .ev
-                    .cleanup(format!("removed {}", self.dir_path.display())),
+                Ok(()) => {
+                    self.dir_journal.done();
+                    self.ev
+                        .cleanup(format!("removed {}", self.dir_path.display()))
+                }
                 Err(e) => self
                     .ev
                     .cleanup(format!("FAILED to remove {}: {e}", self.dir_path.display())),
@@ -524,6 +534,7 @@ struct Server {
     /// Already reaped: its PID may belong to someone else now.
     exited: bool,
     ev: Evidence,
+    journal: journal::Entry,
 }
 
 enum Startup {
@@ -582,6 +593,7 @@ impl Server {
         let killed = kill_tree(self.pid);
         let _ = self.child.wait();
         self.exited = true;
+        self.journal.done();
         self.ev.cleanup(format!(
             "stopped the private sshd (pid {}): {killed} process(es) killed",
             self.pid
@@ -725,46 +737,6 @@ fn check_listens_only_on(effective: &str, port: u16, addresses: &[IpAddr]) -> Re
         );
     }
     Ok(())
-}
-
-/// A port nobody listens on right now. sshd may still lose it to someone
-/// else before it binds; the caller retries then.
-fn free_port() -> Result<u16> {
-    let probe = TcpListener::bind((HOST, 0))
-        .with_context(|| format!("cannot bind {HOST}:0 (is the loopback interface up?)"))?;
-    Ok(probe.local_addr()?.port())
-}
-
-/// Does `pid` hold a TCP socket listening on `port`? The socket inodes come
-/// from the process's own network namespace (/proc/PID/net/tcp*).
-fn holds_listening_socket(pid: Pid, port: u16) -> bool {
-    const LISTEN: &str = "0A";
-    let sockets: Vec<String> = ["tcp", "tcp6"]
-        .iter()
-        .filter_map(|t| fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-                    let inode = f.get(9)?;
-                    (local_port == port && *f.get(3)? == LISTEN)
-                        .then(|| format!("socket:[{inode}]"))
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if sockets.is_empty() {
-        return false;
-    }
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| fs::read_link(e.path()).ok())
-        .any(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
 }
 
 fn path_str(p: &Path) -> Result<String> {

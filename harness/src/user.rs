@@ -7,6 +7,7 @@
 //! The harness never touches an account it did not create.
 
 use crate::command::{run, run_ok};
+use crate::journal::{self, Undo};
 use crate::password::{random_token, strong_password};
 use crate::process::kill_all_of_uid;
 use crate::Evidence;
@@ -35,6 +36,8 @@ pub struct TestUser {
     password: String,
     ev: Evidence,
     removed: bool,
+    /// Undo-journal entries for every name this account has had.
+    journal: Vec<journal::Entry>,
 }
 
 /// A fresh account name that resolves to nothing, neither as user nor group.
@@ -73,7 +76,16 @@ impl TestUser {
             }
         };
         cmd.arg(&name);
-        run_ok(ev, &mut cmd, None).context("creating a test account")?;
+        let entry = journal::record(&Undo::RemoveAccount { name: name.clone() })?;
+        if let Err(e) = run_ok(ev, &mut cmd, None) {
+            // A refused useradd may still have written part of the account.
+            let _ = run(
+                ev,
+                Command::new("userdel").args(["--remove", "--force", &name]),
+                None,
+            );
+            return Err(e.context("creating a test account"));
+        }
         let user = User::from_name(&name)?
             .with_context(|| format!("{name} was created but does not resolve"))?;
         let password = strong_password()?;
@@ -86,6 +98,7 @@ impl TestUser {
             password: String::new(),
             ev: ev.clone(),
             removed: false,
+            journal: vec![entry],
         };
         // From here on `created` is dropped (and the account removed) on any error.
         created.set_password(&password)?;
@@ -112,6 +125,92 @@ impl TestUser {
         &self.password
     }
 
+    /// `program` run as this user: real and effective UID/GID and the
+    /// user's groups (`setpriv --init-groups`, as a login would give them),
+    /// with a login-like environment and the home directory as working
+    /// directory. For "tried as that user" checks and for files that the
+    /// user must create itself.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([
+            "--reuid",
+            &self.uid.to_string(),
+            "--regid",
+            &self.gid.to_string(),
+            "--init-groups",
+            "--",
+            program,
+        ])
+        .current_dir(&self.home)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", &self.home)
+        .env("USER", &self.name)
+        .env("LOGNAME", &self.name)
+        .env("LANG", "C")
+        .env("LC_ALL", "C");
+        cmd
+    }
+
+    /// Try to read `path` as this user (a directory: list it), the data
+    /// going to /dev/null, so that a secret that turns out readable never
+    /// reaches the evidence. A refusal is data: check `success` and
+    /// `stderr` ("Permission denied").
+    pub fn try_read(&self, path: &Path) -> Result<crate::command::Ran> {
+        let mut cmd = if path.is_dir() {
+            let mut c = self.command("ls");
+            c.arg(path);
+            c
+        } else {
+            let mut c = self.command("dd");
+            c.arg(format!("if={}", path.display())).args([
+                "of=/dev/null",
+                "count=1",
+                "status=none",
+            ]);
+            c
+        };
+        run(&self.ev, &mut cmd, None)
+    }
+
+    /// Write `content` to `relative` under the home directory, owned by the
+    /// user with `mode`; missing directories on the way are created owned
+    /// by the user, mode 0700 (what sshd's StrictModes accepts, e.g. for
+    /// `.ssh/authorized_keys`). Removed with the home directory.
+    pub fn write_home_file(&self, relative: &str, content: &str, mode: u32) -> Result<PathBuf> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let path = self.home.join(relative);
+        anyhow::ensure!(
+            Path::new(relative).is_relative() && !relative.split('/').any(|c| c == ".."),
+            "{relative} is not a path inside the home directory"
+        );
+        let mut dir = self.home.clone();
+        for part in Path::new(relative)
+            .parent()
+            .into_iter()
+            .flat_map(|p| p.components())
+        {
+            dir.push(part);
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                nix::unistd::chown(&dir, Some(self.uid), Some(self.gid))?;
+            }
+        }
+        std::fs::write(&path, content).with_context(|| format!("writing {}", path.display()))?;
+        nix::unistd::chown(&path, Some(self.uid), Some(self.gid))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+        self.ev.note(format!(
+            "wrote {} ({} line(s), owner {}, mode {mode:o})",
+            path.display(),
+            content.lines().count(),
+            self.name
+        ));
+        Ok(path)
+    }
+
     /// Set the password as root through `chpasswd` (which runs the image's
     /// PAM password stack, so the policy still applies).
     pub fn set_password(&mut self, password: &str) -> Result<()> {
@@ -136,6 +235,9 @@ impl TestUser {
     /// Rename the account with `usermod -l`. The test user follows the
     /// account, so it is still removed under its new name.
     pub fn rename(&mut self, new_name: &str) -> Result<()> {
+        self.journal.push(journal::record(&Undo::RemoveAccount {
+            name: new_name.to_owned(),
+        })?);
         run_ok(
             &self.ev,
             Command::new("usermod").args(["-l", new_name, &self.name]),
@@ -148,6 +250,12 @@ impl TestUser {
     /// Remove the account now (the CR1.3/CR1.4 flows delete accounts on purpose).
     pub fn delete(mut self) -> Result<()> {
         self.remove()
+    }
+
+    fn journal_done(&mut self) {
+        for entry in self.journal.drain(..) {
+            entry.done();
+        }
     }
 
     fn remove(&mut self) -> Result<()> {
@@ -169,6 +277,7 @@ impl TestUser {
             None => {
                 self.ev
                     .cleanup(format!("{} no longer exists; nothing to remove", self.name));
+                self.journal_done();
                 return Ok(());
             }
         }
@@ -211,6 +320,7 @@ impl TestUser {
         }
         self.ev
             .cleanup(format!("removed test account {}", self.name));
+        self.journal_done();
         Ok(())
     }
 }

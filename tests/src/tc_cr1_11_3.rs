@@ -144,7 +144,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let attacked = TestUser::create(ev)?;
     let visitor = TestUser::create(ev)?;
     let wrong = strong_password()?;
-    let mut ban = Ban::expect(ev, JAIL, IpAddr::V4(banned));
+    let mut ban = Ban::expect(ev, JAIL, IpAddr::V4(banned))?;
     let from_banned = Route {
         netns: Some(net.name().to_owned()),
         from: Some(IpAddr::V4(banned)),

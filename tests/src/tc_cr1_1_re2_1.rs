@@ -58,7 +58,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             ));
         }
         for l in lines {
-            ev.note(format!("`{service}` auth stack: {}", l.render()));
+            ev.note(format!("`{service}` auth stack: {}", l.location()));
         }
     }
 

@@ -1,0 +1,333 @@
+//! TC_CR1.9_4 — CR1.9 strength of public key-based authentication: private key control.
+//!
+//! Proves: a private key that a test user creates for itself with
+//! `ssh-keygen` is mode 0600 and owned by that user, the user can use it,
+//! and another unprivileged test user cannot read it (tried as that user);
+//! proof of possession: a random challenge signed with the key verifies
+//! with the public key of the certificate the run's CA issued for it, and a
+//! signature made with another key does not. The image's own private keys
+//! (sshd host keys, `/etc/ssl/private`) cannot be read by an unprivileged
+//! user either.
+//! Negative control: profile `host-key-world-readable`
+//! (`chmod 644 /etc/ssh/ssh_host_ed25519_key`).
+
+use harness::command::{run as run_cmd, run_ok, Ran};
+use harness::password::random_token;
+use harness::pki::{Pki, Timings};
+use harness::{Case, Evidence, TestUser};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const CASE: Case = Case::met(
+    "TC_CR1.9_4",
+    "CR1.9",
+    "Strength of public key-based authentication: private key control",
+    "a user's private key is 0600, owned by the user and unreadable to another user; a signed challenge proves possession; the image's private keys are unreadable to unprivileged users",
+    run,
+);
+
+fn run(ev: &Evidence) -> anyhow::Result<()> {
+    let times = Timings::new(ev);
+    let owner = TestUser::create(ev)?;
+    let other = TestUser::create(ev)?;
+
+    ev.step("the owner creates a key pair for itself with ssh-keygen (run as the owner)");
+    let key = create_key_as(ev, &times, &owner)?;
+    let meta = std::fs::metadata(&key)?;
+    let mode = meta.mode() & 0o7777;
+    anyhow::ensure!(
+        mode == 0o600,
+        "{} has mode {mode:o}, expected 600",
+        key.display()
+    );
+    anyhow::ensure!(
+        meta.uid() == owner.uid().as_raw(),
+        "{} is owned by uid {}, not by {} (uid {})",
+        key.display(),
+        meta.uid(),
+        owner.name(),
+        owner.uid()
+    );
+    ev.ok(format!(
+        "{}: mode 600, owner {} (uid {}, gid {})",
+        key.display(),
+        owner.name(),
+        meta.uid(),
+        meta.gid()
+    ));
+    let derived = run_ok(
+        ev,
+        owner.command("ssh-keygen").args(["-y", "-f"]).arg(&key),
+        None,
+    )?;
+    let published = std::fs::read_to_string(key.with_extension("pub"))?;
+    anyhow::ensure!(
+        same_public_key(&derived.stdout, &published),
+        "the owner cannot use its own key (ssh-keygen -y gave another public key)"
+    );
+    ev.ok("the owner can use its key (ssh-keygen -y gives its public key)");
+
+    ev.step("another unprivileged user tries to read the owner's key");
+    readable_control(ev, &other)?;
+    assert_unreadable(&other, &key)?;
+    ev.ok(format!(
+        "{} cannot read {} (Permission denied)",
+        other.name(),
+        key.display()
+    ));
+
+    ev.step("proof of possession: the CA certifies the key; the owner signs a random challenge");
+    let pki = Pki::new(ev, &times)?;
+    run_ok(
+        ev,
+        owner.command("openssl").args([
+            "req",
+            "-new",
+            "-key",
+            ".ssh/id_ecdsa",
+            "-subj",
+            &format!("/CN={}", owner.name()),
+            "-out",
+            "fr1-pop.csr",
+        ]),
+        None,
+    )?;
+    let cert = pki.sign_request(
+        pki.intermediate(),
+        &owner.home().join("fr1-pop.csr"),
+        "owner-cert",
+    )?;
+    let certified_key = pki.dir().join("owner-cert-pubkey.pem");
+    pki.openssl(
+        "public key of the owner's certificate",
+        &[
+            "x509",
+            "-in",
+            &cert.display().to_string(),
+            "-pubkey",
+            "-noout",
+            "-out",
+            &certified_key.display().to_string(),
+        ],
+    )?;
+    let challenge = format!("fr1-proof-of-possession {}\n", random_token(32)?);
+    let challenge_file = pki.write_file("challenge", challenge.as_bytes())?;
+    let signature = sign_as(ev, &pki, &owner, ".ssh/id_ecdsa", &challenge, "owner")?;
+    let verified = verify_signature(&pki, &certified_key, &signature, &challenge_file)?;
+    anyhow::ensure!(
+        verified.success && verified.stdout.contains("Verified OK"),
+        "the owner's signature of the challenge does not verify with its certificate: {}",
+        verified.all_output().trim()
+    );
+    ev.ok("the challenge signed with the owner's key verifies with the certificate's public key");
+
+    ev.step("refusal: the same challenge signed with another user's key");
+    let other_key = create_key_as(ev, &times, &other)?;
+    anyhow::ensure!(other_key.exists(), "the other user's key was not created");
+    let forged = sign_as(ev, &pki, &other, ".ssh/id_ecdsa", &challenge, "other")?;
+    let refused = verify_signature(&pki, &certified_key, &forged, &challenge_file)?;
+    anyhow::ensure!(
+        !refused.success && refused.stdout.contains("Verification failure"),
+        "a signature made with another key verified with the owner's certificate: {}",
+        refused.all_output().trim()
+    );
+    ev.ok("a signature made with another key does not verify with the owner's certificate");
+
+    ev.step("the image's own private keys, tried as an unprivileged user");
+    let image_keys = image_private_keys(ev)?;
+    if image_keys.is_empty() {
+        ev.note("no sshd host keys and no files under /etc/ssl/private on this image");
+    }
+    for path in &image_keys {
+        let meta = std::fs::metadata(path)?;
+        ev.note(format!(
+            "{}: mode {:o}, uid {}, gid {}",
+            path.display(),
+            meta.mode() & 0o7777,
+            meta.uid(),
+            meta.gid()
+        ));
+        assert_unreadable(&other, path)?;
+    }
+    if Path::new("/etc/ssl/private").is_dir() {
+        assert_unreadable(&other, Path::new("/etc/ssl/private"))?;
+    }
+    ev.ok(format!(
+        "{} image private key(s) and /etc/ssl/private: unreadable to {}",
+        image_keys.len(),
+        other.name()
+    ));
+    Ok(())
+}
+
+/// `ssh-keygen -t ecdsa -m PEM` run as `user`, into `~/.ssh/id_ecdsa`
+/// (PEM, so OpenSSL can use the same key for the certificate request).
+fn create_key_as(ev: &Evidence, times: &Timings, user: &TestUser) -> anyhow::Result<PathBuf> {
+    run_ok(
+        ev,
+        user.command("mkdir").args(["-p", "-m", "700", ".ssh"]),
+        None,
+    )?;
+    times.time(
+        &format!("ssh-keygen as {} (ECDSA P-256)", user.name()),
+        || {
+            run_ok(
+                ev,
+                user.command("ssh-keygen").args([
+                    "-q",
+                    "-t",
+                    "ecdsa",
+                    "-b",
+                    "256",
+                    "-m",
+                    "PEM",
+                    "-N",
+                    "",
+                    "-C",
+                    "fr1-private-key-control",
+                    "-f",
+                    ".ssh/id_ecdsa",
+                ]),
+                None,
+            )
+        },
+    )?;
+    Ok(user.home().join(".ssh/id_ecdsa"))
+}
+
+/// `user` signs `challenge` (given on stdin) with its key; the signature
+/// file is copied into the PKI directory for root to verify.
+fn sign_as(
+    ev: &Evidence,
+    pki: &Pki,
+    user: &TestUser,
+    key: &str,
+    challenge: &str,
+    label: &str,
+) -> anyhow::Result<PathBuf> {
+    let started = std::time::Instant::now();
+    run_ok(
+        ev,
+        user.command("openssl").args([
+            "dgst",
+            "-sha256",
+            "-sign",
+            key,
+            "-out",
+            "fr1-challenge.sig",
+        ]),
+        Some(challenge),
+    )?;
+    pki.timings().record(
+        &format!("sign challenge as {}", user.name()),
+        started.elapsed(),
+    );
+    let signature = std::fs::read(user.home().join("fr1-challenge.sig"))?;
+    pki.write_file(&format!("challenge-{label}.sig"), &signature)
+}
+
+fn verify_signature(
+    pki: &Pki,
+    public_key: &Path,
+    signature: &Path,
+    data: &Path,
+) -> anyhow::Result<Ran> {
+    pki.openssl(
+        "verify challenge signature",
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            &public_key.display().to_string(),
+            "-signature",
+            &signature.display().to_string(),
+            &data.display().to_string(),
+        ],
+    )
+}
+
+/// The "tried as that user" attempts are real: the same user reads a
+/// world-readable file fine.
+fn readable_control(ev: &Evidence, user: &TestUser) -> anyhow::Result<()> {
+    let control = ["/etc/ssh/ssh_host_ed25519_key.pub", "/etc/passwd"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .unwrap_or("/etc/passwd");
+    let ran = user.try_read(Path::new(control))?;
+    anyhow::ensure!(
+        ran.success,
+        "{} cannot even read the world-readable {control}: the read attempts prove nothing",
+        user.name()
+    );
+    ev.ok(format!(
+        "control: {} reads the world-readable {control}",
+        user.name()
+    ));
+    Ok(())
+}
+
+/// Reading `path` as `user` must fail with "Permission denied". The data
+/// goes to /dev/null: a key that turns out readable is not copied into the
+/// evidence.
+fn assert_unreadable(user: &TestUser, path: &Path) -> anyhow::Result<()> {
+    let ran = user.try_read(path)?;
+    anyhow::ensure!(
+        !ran.success,
+        "{} is readable by the unprivileged user {}",
+        path.display(),
+        user.name()
+    );
+    anyhow::ensure!(
+        ran.stderr.contains("Permission denied"),
+        "reading {} as {} failed, but not for lack of permission: {}",
+        path.display(),
+        user.name(),
+        ran.stderr.trim()
+    );
+    Ok(())
+}
+
+/// sshd's host keys (the `HostKey` files of the system configuration, and
+/// any `/etc/ssh/ssh_host_*_key`) and the files under `/etc/ssl/private`.
+fn image_private_keys(ev: &Evidence) -> anyhow::Result<Vec<PathBuf>> {
+    let mut keys: Vec<PathBuf> = Vec::new();
+    if Path::new(harness::sshd::SSHD).is_file() {
+        let t = run_cmd(ev, Command::new(harness::sshd::SSHD).arg("-T"), None)?;
+        keys.extend(
+            t.stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix("hostkey "))
+                .map(|p| PathBuf::from(p.trim())),
+        );
+    }
+    for dir in ["/etc/ssh", "/etc/ssl/private"] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let host_key =
+                dir == "/etc/ssh" && name.starts_with("ssh_host_") && name.ends_with("_key");
+            if host_key || dir == "/etc/ssl/private" {
+                keys.push(e.path());
+            }
+        }
+    }
+    keys.retain(|p| p.is_file());
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
+}
+
+/// Two public-key lines name the same key (type and base64 blob).
+fn same_public_key(a: &str, b: &str) -> bool {
+    let fields = |s: &str| {
+        s.split_whitespace()
+            .take(2)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (fa, fb) = (fields(a), fields(b));
+    fa.len() == 2 && fa == fb
+}

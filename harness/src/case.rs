@@ -54,7 +54,7 @@ pub struct Case {
     /// at the same time; all others may run in parallel.
     pub resources: &'static [&'static str],
     /// The case must run with no other case at the same time (timing
-    /// measurements, for example).
+    /// measurements, for example). The runner starts such cases last.
     pub alone: bool,
     /// The case spends most of its time waiting on the system's clock (an
     /// unlock timer): the runner starts it before the others, so the run

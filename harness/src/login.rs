@@ -47,7 +47,8 @@ pub struct Attempt {
     pub outcome: AuthOutcome,
     /// The typed secret appeared in the terminal output (CR1.10).
     pub secret_echoed: bool,
-    /// Time from sending the password to the system's answer.
+    /// Time from sending the (last) answer to the system's decision; from
+    /// the start of the program when it decided without asking.
     pub answer_after: Duration,
     pub transcript: String,
 }

@@ -28,7 +28,7 @@ use anyhow::{bail, Result};
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The client's own verdict line (`user@host: Permission denied (methods).`),
 /// or the server disconnecting after too many failed attempts. Narrower
@@ -180,6 +180,7 @@ pub fn ssh_prompts_via(
         route.describe()
     );
     let mut term = Terminal::spawn(ev, &flow, cmd)?;
+    let started = Instant::now();
 
     let mut answered = 0;
     let mut sent: Option<Instant> = None;
@@ -233,7 +234,9 @@ pub fn ssh_prompts_via(
             },
         }
     };
-    let answer_after = sent.map_or(Duration::ZERO, |t| t.elapsed());
+    // Without any prompt, the decision time counts from the start: a server
+    // that refuses without asking must not look infinitely fast.
+    let answer_after = sent.unwrap_or(started).elapsed();
     if sent.is_none() {
         ev.note(format!(
             "{flow}: the server decided without showing a password prompt"

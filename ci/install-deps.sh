@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install what the project's scripts need on a Debian machine, as root:
-# mmdebstrap (builds the disposable target image), shellcheck (lints ci/),
-# iproute2 and util-linux (namespaces). Idempotent; runs apt-get update only
+# mmdebstrap (builds the disposable target image and the package's build
+# chroot), shellcheck (lints ci/), iproute2 and util-linux (namespaces),
+# dpkg-dev, python3, binutils and git (ci/build-deb.sh: source package,
+# debian/copyright check, binary size). Idempotent; runs apt-get update only
 # when a package is missing, so a warm machine pays nothing.
 set -euo pipefail
 
-packages=(mmdebstrap shellcheck iproute2 util-linux ca-certificates)
+packages=(mmdebstrap shellcheck iproute2 util-linux ca-certificates
+    dpkg-dev python3 binutils git)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's tests, as CI runs them (.ci/run calls this):
 # lints, unit tests, then the suite in disposable CIP-security-like images
-# (foundation acceptance and the negative-control matrix). Needs root.
+# (foundation acceptance and the negative-control matrix), then delivery: the
+# Debian package (built offline, lintian-clean). Needs root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,6 +34,9 @@ step "acceptance: the suite in disposable images"
 # One image at a time: each run already uses both cores.
 FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" \
     cargo test -p fr1-acceptance --locked -- --ignored --test-threads 1 2>&1 | tee -a "$log"
+
+step "Debian package: offline build in a clean chroot, lintian"
+time ci/build-deb.sh
 
 # One closing line for the whole run: the last cargo binary to report is a
 # doc-test target with nothing in it, which says "0 passed".

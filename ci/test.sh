@@ -2,7 +2,8 @@
 # The project's tests, as CI runs them (.ci/run calls this):
 # lints, unit tests, then the suite in disposable CIP-security-like images
 # (foundation acceptance and the negative-control matrix), then delivery: the
-# Debian package (built offline, lintian-clean). Needs root.
+# Debian package (built offline, lintian-clean) installed with apt in the
+# image. Needs root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -37,6 +38,9 @@ FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" \
 
 step "Debian package: offline build in a clean chroot, lintian"
 time ci/build-deb.sh
+
+step "Debian package: apt install in the image, the installed suite"
+time ci/deb-in-image.sh
 
 # One closing line for the whole run: the last cargo binary to report is a
 # doc-test target with nothing in it, which says "0 passed".

@@ -3,7 +3,7 @@
 # lints, unit tests, then the suite in disposable CIP-security-like images
 # (foundation acceptance and the negative-control matrix), then delivery: the
 # Debian package (built offline, lintian-clean) installed with apt in the
-# image. Needs root.
+# image, and the Isar recipe's source preparation. Needs root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -41,6 +41,10 @@ time ci/build-deb.sh
 
 step "Debian package: apt install in the image, the installed suite"
 time ci/deb-in-image.sh
+
+step "Isar recipe: the crates as bitbake fetches them, source preparation"
+ci/gen-isar-crates.sh --check
+time ci/isar-prepare-check.sh
 
 # One closing line for the whole run: the last cargo binary to report is a
 # doc-test target with nothing in it, which says "0 passed".

@@ -1,6 +1,6 @@
 //! Delivery files that must stay in step with the code: the Debian package's
-//! dependencies, debian/copyright and the man page. Plain file checks, no
-//! root needed.
+//! dependencies, debian/copyright, the man page and the Isar recipe's crate
+//! list. Plain file checks, no root needed.
 
 use fr1_acceptance::repo_root;
 use std::collections::{BTreeMap, BTreeSet};
@@ -238,3 +238,49 @@ fn the_man_page_documents_every_option_of_the_usage_text() {
     );
 }
 
+const ISAR_RECIPE_DIR: &str = "isar-recipe/recipes-security/cip-iec-fr1-tests";
+
+#[test]
+fn the_isar_recipe_fetches_exactly_the_crates_of_cargo_lock_with_their_checksums() {
+    let inc = read(&format!("{ISAR_RECIPE_DIR}/cip-iec-fr1-tests-crates.inc"));
+    let entries: BTreeSet<String> = inc
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("crate://crates.io/"))
+        .map(|l| l.trim_end_matches(['\\', ' ']).replacen('/', "-", 1))
+        .collect();
+    let sums: BTreeMap<String, String> = inc
+        .lines()
+        .filter_map(|l| l.strip_prefix("SRC_URI["))
+        .filter_map(|l| l.split_once(".sha256sum] = "))
+        .map(|(crate_, sum)| (crate_.to_owned(), sum.trim_matches('"').to_owned()))
+        .collect();
+    let locked: BTreeMap<String, String> = registry_crates()
+        .into_iter()
+        .map(|(n, v, s)| (format!("{n}-{v}"), s))
+        .collect();
+    let regenerate = "out of step with Cargo.lock: run ci/gen-isar-crates.sh";
+    assert_eq!(
+        entries,
+        locked.keys().cloned().collect::<BTreeSet<_>>(),
+        "crate:// entries {regenerate}"
+    );
+    assert_eq!(sums, locked, "sha256 checksums {regenerate}");
+}
+
+#[test]
+fn the_isar_recipe_builds_the_cargo_version() {
+    let cargo = read("Cargo.toml");
+    let version = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("version = "))
+        .expect("workspace version")
+        .trim_matches('"');
+    let recipe = repo_root()
+        .join(ISAR_RECIPE_DIR)
+        .join(format!("cip-iec-fr1-tests_{version}.bb"));
+    assert!(
+        recipe.is_file(),
+        "{} missing: rename the recipe after a version change",
+        recipe.display()
+    );
+}

@@ -4,12 +4,13 @@
 # chroot), shellcheck (lints ci/), iproute2 and util-linux (namespaces),
 # dpkg-dev, python3, binutils and git (ci/build-deb.sh: source package,
 # debian/copyright check, binary size), apt-utils (apt-ftparchive: the local
-# apt repository of ci/deb-in-image.sh). Idempotent; runs apt-get update only
-# when a package is missing, so a warm machine pays nothing.
+# apt repository of ci/deb-in-image.sh), python3-yaml (ci/lava checks).
+# Idempotent; runs apt-get update only when a package is missing, so a warm
+# machine pays nothing.
 set -euo pipefail
 
 packages=(mmdebstrap shellcheck iproute2 util-linux ca-certificates
-    dpkg-dev python3 binutils git apt-utils)
+    dpkg-dev python3 python3-yaml binutils git apt-utils)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,7 +3,8 @@
 # lints, unit tests, then the suite in disposable CIP-security-like images
 # (foundation acceptance and the negative-control matrix), then delivery: the
 # Debian package (built offline, lintian-clean) installed with apt in the
-# image, and the Isar recipe's source preparation. Needs root.
+# image, the Isar recipe's source preparation and the LAVA definitions.
+# Needs root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -45,6 +46,11 @@ time ci/deb-in-image.sh
 step "Isar recipe: the crates as bitbake fetches them, source preparation"
 ci/gen-isar-crates.sh --check
 time ci/isar-prepare-check.sh
+
+step "LAVA: definitions, the run step in the image"
+shellcheck ci/lava/*.sh
+python3 ci/lava/check-definitions.py
+time ci/lava-in-image.sh
 
 # One closing line for the whole run: the last cargo binary to report is a
 # doc-test target with nothing in it, which says "0 passed".

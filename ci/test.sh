@@ -3,8 +3,8 @@
 # lints, unit tests, then the suite in disposable CIP-security-like images
 # (foundation acceptance and the negative-control matrix), then delivery: the
 # Debian package (built offline, lintian-clean) installed with apt in the
-# image, the Isar recipe's source preparation and the LAVA definitions.
-# Needs root.
+# image, the Isar recipe's source preparation, the LAVA definitions, and the
+# image booted in QEMU with the package. Needs root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -51,6 +51,9 @@ step "LAVA: definitions, the run step in the image"
 shellcheck ci/lava/*.sh
 python3 ci/lava/check-definitions.py
 time ci/lava-in-image.sh
+
+step "QEMU: the image with the package, booted, runs the suite"
+time ci/qemu-image.sh
 
 # One closing line for the whole run: the last cargo binary to report is a
 # doc-test target with nothing in it, which says "0 passed".

@@ -58,6 +58,7 @@ grep -q '^TC_CR1\.1_1: test$' /fr1-out/list.txt || fail "--list does not list TC
 # program by its /bin or /sbin name).
 grep -v '^#' /fr1-out/program-packages | while IFS='	' read -r program package _; do
     [ -n "$program" ] || continue
+    [ "$package" != - ] || continue # not packaged in Debian: optional
     path=$(command -v "$program") || fail "$program is not installed (package $package)"
     owner=$( (dpkg-query -S "$path" || dpkg-query -S "${path#/usr}") 2> /dev/null |
         grep -v '^diversion by' | head -n 1 | cut -d: -f1)

@@ -155,6 +155,7 @@ fn every_program_the_code_runs_comes_from_a_declared_package() {
                 "{program}: {package} missing from Recommends"
             ),
             "login" => assert!(depends.contains("${fr1:Login}")),
+            "unpackaged" => assert_eq!(package, "-", "{program}: unpackaged, yet a package"),
             "essential" => assert!(
                 !depends.contains(package),
                 "{program}: {package} is Essential; lintian refuses an unversioned Depends"

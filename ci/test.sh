@@ -46,6 +46,7 @@ time ci/deb-in-image.sh
 step "Isar recipe: the crates as bitbake fetches them, source preparation"
 ci/gen-isar-crates.sh --check
 time ci/isar-prepare-check.sh
+time ci/kas-fragment-check.sh
 
 step "LAVA: definitions, the run step in the image"
 shellcheck ci/lava/*.sh

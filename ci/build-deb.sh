@@ -100,6 +100,30 @@ build_key() {
     } | sha256sum | cut -d' ' -f1
 }
 
+# cargo refuses a crate whose rust-version is newer than rustc: the
+# Build-Depends must ask for at least the highest one among the crates.
+check_toolchain_floor() {
+    local vendor=$1 need crate have
+    read -r need crate < <(python3 - "$vendor" <<'EOF'
+import pathlib, sys, tomllib
+best = ((0,), "-")
+for toml in pathlib.Path(sys.argv[1]).glob("*/Cargo.toml"):
+    rv = tomllib.loads(toml.read_text(encoding="utf-8")).get("package", {}).get("rust-version")
+    if isinstance(rv, str):
+        best = max(best, (tuple(int(x) for x in rv.split(".")), toml.parent.name))
+print(".".join(map(str, best[0])), best[1])
+EOF
+    )
+    # 1.89.0 and 1.89 are the same Rust, not for dpkg's version order.
+    while [[ $need == *.*.0 ]]; do need=${need%.0}; done
+    for dep in cargo rustc; do
+        have=$(build_depends | sed -n "s/.*$dep:native (>= \([0-9.]*\)).*/\1/p")
+        [ -n "$have" ] || die "debian/control: no versioned Build-Depends on $dep:native"
+        dpkg --compare-versions "$have" ge "$need" ||
+            die "debian/control asks for $dep >= $have, but $crate needs Rust $need: raise it"
+    done
+}
+
 make_source_package() {
     local dir=$1 version upstream srcdir epoch
     version=$(dpkg-parsechangelog -l "$REPO/debian/changelog" -S Version)
@@ -114,6 +138,7 @@ make_source_package() {
     (cd "$srcdir" && cargo vendor --quiet --locked --versioned-dirs vendor > /dev/null)
     python3 "$REPO/ci/gen-copyright.py" --check "$srcdir/vendor" ||
         die "debian/copyright does not match the vendored crates (see above)"
+    check_toolchain_floor "$srcdir/vendor"
     tar -C "$dir" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner \
         --mode='u+rwX,go+rX,go-w' -cf - "$PACKAGE-$upstream" |
         gzip -n -6 > "$dir/${PACKAGE}_$upstream.orig.tar.gz"

@@ -5,7 +5,8 @@
 # dpkg-dev, python3, binutils and git (ci/build-deb.sh: source package,
 # debian/copyright check, binary size), apt-utils (apt-ftparchive: the local
 # apt repository of ci/deb-in-image.sh), python3-yaml (ci/lava checks),
-# qemu-system-x86 and e2fsprogs (ci/qemu-image.sh). Idempotent; runs
+# qemu-system-x86 and e2fsprogs (ci/qemu-image.sh), qemu-user-binfmt
+# (ci/cross-build.sh). Idempotent; runs
 # apt-get update only when a package is missing, so a warm machine pays
 # nothing.
 set -euo pipefail
@@ -31,7 +32,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# qemu-system-x86 on bookworm comes from bookworm-backports: machines of this
+# QEMU on bookworm comes from bookworm-backports: machines of this
 # kind ship qemu-utils from there, which bookworm's qemu-system-common (7.2)
 # cannot be installed next to.
 install_qemu() {
@@ -40,7 +41,7 @@ install_qemu() {
     export DEBIAN_FRONTEND=noninteractive
     if [ "$codename" != bookworm ]; then
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends qemu-system-x86
+        apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-user-binfmt
         return
     fi
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
@@ -51,11 +52,12 @@ install_qemu() {
             'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' > "$list"
     fi
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-system-x86
+    apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+        qemu-system-x86 qemu-user-binfmt
 }
-if ! command -v qemu-system-x86_64 > /dev/null; then
-    [ "$(id -u)" -eq 0 ] || { echo "install-deps: need root to install qemu-system-x86" >&2; exit 1; }
-    echo "install-deps: installing qemu-system-x86"
+if ! command -v qemu-system-x86_64 > /dev/null || [ ! -f /usr/lib/binfmt.d/qemu-aarch64.conf ]; then
+    [ "$(id -u)" -eq 0 ] || { echo "install-deps: need root to install QEMU" >&2; exit 1; }
+    echo "install-deps: installing qemu-system-x86 and qemu-user-binfmt"
     install_qemu
 fi
 

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Write the Isar recipe's crate list from Cargo.lock: one crate:// SRC_URI
 # entry per crates.io package, with the sha256 Cargo.lock records for it, so
-# bitbake fetches exactly the locked crates and checks them.
+# bitbake fetches exactly the locked crates and checks them. Each entry names
+# its checksum (name=NAME-VERSION) explicitly: older bitbake's crate fetcher
+# defaults to NAME alone, newer to NAME-VERSION.
 #
 #   ci/gen-isar-crates.sh [--check]
 #
@@ -30,7 +32,7 @@ generate() {
         echo
         printf 'SRC_URI += " \\\n'
         while IFS=$'\t' read -r name version _; do
-            printf '    crate://crates.io/%s/%s \\\n' "$name" "$version"
+            printf '    crate://crates.io/%s/%s;name=%s-%s \\\n' "$name" "$version" "$name" "$version"
         done < "$1.list"
         echo '"'
         echo

@@ -244,10 +244,18 @@ const ISAR_RECIPE_DIR: &str = "isar-recipe/recipes-security/cip-iec-fr1-tests";
 #[test]
 fn the_isar_recipe_fetches_exactly_the_crates_of_cargo_lock_with_their_checksums() {
     let inc = read(&format!("{ISAR_RECIPE_DIR}/cip-iec-fr1-tests-crates.inc"));
+    // crate://crates.io/NAME/VERSION;name=NAME-VERSION: the checksum's name
+    // must be the crate's, or bitbake checks another crate's sum.
     let entries: BTreeSet<String> = inc
         .lines()
         .filter_map(|l| l.trim().strip_prefix("crate://crates.io/"))
-        .map(|l| l.trim_end_matches(['\\', ' ']).replacen('/', "-", 1))
+        .map(|l| {
+            let entry = l.trim_end_matches(['\\', ' ']);
+            let (path, name) = entry.split_once(";name=").unwrap_or((entry, ""));
+            let crate_ = path.replacen('/', "-", 1);
+            assert_eq!(name, crate_, "checksum name of crate://crates.io/{path}");
+            crate_
+        })
         .collect();
     let sums: BTreeMap<String, String> = inc
         .lines()

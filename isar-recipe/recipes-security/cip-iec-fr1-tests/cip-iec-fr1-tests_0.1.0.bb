@@ -28,7 +28,9 @@ FR1_SRC_URI ?= "git://${FR1_REPO_DIR};protocol=file;nobranch=1"
 SRCREV ?= "${@fr1_checked_out_commit(d)}"
 
 SRC_URI = "${FR1_SRC_URI};destsuffix=${P}"
-S = "${WORKDIR}/${P}"
+# Where bitbake unpacks: UNPACKDIR in newer bitbake, WORKDIR before.
+FR1_UNPACK_DIR = "${@d.getVar('UNPACKDIR') or d.getVar('WORKDIR')}"
+S = "${FR1_UNPACK_DIR}/${P}"
 
 require cip-iec-fr1-tests-crates.inc
 
@@ -42,22 +44,21 @@ def fr1_checked_out_commit(d):
         bb.fatal("cip-iec-fr1-tests: %s is not a git checkout: set FR1_SRC_URI and SRCREV" % repo)
 
 # bitbake unpacks the crates into cargo_home/bitbake/NAME-VERSION/ of the
-# unpack directory (WORKDIR, or UNPACKDIR in newer bitbake), each with a
+# unpack directory, each with a
 # .cargo-checksum.json naming its sha256. They become vendor/ of the source
 # package, and debian/rules points cargo's crates.io source at vendor/. The
 # orig tarball (the tree without debian/) is what the 3.0 (quilt) source
 # format needs for dpkg-source -b.
 do_prepare_build:append() {
-    crates="${WORKDIR}/cargo_home/bitbake"
-    if [ -n "${UNPACKDIR}" ] && [ -d "${UNPACKDIR}/cargo_home/bitbake" ]; then
-        crates="${UNPACKDIR}/cargo_home/bitbake"
-    fi
+    crates="${FR1_UNPACK_DIR}/cargo_home/bitbake"
     if [ ! -d "$crates" ]; then
         bbfatal "no crates unpacked in $crates"
     fi
     rm -rf "${S}/vendor"
     cp -a "$crates" "${S}/vendor"
+    # The dpkg class runs dpkg-source -b in WORKDIR, which looks for the
+    # orig tarball in its current directory.
     rm -f "${WORKDIR}/${PN}_${PV}.orig.tar.gz"
-    tar -C "${WORKDIR}" --exclude="${P}/debian" --exclude="${P}/.git" \
+    tar -C "${S}/.." --exclude="${P}/debian" --exclude="${P}/.git" \
         -czf "${WORKDIR}/${PN}_${PV}.orig.tar.gz" "${P}"
 }

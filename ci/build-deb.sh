@@ -18,7 +18,8 @@
 #     network namespaces (unshare --net: only a down loopback, so any attempt
 #     to fetch fails the build), as an unprivileged user:
 #     dpkg-source -x, dpkg-buildpackage -us -uc -b [-a ARCH].
-#  4. lintian on the .changes: no error and no warning allowed.
+#  4. lintian on the .changes (binary packages) and the .dsc (source
+#     package, vendored crates included): no error and no warning allowed.
 #  5. Prints the installed size and the stripped binary size.
 #
 # The .deb, .changes, .buildinfo, the source package and lintian.txt land in
@@ -37,7 +38,7 @@ PROG=ci/build-deb.sh
 # Bump when the chroot recipe below changes.
 BUILDROOT_RECIPE=1
 # Bump when the build steps change in a way the inputs do not show.
-BUILD_RECIPE=1
+BUILD_RECIPE=2
 BINARY_GOAL_BYTES=$((4 * 1024 * 1024))
 
 SUITE=${FR1_SUITE:-bookworm}
@@ -227,7 +228,7 @@ inner_build() {
     log "lintian (no error or warning allowed)"
     local rc=0
     chroot "$m" "${env[@]}" setpriv --reuid=builder --regid=builder --init-groups -- \
-        sh -c 'cd /build && lintian --fail-on error,warning --display-info ./*.changes' \
+        sh -c 'cd /build && lintian --fail-on error,warning --display-info ./*.changes ./*.dsc' \
         > "$work/build/lintian.txt" 2>&1 || rc=$?
     cat "$work/build/lintian.txt" >&2
     [ "$rc" -eq 0 ] || die "lintian reported errors or warnings (exit $rc)"

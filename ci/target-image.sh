@@ -21,8 +21,9 @@ REPO=$(cd "$(dirname "$SELF")/.." && pwd)
 PROG=ci/target-image.sh
 
 # Bump when the build steps below change in a way that changes the image
-# (the key otherwise only covers the suite, packages and fixtures/compliant).
-RECIPE_VERSION=1
+# (the key otherwise only covers the suite, packages, fixtures/compliant and
+# the profiles' package lists).
+RECIPE_VERSION=2
 
 SUITE=${FR1_SUITE:-bookworm}
 CACHE_ROOT=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}
@@ -51,8 +52,12 @@ Usage:
 build      Bootstrap the target rootfs (mmdebstrap, minbase, root mode) with the
            CIP security image's packages and apply fixtures/compliant/apply.sh.
            Cached as \$FR1_CACHE/rootfs-<key>; key = sha256 over the recipe
-           version, suite, architecture, mirror, package list and every file
-           under fixtures/compliant. Prints the rootfs path on stdout.
+           version, suite, architecture, mirror, package list, every file
+           under fixtures/compliant and the profiles' package lists. Prints
+           the rootfs path on stdout. The .deb files that broken profiles
+           install (fixtures/profiles/NAME/packages: the image has no network
+           when they are applied) are downloaded in the same build, for that
+           rootfs, into \$FR1_CACHE/debs-<key>/NAME/, outside the rootfs.
            --print-path  print only the path (still builds when missing)
            --rebuild     build again even if the cached rootfs exists
 
@@ -61,7 +66,8 @@ run        Run the suite in a throw-away overlay of the cached rootfs (built
              $SUITE_BIN_IN_IMAGE --junit /fr1-out/junit.xml \\
                  --evidence-dir /fr1-out/evidence SUITE-ARGS...
            --profile NAME  apply fixtures/profiles/NAME/mutate.sh first
-                           (default: compliant = no mutation)
+                           (default: compliant = no mutation); the profile's
+                           downloaded .deb files are next to it, in debs/
            --out DIR       host directory mounted at /fr1-out
                            (default: ./fr1-results; junit.xml and evidence/
                            from an earlier run there are removed)
@@ -82,9 +88,9 @@ exec       Like run, but run CMD in the image instead of the suite
 shell      Interactive root shell in such an image (for developers).
 profiles   List the negative-control profiles and the test cases each one
            must make fail (NAME<TAB>TC,TC,...).
-clean      Remove cached rootfs trees other than the current key's (for the
-           current FR1_SUITE); --all removes every one. Not while a run is
-           using them.
+clean      Remove cached rootfs trees (and their .deb downloads) other than the
+           current key's (for the current FR1_SUITE); --all removes every
+           one. Not while a run is using them.
 
 In the image: /usr/local/sbin/fr1-snapshot-state (ci/snapshot-state.sh) is
 installed before --setup; FR1_PROFILE holds the profile name; FR1_* and
@@ -157,12 +163,24 @@ packages() {
         LC_ALL=C sort -u
 }
 
+# "PROFILE PACKAGE..." for every broken profile that installs Debian
+# packages (fixtures/profiles/PROFILE/packages, one name per line).
+profile_packages() {
+    local f name
+    for f in "$REPO"/fixtures/profiles/*/packages; do
+        [ -f "$f" ] || continue
+        name=$(basename "$(dirname "$f")")
+        printf '%s %s\n' "$name" "$(grep -Ev '^[[:space:]]*(#|$)' "$f" | LC_ALL=C sort -u | paste -sd' ' -)"
+    done
+}
+
 cache_key() {
     local f
     {
         printf 'recipe %s\nsuite %s\narch %s\nmirror %s\n' \
             "$RECIPE_VERSION" "$SUITE" "$(dpkg --print-architecture)" "$MIRROR"
         packages | sed 's/^/package /'
+        profile_packages | sed 's/^/profile-packages /'
         # Content and path of every profile file; not the mode, which depends
         # on the checkout's umask and is normalised by apply.sh anyway.
         (cd "$REPO/fixtures/compliant" && find . -type f -print0 | LC_ALL=C sort -z |
@@ -173,10 +191,12 @@ cache_key() {
 }
 
 # Called by mmdebstrap as a customize hook (the chroot is fully installed and
-# mmdebstrap has set up its mounts): make the image independent of the build
-# host, then apply the compliant profile.
+# mmdebstrap has set up its mounts): download the broken profiles' packages,
+# make the image independent of the build host, then apply the compliant
+# profile.
 customize() {
     local root=$1
+    download_profile_debs "$root" "$FR1_DEBS_OUT"
     printf '%s\n' "$HOSTNAME_IN_IMAGE" > "$root/etc/hostname"
     cat > "$root/etc/hosts" <<EOF
 127.0.0.1	localhost
@@ -190,11 +210,35 @@ EOF
     rm -rf "$root/tmp/fr1-compliant"
 }
 
+# The .deb files each broken profile installs, resolved against this very
+# rootfs (apt only fetches what the image lacks) while the build still has
+# the network and apt's package lists. apt downloads into the chroot's /tmp;
+# the files then move to OUT/PROFILE/, outside the rootfs, so the compliant
+# image never contains them.
+download_profile_debs() {
+    local root=$1 out=$2 name pkgs dir
+    local -a list
+    while read -r name pkgs; do
+        [ -n "$name" ] || continue
+        read -r -a list <<< "$pkgs"
+        dir=/tmp/fr1-debs/$name
+        mkdir -p "$root$dir/partial"
+        chroot "$root" apt-get install --yes --quiet --no-install-recommends --download-only \
+            -o Dir::Cache::Archives="$dir" "${list[@]}" >&2 ||
+            die "downloading the packages of profile $name failed: ${list[*]}"
+        mkdir -p "$out/$name"
+        mv "$root$dir"/*.deb "$out/$name/" ||
+            die "profile $name: apt downloaded no .deb files (${list[*]} already installed?)"
+    done < <(profile_packages)
+    rm -rf "$root/tmp/fr1-debs"
+}
+
 # Print the cached rootfs path, building it first when needed.
 ensure_image() {
-    local quiet=$1 rebuild=$2 key dest tmp lockfd t0 hook pkgs
+    local quiet=$1 rebuild=$2 key dest debs tmp lockfd t0 hook pkgs
     key=$(cache_key)
     dest=$CACHE_ROOT/rootfs-$key
+    debs=$CACHE_ROOT/debs-$key
     if [ "$rebuild" = 0 ] && [ -d "$dest" ]; then
         printf '%s\n' "$dest"
         return
@@ -222,9 +266,10 @@ ensure_image() {
     t0=$EPOCHREALTIME
     [ "$quiet" = 1 ] || log "building $SUITE rootfs $key (mmdebstrap, about 30 s)"
     pkgs=$(packages | paste -sd, -)
+    mkdir "$tmp/debs"
     # mmdebstrap runs the hook with sh -c, the rootfs as $1 (literal here).
     # shellcheck disable=SC2016
-    printf -v hook '%q __customize "$1"' "$SELF"
+    printf -v hook 'FR1_DEBS_OUT=%q %q __customize "$1"' "$tmp/debs" "$SELF"
     local -a args=(--variant=minbase --mode=root --include="$pkgs" --customize-hook="$hook")
     [ "$quiet" = 0 ] || args+=(--quiet)
     # A private mount namespace: whatever mmdebstrap mounts in the chroot
@@ -238,6 +283,11 @@ ensure_image() {
     if [ -d "$dest" ]; then # --rebuild: swap the old one out first
         mv -T "$dest" "$tmp/old"
     fi
+    # The downloads first: a complete rootfs in the cache implies its debs.
+    if [ -d "$debs" ]; then
+        mv -T "$debs" "$tmp/old-debs"
+    fi
+    mv -T "$tmp/debs" "$debs"
     # rename(2) within one filesystem: the cache entry appears complete or
     # not at all. -T so an existing directory is never entered.
     mv -T "$tmp/rootfs" "$dest"
@@ -271,15 +321,15 @@ cmd_clean() {
     esac
     need_root
     [ -d "$CACHE_ROOT" ] || return 0
-    keep=rootfs-$(cache_key)
+    keep=$(cache_key)
     [ "$all" = 0 ] || keep=
     exec {lockfd}> "$CACHE_ROOT/.lock"
     flock "$lockfd"
     # Not under a running "run": an overlay whose lower layer disappears
     # misbehaves. Only the user knows, hence a manual command.
-    find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 \( -name 'rootfs-*' -o -name '.tmp-*' \) \
-        ! -name "${keep:-/}" -exec rm -rf --one-file-system -- {} +
-    log "removed cached images under $CACHE_ROOT${keep:+ except $keep}"
+    find "$CACHE_ROOT" -mindepth 1 -maxdepth 1 \( -name 'rootfs-*' -o -name 'debs-*' -o -name '.tmp-*' \) \
+        ! -name "rootfs-${keep:-/}" ! -name "debs-${keep:-/}" -exec rm -rf --one-file-system -- {} +
+    log "removed cached images under $CACHE_ROOT${keep:+ except rootfs-$keep and debs-$keep}"
 }
 
 cmd_profiles() {
@@ -369,6 +419,13 @@ enter_image() {
     # Stage the inputs in the work dir: the inner half copies them in.
     if [ "$R_PROFILE" != compliant ]; then
         cp -a "$REPO/fixtures/profiles/$R_PROFILE" "$work/stage/profile"
+        if [ -f "$work/stage/profile/packages" ]; then
+            local debs=$CACHE_ROOT/debs-${rootfs##*/rootfs-}/$R_PROFILE
+            [ -d "$debs" ] ||
+                die "profile $R_PROFILE: no downloaded packages in $debs (ci/target-image.sh build --rebuild)"
+            mkdir "$work/stage/profile/debs"
+            cp -a "$debs"/*.deb "$work/stage/profile/debs/"
+        fi
     fi
     install -m 0755 "$REPO/ci/snapshot-state.sh" "$work/stage/fr1-snapshot-state"
     [ -z "$R_BIN" ] || install -m 0755 "$R_BIN" "$work/stage/suite"

@@ -36,6 +36,11 @@ fn list_names_every_foundation_case() {
         "TC_CR1.3_2",
         "TC_CR1.3_3",
         "TC_CR1.4_1",
+        "TC_CR1.5_1",
+        "TC_CR1.5_2",
+        "TC_CR1.5_3",
+        "TC_CR1.7_1",
+        "TC_CR1.7-RE1_1",
     ] {
         assert!(
             listed(&out).contains(&id),

@@ -12,6 +12,14 @@
 //! - [`file_guard`]: byte-exact backup and restore of a system file ([`FileGuard`]);
 //! - [`pty`]: a pseudo-terminal session with a transcript ([`Terminal`]);
 //! - [`login`]: the real authentication flows (`login`, `su`) driven on a PTY;
+//! - [`passwd`]: password changes (`passwd` on a PTY, `chpasswd`), checked
+//!   against /etc/shadow;
+//! - [`shadow`]: the stored hash and ageing fields, and `chage -l`;
+//! - [`pam`]: a PAM service's stack as libpam reads it (includes followed);
+//! - [`password_policy`]: the quality module in the password stack, its
+//!   policy, and passwords derived from it to try;
+//! - [`services`]: installed packages and listening TCP sockets;
+//! - [`access`]: opening a file as an unprivileged user;
 //! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
 //! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY;
 //! - [`private_dir`]: a 0700 temporary directory for keys, journaled and removed ([`private_dir::PrivateDir`]);
@@ -21,6 +29,7 @@
 //! - [`ssh_ca`]: an SSH user CA, user certificates, revoked-key lists and where
 //!   sshd looks up principals ([`ssh_ca::SshCa`]).
 
+pub mod access;
 pub mod accounts;
 pub mod case;
 pub mod command;
@@ -29,12 +38,17 @@ pub mod file_guard;
 pub mod journal;
 pub mod login;
 pub mod net;
+pub mod pam;
+pub mod passwd;
 pub mod password;
+pub mod password_policy;
 pub mod pki;
 pub mod private_dir;
 pub mod process;
 pub mod pty;
 pub mod run_scope;
+pub mod services;
+pub mod shadow;
 pub mod ssh;
 pub mod ssh_ca;
 pub mod sshd;

@@ -7,9 +7,14 @@
 //! Each returns an [`Attempt`]: what the system decided, and what the
 //! terminal showed. A shell counts only when `id -un` inside it printed the
 //! expected user, so "no error" is never taken for "logged in".
+//!
+//! [`login_changing`] and [`su_changing`] are the same flows for a password
+//! that has expired: they carry the forced change through on the same
+//! terminal (current password, new, retype) and then prove the shell.
 
+use crate::passwd::{change_dialogue, check_against_shadow, DialogueEnd, PasswordChange};
 use crate::pty::Terminal;
-use crate::{Evidence, TestUser};
+use crate::{shadow, Evidence, TestUser};
 use anyhow::{bail, Result};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -84,6 +89,41 @@ impl Attempt {
     }
 }
 
+/// A login with an expired password, carried through the forced change on
+/// the same terminal.
+#[derive(Debug, Clone)]
+pub struct ForcedChange {
+    /// The system's decision on the old password: `ChangeRequired` when it
+    /// demanded the change (the transcript holds the whole dialogue).
+    pub attempt: Attempt,
+    /// How the change went; `None` when none was demanded.
+    pub change: Option<PasswordChange>,
+    /// The user whose shell ran after the change, if one did.
+    pub shell_after: Option<String>,
+    /// The new password appeared in the terminal output.
+    pub new_password_echoed: bool,
+}
+
+impl ForcedChange {
+    /// The old password led to the change dialogue, the change went
+    /// through, and then a shell ran as `user`.
+    pub fn assert_changed_then_shell_as(&self, user: &str) -> Result<()> {
+        self.attempt.assert_change_required()?;
+        let flow = &self.attempt.flow;
+        match &self.change {
+            Some(PasswordChange::Changed) => {}
+            Some(PasswordChange::Rejected { message }) => {
+                bail!("{flow}: the forced change was refused: {message}")
+            }
+            None => bail!("{flow}: no change dialogue followed"),
+        }
+        match &self.shell_after {
+            Some(u) if u == user => Ok(()),
+            other => bail!("{flow}: after the change, expected a shell as {user}, got {other:?}"),
+        }
+    }
+}
+
 /// An environment like a console's, with messages in English so the
 /// refusal texts can be recognised.
 pub(crate) fn console_command(program: &str) -> Command {
@@ -101,6 +141,28 @@ pub(crate) fn console_command(program: &str) -> Command {
 
 /// `login NAME` on a PTY, answering the password prompt with `password`.
 pub fn login(ev: &Evidence, name: &str, password: &str) -> Result<Attempt> {
+    Ok(login_flow(ev, name, password, None)?.attempt)
+}
+
+/// `login NAME` for a test user whose password has expired: the right
+/// password, then the forced change to `new_password` on the same
+/// terminal, then the shell. The user's password follows a change.
+pub fn login_changing(
+    ev: &Evidence,
+    user: &mut TestUser,
+    new_password: &str,
+) -> Result<ForcedChange> {
+    let before = shadow::entry(user.name())?.hash;
+    let forced = login_flow(ev, user.name(), user.password(), Some(new_password))?;
+    settle(ev, user, new_password, &before, forced)
+}
+
+fn login_flow(
+    ev: &Evidence,
+    name: &str,
+    password: &str,
+    new_password: Option<&str>,
+) -> Result<ForcedChange> {
     let flow = format!("login {name}");
     ev.secret(password);
     let mut cmd = console_command("login");
@@ -111,26 +173,145 @@ pub fn login(ev: &Evidence, name: &str, password: &str) -> Result<Attempt> {
     let sent = Instant::now();
     let answer = term.expect_any(&[SHELL_PROMPT, REFUSED, CHANGE_REQUIRED])?;
     let answer_after = sent.elapsed();
+    let mut after = AfterChange::default();
     let outcome = match answer.which {
-        0 => {
-            term.send_line(WHOAMI)?;
-            let m = term.expect(WHOAMI_OUTPUT)?;
-            let user = whoami_of(&m.text);
-            term.send_line("exit")?;
-            let _ = term.wait_exit();
-            AuthOutcome::Shell { user }
-        }
+        0 => AuthOutcome::Shell {
+            user: shell_user(&mut term)?,
+        },
         1 => AuthOutcome::Refused {
             message: answer.text.clone(),
         },
-        _ => AuthOutcome::ChangeRequired,
+        _ => {
+            if let Some(new) = new_password {
+                after = complete_change(&mut term, &answer.text, password, new, SHELL_PROMPT)?;
+                if after.change == Some(PasswordChange::Changed) {
+                    after.shell_after = Some(shell_user(&mut term)?);
+                }
+            }
+            AuthOutcome::ChangeRequired
+        }
     };
-    Ok(finish(ev, flow, term, password, outcome, answer_after))
+    let attempt = finish(ev, flow, term, password, outcome, answer_after);
+    Ok(after.into_forced_change(ev, attempt, new_password))
+}
+
+/// At a shell prompt: prove whose shell it is, then leave.
+fn shell_user(term: &mut Terminal) -> Result<String> {
+    term.send_line(WHOAMI)?;
+    let m = term.expect(WHOAMI_OUTPUT)?;
+    term.send_line("exit")?;
+    let _ = term.wait_exit();
+    Ok(whoami_of(&m.text))
+}
+
+/// What followed the system's demand for a new password.
+#[derive(Default)]
+struct AfterChange {
+    change: Option<PasswordChange>,
+    shell_after: Option<String>,
+    /// What the program showed once the change went through.
+    went_on: Option<String>,
+}
+
+/// Answer the change dialogue that `demand` (the matched "change required"
+/// text) started; `went_on` is what the program shows after a change.
+fn complete_change(
+    term: &mut Terminal,
+    demand: &str,
+    password: &str,
+    new_password: &str,
+    went_on: &str,
+) -> Result<AfterChange> {
+    // The match may already have taken the current-password prompt,
+    // rather than only the "required to change" notice before it.
+    let current_asked = demand.trim_end().ends_with(':');
+    Ok(
+        match change_dialogue(term, password, new_password, current_asked, &[went_on])? {
+            DialogueEnd::WentOn { matched } => AfterChange {
+                change: Some(PasswordChange::Changed),
+                shell_after: None,
+                went_on: Some(matched.text),
+            },
+            DialogueEnd::Rejected { message } => AfterChange {
+                change: Some(PasswordChange::Rejected { message }),
+                ..AfterChange::default()
+            },
+        },
+    )
+}
+
+impl AfterChange {
+    fn into_forced_change(
+        self,
+        ev: &Evidence,
+        attempt: Attempt,
+        new_password: Option<&str>,
+    ) -> ForcedChange {
+        let new_password_echoed =
+            new_password.is_some_and(|p| !p.is_empty() && attempt.transcript.contains(p));
+        if let Some(c) = &self.change {
+            ev.note(format!(
+                "{}: forced change {c:?}, then {}",
+                attempt.flow,
+                self.shell_after
+                    .as_deref()
+                    .map_or("no shell".to_owned(), |u| format!("a shell as {u}"))
+            ));
+        }
+        ForcedChange {
+            attempt,
+            change: self.change,
+            shell_after: self.shell_after,
+            new_password_echoed,
+        }
+    }
+}
+
+/// Check a forced change against /etc/shadow and let the test user follow it.
+fn settle(
+    ev: &Evidence,
+    user: &mut TestUser,
+    new_password: &str,
+    before: &str,
+    forced: ForcedChange,
+) -> Result<ForcedChange> {
+    let outcome = forced.change.clone().unwrap_or(PasswordChange::Rejected {
+        message: "no change was asked for".to_owned(),
+    });
+    check_against_shadow(ev, &forced.attempt.flow, user.name(), &outcome, before)?;
+    if outcome == PasswordChange::Changed {
+        user.password_changed_to(new_password);
+    }
+    Ok(forced)
 }
 
 /// `su - TARGET -c WHOAMI` started by `caller` (an unprivileged test user)
 /// on a PTY, answering the password prompt with `password`.
 pub fn su_from(ev: &Evidence, caller: &TestUser, target: &str, password: &str) -> Result<Attempt> {
+    Ok(su_flow(ev, caller, target, password, None)?.attempt)
+}
+
+/// `su - USER` started by `caller` for a test user whose password has
+/// expired: the right password, the forced change to `new_password` on
+/// the same terminal, then the command runs as the user.
+pub fn su_changing(
+    ev: &Evidence,
+    caller: &TestUser,
+    user: &mut TestUser,
+    new_password: &str,
+) -> Result<ForcedChange> {
+    let before = shadow::entry(user.name())?.hash;
+    let forced = su_flow(ev, caller, user.name(), user.password(), Some(new_password))?;
+    settle(ev, user, new_password, &before, forced)
+}
+
+fn su_flow(
+    ev: &Evidence,
+    caller: &TestUser,
+    target: &str,
+    password: &str,
+    new_password: Option<&str>,
+) -> Result<ForcedChange> {
     let flow = format!("su - {target} (run by {})", caller.name());
     ev.secret(password);
     let mut cmd = console_command("setpriv");
@@ -153,6 +334,7 @@ pub fn su_from(ev: &Evidence, caller: &TestUser, target: &str, password: &str) -
     let sent = Instant::now();
     let answer = term.expect_any(&[WHOAMI_OUTPUT, REFUSED, CHANGE_REQUIRED])?;
     let answer_after = sent.elapsed();
+    let mut after = AfterChange::default();
     let outcome = match answer.which {
         0 => AuthOutcome::Shell {
             user: whoami_of(&answer.text),
@@ -160,9 +342,16 @@ pub fn su_from(ev: &Evidence, caller: &TestUser, target: &str, password: &str) -
         1 => AuthOutcome::Refused {
             message: answer.text.clone(),
         },
-        _ => AuthOutcome::ChangeRequired,
+        _ => {
+            if let Some(new) = new_password {
+                after = complete_change(&mut term, &answer.text, password, new, WHOAMI_OUTPUT)?;
+                after.shell_after = after.went_on.as_deref().map(whoami_of);
+            }
+            AuthOutcome::ChangeRequired
+        }
     };
-    Ok(finish(ev, flow, term, password, outcome, answer_after))
+    let attempt = finish(ev, flow, term, password, outcome, answer_after);
+    Ok(after.into_forced_change(ev, attempt, new_password))
 }
 
 pub(crate) fn whoami_of(marker: &str) -> String {

@@ -1,8 +1,10 @@
-//! Random secrets for throw-away accounts.
+//! Passwords the suite types: random secrets for throw-away accounts, and
+//! passwords of a chosen shape for trying a quality policy.
 //!
-//! Generated passwords carry all four character classes and 16 characters,
+//! Generated secrets carry all four character classes and 16 characters,
 //! so they satisfy any sane configured quality policy without the test
-//! having to relax it.
+//! having to relax it. Shaped passwords ([`shaped_password`]) lack exactly
+//! what they are made to lack (classes, length) and nothing else.
 
 use anyhow::{Context, Result};
 use std::io::Read;
@@ -29,17 +31,135 @@ fn pick(set: &[u8], byte: u8) -> char {
 
 /// A 16-character password with lower, upper, digit and punctuation.
 pub fn strong_password() -> Result<String> {
-    let bytes = random_bytes(32)?;
+    strong_password_of_len(16)
+}
+
+/// A random password of `len` (at least 8) characters with lower, upper,
+/// digit and punctuation, at least two of each. It never starts with an
+/// upper-case letter nor ends with a digit: pam_passwdqc does not count
+/// those towards the classes, and the password must have all four for
+/// every module.
+pub fn strong_password_of_len(len: usize) -> Result<String> {
+    anyhow::ensure!(len >= 8, "a strong password needs at least 8 characters");
+    let bytes = random_bytes(2 * len)?;
     let classes = [LOWER, UPPER, DIGIT, PUNCT];
-    let mut chars: Vec<char> = (0..16)
+    let mut chars: Vec<char> = (0..len)
         .map(|i| pick(classes[i % classes.len()], bytes[i]))
         .collect();
     // Shuffle so the class pattern is not predictable (Fisher-Yates).
-    for i in (1..chars.len()).rev() {
-        let j = usize::from(bytes[16 + i]) % (i + 1);
+    for i in (1..len).rev() {
+        let j = usize::from(bytes[len + i]) % (i + 1);
         chars.swap(i, j);
     }
+    // Move a lowercase letter to the front and to the end if needed: a
+    // swap between two inner positions keeps every class present.
+    if !chars[0].is_ascii_lowercase() {
+        if let Some(i) = (1..len - 1).find(|&i| chars[i].is_ascii_lowercase()) {
+            chars.swap(0, i);
+        }
+    }
+    if chars[len - 1].is_ascii_digit() {
+        if let Some(i) = (1..len - 1).find(|&i| !chars[i].is_ascii_digit()) {
+            chars.swap(len - 1, i);
+        }
+    }
     Ok(chars.into_iter().collect())
+}
+
+/// The character classes that password-quality modules count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CharClass {
+    Lower,
+    Digit,
+    Upper,
+    Other,
+}
+
+impl CharClass {
+    /// The order in which [`shaped_password`] adds classes.
+    pub const ALL: [CharClass; 4] = [
+        CharClass::Lower,
+        CharClass::Digit,
+        CharClass::Upper,
+        CharClass::Other,
+    ];
+
+    pub fn of(c: char) -> CharClass {
+        if c.is_ascii_lowercase() {
+            CharClass::Lower
+        } else if c.is_ascii_uppercase() {
+            CharClass::Upper
+        } else if c.is_ascii_digit() {
+            CharClass::Digit
+        } else {
+            CharClass::Other
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CharClass::Lower => "lowercase",
+            CharClass::Digit => "digits",
+            CharClass::Upper => "uppercase",
+            CharClass::Other => "punctuation",
+        }
+    }
+
+    /// The characters [`shaped_password`] takes for this class, in order.
+    /// Letters are consonants only (no word can form) and no three
+    /// neighbours are an alphabet, keyboard or digit run, so a module has
+    /// no reason to refuse a shaped password other than its shape.
+    fn shaped_alphabet(self) -> &'static [u8] {
+        match self {
+            CharClass::Lower => b"tkzmqrwbxpnvdgcfsjlh",
+            CharClass::Digit => b"7395160482",
+            CharClass::Upper => b"RWBXPNVDGCFSJLHTKZMQ",
+            CharClass::Other => b"%=+,:_/.",
+        }
+    }
+}
+
+/// The classes `password` uses, in [`CharClass::ALL`] order.
+pub fn classes_in(password: &str) -> Vec<CharClass> {
+    let mut used: Vec<CharClass> = password.chars().map(CharClass::of).collect();
+    used.sort();
+    used.dedup();
+    used
+}
+
+/// A deterministic password of exactly `len` characters from the first
+/// `classes` (1 to 4) of lowercase, digits, uppercase, punctuation. It
+/// starts and ends with a lowercase letter, so pam_passwdqc's rule that an
+/// upper-case first letter and a digit last do not count never applies;
+/// every chosen class occurs in between. Needs `len > classes`.
+pub fn shaped_password(classes: usize, len: usize) -> Result<String> {
+    anyhow::ensure!(
+        (1..=4).contains(&classes),
+        "a password has 1 to 4 character classes, not {classes}"
+    );
+    anyhow::ensure!(
+        len > classes,
+        "{len} characters cannot carry {classes} classes between a lowercase first and last letter"
+    );
+    let chosen = &CharClass::ALL[..classes];
+    let mut next = [0usize; 4];
+    let mut take = |class: CharClass| {
+        let alphabet = class.shaped_alphabet();
+        let slot = &mut next[class as usize];
+        let c = char::from(alphabet[*slot % alphabet.len()]);
+        *slot += 1;
+        c
+    };
+    let mut out = String::with_capacity(len);
+    for i in 0..len {
+        let class = if i == len - 1 {
+            CharClass::Lower
+        } else {
+            chosen[i % classes]
+        };
+        out.push(take(class));
+    }
+    Ok(out)
 }
 
 /// `len` random lowercase letters and digits (for account names).
@@ -54,6 +174,66 @@ pub fn random_token(len: usize) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs that pam_passwdqc (and cracklib's "simple" checks) look for;
+    /// shaped passwords must contain no three neighbours of any of them,
+    /// forwards or backwards.
+    const RUNS: [&str; 6] = [
+        "abcdefghijklmnopqrstuvwxyz",
+        "01234567890",
+        "`1234567890-=~!@#$%^&*()_+",
+        "qwertyuiop[]\\asdfghjkl;'zxcvbnm,./",
+        "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/-['=]",
+        "qazwsxedcrfvtgbyhnujmikolp",
+    ];
+
+    #[test]
+    fn shaped_passwords_have_exactly_their_classes_and_no_runs() {
+        for classes in 1..=4 {
+            for len in [classes + 1, 7, 8, 12, 24] {
+                if len <= classes {
+                    continue;
+                }
+                let pw = shaped_password(classes, len).unwrap();
+                assert_eq!(pw.chars().count(), len, "{pw}");
+                assert_eq!(classes_in(&pw), CharClass::ALL[..classes].to_vec(), "{pw}");
+                let first = pw.chars().next().unwrap();
+                let last = pw.chars().last().unwrap();
+                assert!(
+                    first.is_ascii_lowercase() && last.is_ascii_lowercase(),
+                    "{pw}"
+                );
+                assert!(!pw.chars().any(|c| "aeiouyAEIOUY".contains(c)), "{pw}");
+                let lower = pw.to_ascii_lowercase();
+                let chars: Vec<char> = lower.chars().collect();
+                for w in chars.windows(3) {
+                    let fwd: String = w.iter().collect();
+                    let back: String = w.iter().rev().collect();
+                    for run in RUNS {
+                        assert!(
+                            !run.contains(&fwd) && !run.contains(&back),
+                            "{pw} contains {fwd:?} from {run:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(shaped_password(4, 4).is_err());
+        assert!(shaped_password(0, 8).is_err());
+    }
+
+    #[test]
+    fn strong_passwords_of_any_length_keep_four_countable_classes() {
+        for len in [8, 9, 12, 20, 40] {
+            for _ in 0..50 {
+                let pw = strong_password_of_len(len).unwrap();
+                assert_eq!(pw.len(), len);
+                assert_eq!(classes_in(&pw).len(), 4, "{pw}");
+                assert!(!pw.starts_with(|c: char| c.is_ascii_uppercase()), "{pw}");
+                assert!(!pw.ends_with(|c: char| c.is_ascii_digit()), "{pw}");
+            }
+        }
+    }
 
     #[test]
     fn strong_passwords_have_four_classes_and_differ() {

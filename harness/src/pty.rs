@@ -109,6 +109,18 @@ impl Terminal {
 
     /// Wait until one of `regexes` matches; says which one.
     pub fn expect_any(&mut self, regexes: &[&str]) -> Result<Matched> {
+        self.expect_inner(regexes, false)
+    }
+
+    /// Like [`Terminal::expect_any`], but the program ending is an answer
+    /// too: then `which` is `regexes.len()` and `before` holds what it
+    /// wrote last. For dialogues whose refusal is simply the program
+    /// giving up (`passwd` after "You must wait longer…").
+    pub fn expect_any_or_end(&mut self, regexes: &[&str]) -> Result<Matched> {
+        self.expect_inner(regexes, true)
+    }
+
+    fn expect_inner(&mut self, regexes: &[&str], end_is_an_answer: bool) -> Result<Matched> {
         let compiled: Vec<Regex> = regexes
             .iter()
             .map(|r| Regex::new(r).with_context(|| format!("bad expect pattern {r:?}")))
@@ -131,6 +143,14 @@ impl Terminal {
                     which,
                     before,
                     text,
+                })
+            }
+            Err(rexpect::error::Error::EOF { got, .. }) if end_is_an_answer => {
+                self.transcript.push_str(&got);
+                Ok(Matched {
+                    which: regexes.len(),
+                    before: got,
+                    text: String::new(),
                 })
             }
             Err(e) => {

@@ -276,6 +276,50 @@ pub fn ssh_key(
     Ok(finish(ev, flow, term, "", outcome, answer_after))
 }
 
+/// The ciphers a connection to `sshd` negotiates, as the client reports
+/// them with `-v` (`kex: server->client cipher: … MAC: … compression: …`):
+/// `(client->server, server->client)`. The client offers no credentials,
+/// so the connection ends at authentication and nothing is counted against
+/// any account; `user` needs no account at all.
+pub fn negotiated_ciphers(
+    ev: &Evidence,
+    sshd: &PrivateSshd,
+    user: &str,
+) -> Result<(String, String)> {
+    let mut cmd = base_command(sshd)?;
+    cmd.arg("-v")
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "PasswordAuthentication=no",
+            "-o",
+            "KbdInteractiveAuthentication=no",
+        ])
+        .arg(format!("{user}@{HOST}"))
+        .arg("true");
+    let ran = crate::command::run(ev, &mut cmd, None)?;
+    let said = ran.all_output();
+    let cipher = |direction: &str| {
+        said.lines()
+            .find_map(|l| {
+                l.split_once(&format!("kex: {direction} cipher: "))
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+            })
+            .map(str::to_owned)
+    };
+    match (cipher("client->server"), cipher("server->client")) {
+        (Some(up), Some(down)) => Ok((up, down)),
+        _ => bail!(
+            "ssh -v to {HOST}:{} reported no negotiated cipher: {}",
+            sshd.port(),
+            said.trim()
+        ),
+    }
+}
+
 /// The attempt's terminal showed the server's password prompt, i.e. the
 /// decision followed a typed answer. A server that lets a user in without
 /// asking (pam_permit in the stack, an empty password allowed) fails this.

@@ -14,6 +14,11 @@ mod tc_cr1_3_1;
 mod tc_cr1_3_2;
 mod tc_cr1_3_3;
 mod tc_cr1_4_1;
+mod tc_cr1_5_1;
+mod tc_cr1_5_2;
+mod tc_cr1_5_3;
+mod tc_cr1_7_1;
+mod tc_cr1_7_re1_1;
 mod tc_cr1_8_1;
 mod tc_cr1_9_1;
 mod tc_cr1_9_2;
@@ -32,6 +37,11 @@ pub fn catalog() -> Vec<Case> {
         tc_cr1_3_2::CASE,
         tc_cr1_3_3::CASE,
         tc_cr1_4_1::CASE,
+        tc_cr1_5_1::CASE,
+        tc_cr1_5_2::CASE,
+        tc_cr1_5_3::CASE,
+        tc_cr1_7_1::CASE,
+        tc_cr1_7_re1_1::CASE,
         tc_cr1_8_1::CASE,
         tc_cr1_9_1::CASE,
         tc_cr1_9_2::CASE,

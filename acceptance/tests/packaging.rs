@@ -80,35 +80,71 @@ fn relation_names(field: &str) -> BTreeSet<String> {
 }
 
 /// Program names in `Command::new("x")`, `console_command("x")`,
-/// `find_program("x")` and absolute program paths ("/usr/sbin/sshd").
+/// `find_program("x")`, and `Command::new(NAME)` where `NAME` is a `&str`
+/// constant holding a program path (`SSHD = "/usr/sbin/sshd"`).
 fn programs_run_by_the_code() -> BTreeMap<String, String> {
     let root = repo_root();
     let mut files = Vec::new();
     for dir in ["src", "harness/src", "tests/src"] {
         rust_files(&root.join(dir), &mut files);
     }
-    let mut found = BTreeMap::new();
-    for file in files {
-        let text = fs::read_to_string(&file).expect("source file");
-        let shown = file
-            .strip_prefix(&root)
-            .unwrap_or(&file)
-            .display()
-            .to_string();
-        for call in ["Command::new(\"", "console_command(\"", "find_program(\""] {
-            for piece in text.split(call).skip(1) {
-                let name = piece.split('"').next().unwrap_or("");
-                found.insert(name.to_owned(), shown.clone());
+    let sources: Vec<(String, String)> = files
+        .iter()
+        .map(|f| {
+            let text = fs::read_to_string(f).expect("source file");
+            (
+                f.strip_prefix(&root).unwrap_or(f).display().to_string(),
+                text,
+            )
+        })
+        .collect();
+    // `const NAME: &str = "/path/to/program";` anywhere in the code.
+    let mut path_consts = BTreeMap::new();
+    for (_, text) in &sources {
+        for piece in text.split("const ").skip(1) {
+            let Some((name, rest)) = piece.split_once(": &str = \"") else {
+                continue;
+            };
+            let value = rest.split('"').next().unwrap_or("");
+            if value.starts_with('/') && !value.contains([':', ' ']) {
+                path_consts.insert(name.trim().to_owned(), value.to_owned());
             }
         }
-        for piece in text.split('"').skip(1).step_by(2) {
-            let is_path = ["/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"]
-                .iter()
-                .any(|d| piece.starts_with(d));
-            if is_path && !piece.contains([':', ' ']) {
-                let name = piece.rsplit('/').next().unwrap_or(piece);
-                found.insert(name.to_owned(), shown.clone());
+    }
+    let mut found = BTreeMap::new();
+    for (shown, text) in &sources {
+        // The program's argument: the first one, or the second for
+        // `harness::command::sh(ev, program, args)`.
+        let mut arguments: Vec<&str> = Vec::new();
+        for call in ["Command::new(", "console_command(", "find_program("] {
+            arguments.extend(text.split(call).skip(1));
+        }
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("sh(") {
+            let before = rest[..at].chars().next_back();
+            let after = &rest[at + 3..];
+            if !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') {
+                if let Some((_, second)) = after.split_once(',') {
+                    arguments.push(second.trim_start());
+                }
             }
+            rest = after;
+        }
+        for piece in arguments {
+            let program = if let Some(literal) = piece.strip_prefix('"') {
+                literal.split('"').next().unwrap_or("").to_owned()
+            } else {
+                let ident: String = piece
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                match path_consts.get(&ident) {
+                    Some(path) => path.clone(),
+                    None => continue,
+                }
+            };
+            let name = program.rsplit('/').next().unwrap_or(&program).to_owned();
+            found.insert(name, shown.clone());
         }
     }
     // Stand-ins in the harness's own unit tests, not target programs.

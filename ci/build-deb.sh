@@ -38,7 +38,7 @@ PROG=ci/build-deb.sh
 # Bump when the chroot recipe below changes.
 BUILDROOT_RECIPE=1
 # Bump when the build steps change in a way the inputs do not show.
-BUILD_RECIPE=2
+BUILD_RECIPE=3
 BINARY_GOAL_BYTES=$((4 * 1024 * 1024))
 
 SUITE=${FR1_SUITE:-bookworm}
@@ -219,10 +219,19 @@ inner_build() {
     [ "$ifaces" = lo ] || die "the build namespace has network devices: $ifaces"
     log "network devices in the build namespace: $ifaces (down)"
     local -a env=(/usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/home/builder
-        LANG=C.UTF-8 "DEB_BUILD_OPTIONS=parallel=$jobs")
-    local -a cross=()
-    [ "$arch" = "$NATIVE_ARCH" ] || cross=(-a "$arch")
-    chroot "$m" "${env[@]}" setpriv --reuid=builder --regid=builder --init-groups -- \
+        LANG=C.UTF-8)
+    local -a build_env=("${env[@]}" "DEB_BUILD_OPTIONS=parallel=$jobs") cross=()
+    if [ "$arch" != "$NATIVE_ARCH" ]; then
+        # As sbuild cross-builds: the cross profile, no tests (the program
+        # cannot run here; ci/cross-build.sh runs it under qemu-user), the
+        # cross compiler as CC.
+        local gnu_type
+        gnu_type=$(chroot "$m" dpkg-architecture -a "$arch" -qDEB_HOST_GNU_TYPE 2> /dev/null)
+        build_env=("${env[@]}" "DEB_BUILD_OPTIONS=parallel=$jobs nocheck"
+            "DEB_BUILD_PROFILES=cross nocheck" "CC=$gnu_type-gcc")
+        cross=(-a "$arch")
+    fi
+    chroot "$m" "${build_env[@]}" setpriv --reuid=builder --regid=builder --init-groups -- \
         sh -c 'set -e; cd /build; dpkg-source -q -x ./*.dsc src > /dev/null
                cd src; dpkg-buildpackage -us -uc -b "$@"' sh "${cross[@]}"
     log "lintian (no error or warning allowed)"

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Install what the project's scripts need on a Debian machine, as root:
-# mmdebstrap (builds the disposable target image), shellcheck (lints ci/),
-# iproute2 and util-linux (namespaces). Idempotent; runs apt-get update only
-# when a package is missing, so a warm machine pays nothing.
+# mmdebstrap (builds the disposable target image and the package's build
+# chroot), shellcheck (lints ci/), iproute2 and util-linux (namespaces),
+# dpkg-dev, python3, binutils and git (ci/build-deb.sh: source package,
+# debian/copyright check, binary size), apt-utils (apt-ftparchive: the local
+# apt repository of ci/deb-in-image.sh), python3-yaml (ci/lava checks),
+# qemu-system-x86 and e2fsprogs (ci/qemu-image.sh), qemu-user-binfmt
+# (ci/cross-build.sh). Idempotent; runs
+# apt-get update only when a package is missing, so a warm machine pays
+# nothing.
 set -euo pipefail
 
-packages=(mmdebstrap shellcheck iproute2 util-linux ca-certificates)
+packages=(mmdebstrap shellcheck iproute2 util-linux ca-certificates
+    dpkg-dev python3 python3-yaml binutils git apt-utils e2fsprogs)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,6 +30,35 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# QEMU on bookworm comes from bookworm-backports: machines of this
+# kind ship qemu-utils from there, which bookworm's qemu-system-common (7.2)
+# cannot be installed next to.
+install_qemu() {
+    local codename uri list=/etc/apt/sources.list.d/fr1-bookworm-backports.sources
+    codename=$(sed -n "s/^VERSION_CODENAME=//p" /etc/os-release)
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$codename" != bookworm ]; then
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-user-binfmt
+        return
+    fi
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        # The same archive as the machine's own bookworm sources.
+        uri=$(grep -rhs '^URIs:.*/debian/\{0,1\}$' /etc/apt/sources.list.d/*.sources | head -n1 | awk '{print $2}')
+        printf '%s\n' 'Types: deb' "URIs: ${uri:-http://deb.debian.org/debian}" \
+            'Suites: bookworm-backports' 'Components: main' \
+            'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' > "$list"
+    fi
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+        qemu-system-x86 qemu-user-binfmt
+}
+if ! command -v qemu-system-x86_64 > /dev/null || [ ! -f /usr/lib/binfmt.d/qemu-aarch64.conf ]; then
+    [ "$(id -u)" -eq 0 ] || { echo "install-deps: need root to install QEMU" >&2; exit 1; }
+    echo "install-deps: installing qemu-system-x86 and qemu-user-binfmt"
+    install_qemu
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -41,8 +41,8 @@ usage() {
     cat <<EOF
 Usage:
   $PROG build [--print-path] [--rebuild]
-  $PROG run   [--profile NAME] [--out DIR] [--bin PATH] [--setup FILE]
-              [--after FILE] [--] [SUITE-ARGS...]
+  $PROG run   [--profile NAME] [--out DIR] [--bin PATH | --no-bin]
+              [--setup FILE] [--after FILE] [--] [SUITE-ARGS...]
   $PROG exec  [--profile NAME] [--bin PATH] [--setup FILE] -- CMD [ARGS...]
   $PROG shell [--profile NAME] [--bin PATH] [--setup FILE]
   $PROG profiles
@@ -75,6 +75,9 @@ run        Run the suite in a throw-away overlay of the cached rootfs (built
                            from an earlier run there are removed)
            --bin PATH      suite binary to copy into the image
                            (default: <repo>/target/release/cip-iec-fr1-tests)
+           --no-bin        copy no suite binary: --setup installs it (e.g. the
+                           Debian package with apt, from a repository it
+                           finds in /fr1-out, which is mounted before --setup)
            --setup FILE    run as 'sh FILE' in the image before the suite
            --after FILE    run as 'sh FILE' in the image after the suite; it
                            cannot mask a suite failure
@@ -348,7 +351,7 @@ cmd_profiles() {
 # --- running in the image ---------------------------------------------------------
 
 # Parse the options shared by run/exec/shell into R_* variables.
-R_PROFILE=compliant R_OUT=./fr1-results R_BIN='' R_SETUP='' R_AFTER='' R_ARGS=()
+R_PROFILE=compliant R_OUT=./fr1-results R_BIN='' R_NO_BIN=0 R_SETUP='' R_AFTER='' R_ARGS=()
 parse_run_opts() {
     local mode=$1
     shift
@@ -369,6 +372,7 @@ parse_run_opts() {
                 local opt=${1%%=*}
                 set -- "$opt" "${1#*=}" "${@:2}"
                 ;;
+            --no-bin) [ "$mode" = run ] || usage_error "--no-bin is only for run"; R_NO_BIN=1; shift ;;
             -h | --help) usage; exit 0 ;;
             --) shift; R_ARGS=("$@"); break ;;
             -*)
@@ -388,7 +392,10 @@ parse_run_opts() {
     for f in "$R_SETUP" "$R_AFTER"; do
         [ -z "$f" ] || [ -f "$f" ] || usage_error "no such file: $f"
     done
-    if [ "$mode" = run ]; then
+    if [ "$R_NO_BIN" = 1 ]; then
+        [ -z "$R_BIN" ] || usage_error "--bin and --no-bin exclude each other"
+        [ -n "$R_SETUP" ] || usage_error "--no-bin needs a --setup that installs the suite"
+    elif [ "$mode" = run ]; then
         R_BIN=${R_BIN:-$DEFAULT_BIN}
         { [ -f "$R_BIN" ] && [ -x "$R_BIN" ]; } ||
             usage_error "suite binary '$R_BIN' not found (cargo build --release, or --bin PATH)"

@@ -1,0 +1,96 @@
+#!/bin/bash
+# The Debian package for the other architectures of CIP devices, cross-built
+# on this amd64 machine (ci/build-deb.sh --arch: Debian's cross toolchain
+# crossbuild-essential-ARCH and the target's libstd-rust-dev, offline, lintian
+# clean), then each cross-built program run with `--list` in a root
+# filesystem of its architecture under qemu-user (binfmt_misc; the program
+# and its libraries are the target's, only the CPU is emulated).
+#
+#   ci/cross-build.sh [ARCH...]          (default: arm64 armhf)
+#
+# The root filesystems are Debian's libc6 and libgcc-s1 of the architecture
+# (mmdebstrap --variant=extract) plus the package's files; cached like the
+# other images. Needs root.
+set -euo pipefail
+shopt -s inherit_errexit
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO=$PWD
+
+SUITE=${FR1_SUITE:-bookworm}
+CACHE_ROOT=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}
+RECIPE=1
+
+log() { printf 'cross-build: %s\n' "$*" >&2; }
+die() { printf 'ci/cross-build.sh: %s\n' "$*" >&2; exit 1; }
+
+qemu_cpu() {
+    case $1 in
+        arm64) echo aarch64 ;;
+        armhf) echo arm ;;
+        *) die "no qemu-user CPU known for $1" ;;
+    esac
+}
+
+# binfmt_misc with the qemu-user handlers that qemu-user-binfmt ships
+# (/usr/lib/binfmt.d): mounted and registered when this machine has not done
+# it at boot (a container, or no systemd-binfmt run since the install).
+ensure_binfmt() {
+    local cpu=$1 conf
+    [ -e /proc/sys/fs/binfmt_misc/register ] ||
+        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
+        die "cannot mount binfmt_misc"
+    [ -e "/proc/sys/fs/binfmt_misc/qemu-$cpu" ] && return 0
+    conf=/usr/lib/binfmt.d/qemu-$cpu.conf
+    [ -f "$conf" ] || die "$conf missing (apt-get install qemu-user-binfmt)"
+    grep -v '^#' "$conf" > /proc/sys/fs/binfmt_misc/register
+    log "registered the qemu-$cpu binfmt handler"
+}
+
+ensure_rootfs() { # ARCH -> path
+    local arch=$1 key dest tmp
+    key=$(printf 'recipe %s\nsuite %s\narch %s\n' "$RECIPE" "$SUITE" "$arch" | sha256sum | cut -d' ' -f1)
+    dest=$CACHE_ROOT/cross-rootfs-$key
+    if [ ! -d "$dest" ]; then
+        tmp=$(mktemp -d "$CACHE_ROOT/.tmp-cross-rootfs.XXXXXX")
+        log "extracting a $SUITE $arch root filesystem (libc6, libgcc-s1)"
+        mmdebstrap --quiet --variant=extract --architectures="$arch" \
+            --include=libc6,libgcc-s1 "$SUITE" "$tmp/root" >&2 || { rm -rf "$tmp"; die "mmdebstrap failed"; }
+        mv -T "$tmp/root" "$dest"
+        rm -rf "$tmp"
+    fi
+    printf '%s\n' "$dest"
+}
+
+[ "$(id -u)" -eq 0 ] || die "must run as root"
+archs=("$@")
+[ ${#archs[@]} -gt 0 ] || archs=(arm64 armhf)
+for arch in "${archs[@]}"; do
+    t0=$EPOCHREALTIME
+    out=$REPO/target/deb/$SUITE-$arch
+    ci/build-deb.sh --arch "$arch" --out "$out"
+    deb=$(ls "$out"/cip-iec-fr1-tests_*_"$arch".deb)
+    [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || die "$deb is not an $arch package"
+
+    cpu=$(qemu_cpu "$arch")
+    ensure_binfmt "$cpu"
+    rootfs=$(ensure_rootfs "$arch")
+    work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-cross.XXXXXX")
+    mkdir "$work/upper" "$work/ovl" "$work/merged"
+    dpkg-deb -x "$deb" "$work/upper"
+    machine=$(readelf -h "$work/upper/usr/bin/cip-iec-fr1-tests" | sed -n 's/^ *Machine: *//p')
+    rc=0
+    # The package's files over the architecture's libraries; the program runs
+    # as a process of that architecture: exec goes through binfmt_misc.
+    # shellcheck disable=SC2016 # $1/$2 are the inner shell's
+    unshare --mount --propagation private -- sh -c '
+        mount -t overlay overlay -o "lowerdir=$1,upperdir=$2/upper,workdir=$2/ovl" "$2/merged" &&
+        chroot "$2/merged" /usr/bin/cip-iec-fr1-tests --list' sh "$rootfs" "$work" \
+        > "$work/list" 2> "$work/err" || rc=$?
+    if [ "$rc" -ne 0 ] || ! grep -q '^TC_CR1\.1_1: test$' "$work/list"; then
+        cat "$work/err" "$work/list" >&2
+        rm -rf "$work"
+        die "the $arch program does not list the test cases under qemu-$cpu (exit $rc)"
+    fi
+    log "$arch: $(basename "$deb") ($machine) lists $(grep -c ': test$' "$work/list") test cases under qemu-$cpu binfmt in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+    rm -rf "$work"
+done

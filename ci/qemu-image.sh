@@ -1,0 +1,251 @@
+#!/bin/bash
+# QEMU image validation: the disposable CIP-security-like rootfs made
+# bootable (linux-image-amd64, systemd), the Debian package installed in it
+# with apt (offline, from a local repository), written to an ext4 disk image
+# and booted with qemu-system-x86_64. A systemd unit runs the suite on the
+# booted system and powers it off; the JUnit report, the evidence and the exit
+# status come back to the host over a 9p share, the serial console is logged.
+#
+#   ci/qemu-image.sh [--out DIR] [--timeout SECONDS] [-- SUITE-ARGS...]
+#
+# Exit status: the suite's (0 only if every selected test case passed), 1 if
+# the image could not be built or booted or no result came back, 124 on
+# timeout. TCG by default; KVM only when a short probe boot under KVM works.
+# Results in --out (default target/qemu-image): junit.xml, evidence/,
+# console.log, exit-code, apt-install.log. Needs root.
+#
+# Cached: the boot layer (kernel, systemd) on top of the cached rootfs, keyed
+# like it, under $FR1_CACHE/qemu-base-<key>; the package goes in per run.
+set -euo pipefail
+shopt -s inherit_errexit
+
+SELF=$(readlink -f "${BASH_SOURCE[0]}")
+REPO=$(cd "$(dirname "$SELF")/.." && pwd)
+PROG=ci/qemu-image.sh
+
+# Bump when the boot layer recipe changes.
+QEMU_RECIPE=1
+BOOT_PACKAGES=(linux-image-amd64 systemd systemd-sysv udev)
+SUITE=${FR1_SUITE:-bookworm}
+CACHE_ROOT=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}
+ARCH=$(dpkg --print-architecture)
+GUEST_MEMORY=2048
+KVM_PROBE_SECONDS=15
+
+log() { printf 'qemu-image: %s\n' "$*" >&2; }
+die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+CLEANUP=()
+cleanup() {
+    local d
+    for d in "${CLEANUP[@]}"; do
+        [ -n "$d" ] && [ -e "$d" ] && rm -rf --one-file-system -- "$d"
+    done
+    return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Mounts for a chroot at $1 (inside a private mount namespace).
+chroot_mounts() {
+    mount -t proc proc "$1/proc"
+    mount -t sysfs -o ro sysfs "$1/sys"
+    mount --rbind /dev "$1/dev"
+    mount -t tmpfs tmpfs "$1/run"
+    mount -t tmpfs tmpfs "$1/tmp"
+}
+
+# --- the boot layer, cached -----------------------------------------------------
+
+# Inner half (private mount namespace): install the boot packages in an
+# overlay; its upper dir is the layer. Network: the Debian archive.
+inner_base() {
+    local rootfs=$1 layer=$2 work=$3 m=$3/merged
+    mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$layer,workdir=$work/ovl" "$m"
+    chroot_mounts "$m"
+    cp /etc/resolv.conf "$m/etc/resolv.conf"
+    chroot "$m" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+        sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends "$@" &&
+               apt-get clean && rm -rf /var/lib/apt/lists/*' sh "${BOOT_PACKAGES[@]}"
+    rm -f "$m/etc/resolv.conf"
+    # The boot only: a root file system entry, no network to wait for.
+    printf '/dev/vda / ext4 rw,errors=remount-ro 0 0\n' > "$m/etc/fstab"
+    chroot "$m" systemctl mask systemd-networkd-wait-online.service apt-daily.timer \
+        apt-daily-upgrade.timer > /dev/null 2>&1 || true
+}
+
+ensure_base() { # ROOTFS -> layer path
+    local rootfs=$1 key dest tmp lockfd
+    key=$(printf 'recipe %s\nrootfs %s\npackages %s\n' "$QEMU_RECIPE" "$(basename "$rootfs")" \
+        "${BOOT_PACKAGES[*]}" | sha256sum | cut -d' ' -f1)
+    dest=$CACHE_ROOT/qemu-base-$key
+    if [ -d "$dest" ]; then printf '%s\n' "$dest"; return; fi
+    trap cleanup EXIT
+    exec {lockfd}> "$CACHE_ROOT/.lock"
+    flock "$lockfd"
+    if [ -d "$dest" ]; then exec {lockfd}>&-; printf '%s\n' "$dest"; return; fi
+    tmp=$(mktemp -d "$CACHE_ROOT/.tmp-qemu-base-$key.XXXXXX")
+    CLEANUP+=("$tmp")
+    mkdir "$tmp/layer" "$tmp/ovl" "$tmp/merged"
+    log "building the boot layer (${BOOT_PACKAGES[*]}) once, about 1 min"
+    unshare --mount --propagation private -- "$SELF" __base "$rootfs" "$tmp/layer" "$tmp" >&2 ||
+        die "building the boot layer failed"
+    mv -T "$tmp/layer" "$dest"
+    exec {lockfd}>&-
+    printf '%s\n' "$dest"
+}
+
+# --- the disk image, per run ------------------------------------------------------
+
+# Inner half (private mount namespace, no network): install the package with
+# apt from the local repository, add the suite unit, write the disk image.
+inner_disk() {
+    local rootfs=$1 base=$2 work=$3 out=$4 m=$3/merged
+    shift 4
+    mount -t overlay overlay -o "lowerdir=$base:$rootfs,upperdir=$work/upper,workdir=$work/ovl" "$m"
+    chroot_mounts "$m"
+    mkdir -p "$m/fr1-out"
+    mount --bind "$out" "$m/fr1-out"
+    chroot "$m" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+        sh /fr1-out/apt-install-in-image.sh > "$work/apt-install.console" 2>&1 || {
+        cat "$work/apt-install.console" >&2
+        die "apt install of the package in the image failed"
+    }
+    umount "$m/fr1-out"
+    rm -f "$m/etc/apt/sources.list.d/fr1-local.list"
+
+    local suite_args=''
+    [ $# -eq 0 ] || suite_args=$(printf ' %q' "$@")
+    install -m 0755 /dev/stdin "$m/usr/local/sbin/fr1-qemu-run" <<EOF
+#!/bin/sh
+# Runs the suite on the booted image (fr1-suite.service), puts the results on
+# the host's 9p share and powers off: ci/qemu-image.sh.
+mkdir -p /fr1-out
+if ! mount -t 9p -o trans=virtio,version=9p2000.L fr1out /fr1-out; then
+    echo "fr1-qemu-run: cannot mount the results share" > /dev/console
+    systemctl poweroff --no-block
+    exit 1
+fi
+cut -d' ' -f1 /proc/uptime > /fr1-out/suite-start-uptime
+status=0
+/usr/bin/cip-iec-fr1-tests --junit /fr1-out/junit.xml --evidence-dir /fr1-out/evidence$suite_args || status=\$?
+echo "\$status" > /fr1-out/exit-code
+sync
+umount /fr1-out
+systemctl poweroff --no-block
+EOF
+    cat > "$m/etc/systemd/system/fr1-suite.service" <<'EOF'
+[Unit]
+Description=cip-iec-fr1-tests on the booted image (ci/qemu-image.sh)
+After=ssh.service systemd-user-sessions.service
+
+[Service]
+Type=oneshot
+TimeoutStartSec=infinity
+Environment=HOME=/root LANG=C.UTF-8
+ExecStart=/usr/local/sbin/fr1-qemu-run
+StandardOutput=journal+console
+StandardError=journal+console
+
+[Install]
+WantedBy=multi-user.target
+EOF
+    chroot "$m" systemctl enable fr1-suite.service > /dev/null 2>&1
+    cp -L "$m/vmlinuz" "$work/vmlinuz"
+    cp -L "$m/initrd.img" "$work/initrd.img"
+    local size_mb
+    size_mb=$(du -sxm "$m" | cut -f1)
+    # Unmount everything below the root first: mkfs -d copies the tree as seen.
+    umount -R "$m/proc" "$m/sys" "$m/dev" "$m/run" "$m/tmp"
+    mkfs.ext4 -q -F -L fr1-root -d "$m" "$work/disk.img" "$((size_mb + 512))M"
+}
+
+# --- booting ------------------------------------------------------------------------
+
+# Does KVM boot a kernel here? A kernel without root file system panics at
+# once (and with -no-reboot, QEMU exits); a KVM that hangs shows nothing.
+kvm_works() {
+    local kernel=$1 probe
+    [ -r /dev/kvm ] && [ -w /dev/kvm ] || return 1
+    probe=$(timeout "$KVM_PROBE_SECONDS" qemu-system-x86_64 -accel kvm -m 256 -nographic \
+        -no-reboot -kernel "$kernel" -append "console=ttyS0 panic=-1" < /dev/null 2>&1 || true)
+    grep -q 'Kernel panic' <<< "$probe"
+}
+
+main() {
+    local out=$REPO/target/qemu-image timeout_s=600
+    while [ $# -gt 0 ]; do
+        case $1 in
+            --out) out=${2:?--out needs a value}; shift ;;
+            --timeout) timeout_s=${2:?--timeout needs a value}; shift ;;
+            --) shift; break ;;
+            -h | --help) sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "$SELF"; exit 0 ;;
+            __base) shift; inner_base "$@"; exit ;;
+            __disk) shift; inner_disk "$@"; exit ;;
+            *) break ;;
+        esac
+        shift
+    done
+    [ "$(id -u)" -eq 0 ] || die "must run as root"
+    [ "$ARCH" = amd64 ] || die "only amd64 hosts boot the amd64 image"
+    for tool in qemu-system-x86_64 mkfs.ext4 apt-ftparchive; do
+        command -v "$tool" > /dev/null || die "$tool is not installed (ci/install-deps.sh)"
+    done
+    local t0=$EPOCHREALTIME
+    local debs=$REPO/target/deb/$SUITE-$ARCH
+    "$REPO/ci/build-deb.sh" --out "$debs" > /dev/null
+    local rootfs base work
+    rootfs=$("$REPO/ci/target-image.sh" build --print-path)
+    base=$(ensure_base "$rootfs")
+
+    mkdir -p "$out"
+    out=$(cd "$out" && pwd)
+    rm -rf --one-file-system -- "${out:?}"/*
+    mkdir -p "$out/apt"
+    cp "$debs"/cip-iec-fr1-tests_*_"$ARCH".deb "$out/apt/"
+    (cd "$out/apt" && apt-ftparchive -q packages . > Packages && apt-ftparchive -q release . > Release)
+    cp "$REPO/ci/program-packages" "$REPO/ci/apt-install-in-image.sh" "$out/"
+
+    work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-qemu.XXXXXX")
+    CLEANUP+=("$work")
+    mkdir "$work/upper" "$work/ovl" "$work/merged"
+    unshare --mount --net --propagation private -- "$SELF" __disk "$rootfs" "$base" "$work" "$out" "$@" ||
+        die "making the disk image failed"
+    rm -rf "${out:?}/apt" "$out/apt-install-in-image.sh" "$out/program-packages"
+    log "disk image ready in $(elapsed "$t0") s ($(du -h --apparent-size "$work/disk.img" | cut -f1), package installed with apt)"
+
+    local accel=tcg t2=$EPOCHREALTIME
+    if kvm_works "$work/vmlinuz"; then accel=kvm; fi
+    log "KVM probe: $([ "$accel" = kvm ] && echo works || echo 'no (TCG)') ($(elapsed "$t2") s)"
+    log "booting with $accel (timeout ${timeout_s} s)"
+    local t1=$EPOCHREALTIME rc=0
+    local -a qemu=(qemu-system-x86_64 -m "$GUEST_MEMORY" -smp 2 -nographic -no-reboot
+        -kernel "$work/vmlinuz" -initrd "$work/initrd.img"
+        -append "root=/dev/vda rw console=ttyS0 panic=-1"
+        -drive "file=$work/disk.img,if=virtio,format=raw"
+        -virtfs "local,path=$out,mount_tag=fr1out,security_model=none,id=fr1out"
+        -nic none)
+    if [ "$accel" = kvm ]; then qemu+=(-accel kvm -cpu host); else qemu+=(-accel "tcg,thread=multi" -cpu max); fi
+    timeout --kill-after=10 "$timeout_s" "${qemu[@]}" < /dev/null > "$out/console.log" 2>&1 || rc=$?
+    local boot_s
+    boot_s=$(elapsed "$t1")
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        tail -n 40 "$out/console.log" >&2
+        log "timed out after ${timeout_s} s"
+        exit 124
+    fi
+    # The suite's own console lines (journal+console prefixes them).
+    tr -d '\r' < "$out/console.log" | sed -n 's/^.*fr1-qemu-run\[[0-9]*\]: //p' |
+        grep -E '^(test |running |suite wall|JUnit)' >&2 || true
+    [ -f "$out/exit-code" ] || { tail -n 60 "$out/console.log" >&2; die "no result came back from the guest (qemu exit $rc)"; }
+    local status
+    status=$(cat "$out/exit-code")
+    log "guest: suite started $(cat "$out/suite-start-uptime" 2> /dev/null || echo '?') s after boot, exit status $status"
+    log "wall time: $(elapsed "$t0") s in all, $boot_s s from boot to power-off ($accel; goal under TCG: < 300 s)"
+    [ -s "$out/junit.xml" ] || die "no JUnit report came back from the guest"
+    return "$status"
+}
+
+main "$@"

@@ -80,8 +80,8 @@ fn relation_names(field: &str) -> BTreeSet<String> {
 }
 
 /// Program names in `Command::new("x")`, `console_command("x")`,
-/// `find_program("x")`, and `Command::new(NAME)` where `NAME` is a `&str`
-/// constant holding a program path (`SSHD = "/usr/sbin/sshd"`).
+/// `find_program("x")`, `sh(ev, "x", args)`, and the same calls with a
+/// `&str` constant naming the program (`SSHD = "/usr/sbin/sshd"`).
 fn programs_run_by_the_code() -> BTreeMap<String, String> {
     let root = repo_root();
     let mut files = Vec::new();
@@ -98,7 +98,8 @@ fn programs_run_by_the_code() -> BTreeMap<String, String> {
             )
         })
         .collect();
-    // `const NAME: &str = "/path/to/program";` anywhere in the code.
+    // `const NAME: &str = "program";` anywhere in the code (only those
+    // given to Command::new or sh() below count).
     let mut path_consts = BTreeMap::new();
     for (_, text) in &sources {
         for piece in text.split("const ").skip(1) {
@@ -106,7 +107,7 @@ fn programs_run_by_the_code() -> BTreeMap<String, String> {
                 continue;
             };
             let value = rest.split('"').next().unwrap_or("");
-            if value.starts_with('/') && !value.contains([':', ' ']) {
+            if !value.is_empty() && !value.contains([':', ' ']) {
                 path_consts.insert(name.trim().to_owned(), value.to_owned());
             }
         }

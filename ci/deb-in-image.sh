@@ -5,7 +5,7 @@
 # /usr/bin/cip-iec-fr1-tests runs a subset of the suite there; its JUnit
 # report and evidence come back to the host.
 #
-#   ci/deb-in-image.sh [--out DIR] [-- SUITE-ARGS...]   (default: TC_CR1.1)
+#   ci/deb-in-image.sh [--out DIR] [-- SUITE-ARGS...]   (default: TC_CR1.1_: TC_CR1.1_1 and TC_CR1.1_2)
 #
 # Also the negative control of the package's Depends: with one of them
 # (openssl) purged from the image first, the same install must fail.
@@ -31,7 +31,7 @@ out=target/deb-in-image
 if [ "${1:-}" = --out ]; then out=${2:?--out needs a value}; shift 2; fi
 if [ "${1:-}" = -- ]; then shift; fi
 suite_args=("$@")
-[ ${#suite_args[@]} -gt 0 ] || suite_args=(TC_CR1.1)
+[ ${#suite_args[@]} -gt 0 ] || suite_args=(TC_CR1.1_)
 
 debs=target/deb/$SUITE-$ARCH
 ci/build-deb.sh --out "$debs"

@@ -5,11 +5,11 @@
 # every selected test case and the overall result reach LAVA, and that the
 # JUnit report is kept in the log.
 #
-#   ci/lava-in-image.sh [FILTER]      (default: TC_CR1.1)
+#   ci/lava-in-image.sh [FILTER]      (default: TC_CR1.1_: TC_CR1.1_1 and TC_CR1.1_2)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-filter=${1:-TC_CR1.1}
+filter=${1:-TC_CR1.1_}
 bin=target/release/cip-iec-fr1-tests
 die() { printf 'ci/lava-in-image.sh: %s\n' "$*" >&2; exit 1; }
 [ -x "$bin" ] || die "$bin missing (cargo build --release)"

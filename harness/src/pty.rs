@@ -59,7 +59,7 @@ impl Terminal {
         let line = command_line(cmd);
         ev.step(format!("on a PTY: {line}"));
         // SAFETY: runs in the forked child before exec; it only calls
-        // tcgetattr/tcsetattr on fd 0, which are async-signal-safe.
+        // tcgetattr/tcsetattr on fd 0 and prctl, which are async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
                 let mut t: nix::libc::termios = std::mem::zeroed();
@@ -67,6 +67,12 @@ impl Terminal {
                     t.c_lflag |= nix::libc::ECHO;
                     nix::libc::tcsetattr(0, nix::libc::TCSANOW, &t);
                 }
+                // Die with the suite: if it is killed between this fork and
+                // the journal entry for the session, nothing else would end
+                // the program (a login waits a minute for its password).
+                // The Terminal lives and dies on the thread that forks, so
+                // the thread ending early cannot fire this.
+                nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL);
                 Ok(())
             });
         }

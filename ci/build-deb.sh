@@ -36,7 +36,7 @@ REPO=$(cd "$(dirname "$SELF")/.." && pwd)
 PROG=ci/build-deb.sh
 
 # Bump when the chroot recipe below changes.
-BUILDROOT_RECIPE=1
+BUILDROOT_RECIPE=2
 # Bump when the build steps change in a way the inputs do not show.
 BUILD_RECIPE=3
 BINARY_GOAL_BYTES=$((4 * 1024 * 1024))
@@ -162,12 +162,35 @@ buildroot_key() {
 # network still up): the Build-Depends, lintian and the build user.
 customize_buildroot() {
     local root=$1 arch=$2
-    local -a satisfy=(apt-get satisfy -y -q --no-install-recommends)
+    local -a satisfy=(apt-get satisfy -y -q --no-install-recommends) extra=()
+    local rustc_version std_version web
     if [ "$arch" != "$NATIVE_ARCH" ]; then
         satisfy+=(--host-architecture "$arch")
         chroot "$root" apt-get install -y -q --no-install-recommends "crossbuild-essential-$arch"
+        # A cross build needs the native rustc of exactly the version of the
+        # target's libstd. Left to itself, apt pairs trixie's rustc-web 1.96
+        # (through its Provides: rustc) with the target's own
+        # libstd-rust-dev 1.85, which rustc then rejects crate by crate: name
+        # the pair of one family, and keep the other libstd out (both in
+        # one sysroot are two candidates for every std crate).
+        web=$(chroot "$root" apt-cache show --no-all-versions "libstd-rust-web-dev:$arch" 2> /dev/null |
+            sed -n 's/^Version: //p')
+        if [ -n "$web" ]; then
+            extra+=("rustc-web:native (= $web), cargo-web:native, libstd-rust-web-dev (= $web)"
+                "Conflicts: libstd-rust-dev (<< $web)")
+        else
+            extra+=("Conflicts: rustc-web")
+        fi
     fi
-    chroot "$root" "${satisfy[@]}" "$(build_depends)"
+    chroot "$root" "${satisfy[@]}" "$(build_depends)" "${extra[@]}"
+    if [ "$arch" != "$NATIVE_ARCH" ]; then
+        rustc_version=$(chroot "$root" rustc --version | cut -d' ' -f2)
+        # shellcheck disable=SC2016 # dpkg-query's format, literally
+        std_version=$(chroot "$root" dpkg-query -W -f '${Version}' \
+            "libstd-rust-dev:$arch" "libstd-rust-web-dev:$arch" 2> /dev/null || true)
+        [[ $std_version == "$rustc_version"* ]] ||
+            die "build chroot: rustc $rustc_version cannot build with the $arch libstd $std_version"
+    fi
     chroot "$root" apt-get install -y -q --no-install-recommends lintian
     chroot "$root" useradd --create-home --shell /bin/sh builder
     rm -f "$root/etc/resolv.conf"

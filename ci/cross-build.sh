@@ -17,8 +17,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$PWD
 
 SUITE=${FR1_SUITE:-bookworm}
+MIRROR=${FR1_MIRROR:-}
 CACHE_ROOT=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}
-RECIPE=1
+RECIPE=2
 
 log() { printf 'cross-build: %s\n' "$*" >&2; }
 die() { printf 'ci/cross-build.sh: %s\n' "$*" >&2; exit 1; }
@@ -48,13 +49,20 @@ ensure_binfmt() {
 
 ensure_rootfs() { # ARCH -> path
     local arch=$1 key dest tmp
-    key=$(printf 'recipe %s\nsuite %s\narch %s\n' "$RECIPE" "$SUITE" "$arch" | sha256sum | cut -d' ' -f1)
+    key=$(printf 'recipe %s\nsuite %s\narch %s\nmirror %s\n' "$RECIPE" "$SUITE" "$arch" "$MIRROR" |
+        sha256sum | cut -d' ' -f1)
     dest=$CACHE_ROOT/cross-rootfs-$key
     if [ ! -d "$dest" ]; then
         tmp=$(mktemp -d "$CACHE_ROOT/.tmp-cross-rootfs.XXXXXX")
         log "extracting a $SUITE $arch root filesystem (libc6, libgcc-s1)"
         mmdebstrap --quiet --variant=extract --architectures="$arch" \
-            --include=libc6,libgcc-s1 "$SUITE" "$tmp/root" >&2 || { rm -rf "$tmp"; die "mmdebstrap failed"; }
+            --include=libc6,libgcc-s1 "$SUITE" "$tmp/root" ${MIRROR:+"$MIRROR"} >&2 || { rm -rf "$tmp"; die "mmdebstrap failed"; }
+        # From trixie on, libc6 ships its loader under /usr/lib only and the
+        # /lib alias comes from the merged-/usr setup that the extract
+        # variant skips; programs ask for /lib/ld-linux-*.so.
+        for dir in bin sbin lib; do
+            [ -e "$tmp/root/$dir" ] || ln -s "usr/$dir" "$tmp/root/$dir"
+        done
         mv -T "$tmp/root" "$dest"
         rm -rf "$tmp"
     fi

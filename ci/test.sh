@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The project's tests, as CI runs them (.ci/run calls this):
-# lints, unit tests, then the suite in disposable CIP-security-like images
-# (foundation acceptance, interruption, the negative-control matrix). The
-# delivery checks (package, Isar, LAVA, QEMU, cross builds) are in
-# ci/delivery-test.sh until they have run green from a fresh clone in CI's
-# time budget. Needs root.
+# lints, unit tests, the suite in disposable CIP-security-like images
+# (foundation acceptance, interruption, the negative-control matrix), then
+# the delivery checks of ci/delivery-test.sh (Debian package, apt install,
+# Isar, LAVA, QEMU boot, cross builds). Needs root.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -36,6 +35,9 @@ step "acceptance: the suite in disposable images"
 # One image at a time: each run already uses both cores.
 FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" \
     cargo test -p fr1-acceptance --locked -- --ignored --test-threads 1 2>&1 | tee -a "$log"
+
+step "delivery"
+time ci/delivery-test.sh
 
 # One closing line for the whole run: the last cargo binary to report is a
 # doc-test target with nothing in it, which says "0 passed".

@@ -9,9 +9,15 @@
 //!
 //! Records are read with `faillock --user`, and reset only for accounts the
 //! harness created ([`reset`] takes a [`TestUser`]).
+//!
+//! The lockout drill the CR1.11 cases share, whatever the flow (`su`,
+//! `ssh`): [`policy_under_test`], [`drive_to_lock`], [`assert_locked`],
+//! [`assert_recorded`].
 
 use crate::command::{find_program, run, run_ok};
+use crate::login::{Attempt, AuthOutcome};
 use crate::pam::{self, PamLine};
+use crate::password::strong_password;
 use crate::{Evidence, TestUser};
 use anyhow::{bail, Context, Result};
 use std::fmt;
@@ -238,6 +244,94 @@ pub fn policy(ev: &Evidence, service: &str) -> Result<Option<Policy>> {
         lines: lines.iter().map(|l| l.location()).collect(),
         notes,
     }))
+}
+
+/// The policy a lockout test works against, recorded in the evidence. A
+/// stack without pam_faillock is tested against pam_faillock's built-in
+/// deny=3, so the flow still runs and the evidence shows the missing lock
+/// in action; `deny=0` (never lock) fails at once.
+pub fn policy_under_test(ev: &Evidence, service: &str) -> Result<Policy> {
+    let policy = policy(ev, service)?.unwrap_or_else(|| Policy::builtin(service));
+    policy.record(ev);
+    if policy.deny == 0 {
+        bail!("pam_faillock is configured with deny=0: accounts are never locked");
+    }
+    Ok(policy)
+}
+
+/// Bring `user` to the lock through one flow (`flow` names it: "su",
+/// "ssh"; `attempt` tries one password through it): one wrong password
+/// fewer than `deny` must not lock (the right one still gives a shell),
+/// then, from a cleared record, `deny` wrong passwords.
+pub fn drive_to_lock(
+    ev: &Evidence,
+    policy: &Policy,
+    user: &TestUser,
+    flow: &str,
+    mut attempt: impl FnMut(&str) -> Result<Attempt>,
+) -> Result<()> {
+    let deny = policy.deny;
+    let wrong = strong_password()?;
+    ev.step(format!(
+        "{} wrong password(s) with {flow} (one fewer than deny={deny}), then the right one",
+        deny - 1
+    ));
+    for _ in 1..deny {
+        attempt(&wrong)?.assert_refused()?;
+    }
+    attempt(user.password())?.assert_shell_as(user.name())?;
+    ev.ok(format!(
+        "{} wrong password(s) do not lock: the right password still gives a shell",
+        deny - 1
+    ));
+    let after_success = record(ev, &policy.dir, user.name())?;
+    ev.note(format!(
+        "after that success faillock lists {} valid failure(s) (pam_faillock in the account stack clears them)",
+        valid_failures(&after_success)
+    ));
+    // The locking half starts from an empty record, whatever the stack
+    // does on success.
+    reset(ev, &policy.dir, user)?;
+
+    ev.step(format!("{deny} wrong passwords with {flow}"));
+    for _ in 0..deny {
+        attempt(&wrong)?.assert_refused()?;
+    }
+    Ok(())
+}
+
+/// After [`drive_to_lock`]: the right password's `attempt` through `flow`
+/// must be refused; a shell means there is no lock.
+pub fn assert_locked(policy: &Policy, flow: &str, attempt: &Attempt) -> Result<()> {
+    if let AuthOutcome::Shell { .. } = attempt.outcome {
+        let missing = if policy.configured() {
+            String::new()
+        } else {
+            format!(
+                " ({}'s auth stack has no pam_faillock line)",
+                policy.service
+            )
+        };
+        bail!(
+            "after {} wrong passwords the right password still gave a shell with {flow}: the account was not locked{missing}",
+            policy.deny
+        );
+    }
+    attempt.assert_refused()
+}
+
+/// After [`drive_to_lock`]: `faillock --user` lists at least `deny` valid
+/// failures. Returns the record.
+pub fn assert_recorded(ev: &Evidence, policy: &Policy, user: &str) -> Result<Vec<Failure>> {
+    let failures = record(ev, &policy.dir, user)?;
+    let valid = valid_failures(&failures);
+    if valid < policy.deny as usize {
+        bail!(
+            "faillock --user {user} lists {valid} valid failure(s), fewer than deny={}",
+            policy.deny
+        );
+    }
+    Ok(failures)
 }
 
 /// One failure kept in a user's record.

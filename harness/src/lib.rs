@@ -11,6 +11,8 @@
 //! - [`user`]: throw-away accounts that are removed again ([`TestUser`]);
 //! - [`file_guard`]: byte-exact backup and restore of a system file ([`FileGuard`]);
 //! - [`pty`]: a pseudo-terminal session with a transcript ([`Terminal`]);
+//! - [`dialogue`]: answering PAM's questions on a PTY and classifying the end,
+//!   for every flow below;
 //! - [`login`]: the real authentication flows (`login`, `su`) driven on a PTY;
 //! - [`passwd`]: password changes (`passwd` on a PTY, `chpasswd`), checked
 //!   against /etc/shadow;
@@ -37,6 +39,7 @@ pub mod access;
 pub mod accounts;
 pub mod case;
 pub mod command;
+pub mod dialogue;
 pub mod evidence;
 pub mod fail2ban;
 pub mod faillock;

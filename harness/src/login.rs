@@ -12,12 +12,15 @@
 //! that has expired: they carry the forced change through on the same
 //! terminal (current password, new, retype) and then prove the shell.
 
+use crate::dialogue::{
+    converse, decide, finish, shell_user, whoami_of, Ends, ShellSign, SHELL_PROMPT,
+};
 use crate::passwd::{change_dialogue, check_against_shadow, DialogueEnd, PasswordChange};
 use crate::pty::Terminal;
 use crate::{shadow, Evidence, TestUser};
 use anyhow::{bail, Result};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The command a successful session runs: the marker proves a real shell
 /// ran as the authenticated user, and cannot be confused with the typed
@@ -26,8 +29,19 @@ pub const WHOAMI: &str = "echo FR1-$(id -un)-END";
 pub(crate) const WHOAMI_OUTPUT: &str = r"FR1-([A-Za-z0-9._-]+)-END";
 const REFUSED: &str = r"(?i)(login incorrect|authentication failure|permission denied|account has expired|account is locked|access denied|not allowed)";
 pub(crate) const CHANGE_REQUIRED: &str = r"(?i)(required to change your password|password has expired|password expired|current password:|\(current\) unix password:)";
-const PASSWORD_PROMPT: &str = r"(?i)password: ?$";
-const SHELL_PROMPT: &str = r"[$#] $";
+
+/// How `login` ends a dialogue: an interactive shell, or its refusal.
+const LOGIN: Ends = Ends {
+    shell: ShellSign::Prompt,
+    refused: REFUSED,
+    failure: None,
+};
+/// How `su - NAME -c WHOAMI` ends one: the command's output, or a refusal.
+const SU: Ends = Ends {
+    shell: ShellSign::Marker,
+    refused: REFUSED,
+    failure: None,
+};
 
 /// What the system decided about one authentication attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,45 +178,58 @@ fn login_flow(
     password: &str,
     new_password: Option<&str>,
 ) -> Result<ForcedChange> {
-    let flow = format!("login {name}");
-    ev.secret(password);
     let mut cmd = console_command("login");
     cmd.arg(name);
-    let mut term = Terminal::spawn(ev, &flow, cmd)?;
-    term.expect(PASSWORD_PROMPT)?;
-    term.send_secret(password)?;
-    let sent = Instant::now();
-    let answer = term.expect_any(&[SHELL_PROMPT, REFUSED, CHANGE_REQUIRED])?;
-    let answer_after = sent.elapsed();
-    let mut after = AfterChange::default();
-    let outcome = match answer.which {
-        0 => AuthOutcome::Shell {
-            user: shell_user(&mut term)?,
-        },
-        1 => AuthOutcome::Refused {
-            message: answer.text.clone(),
-        },
-        _ => {
-            if let Some(new) = new_password {
-                after = complete_change(&mut term, &answer.text, password, new, SHELL_PROMPT)?;
-                if after.change == Some(PasswordChange::Changed) {
-                    after.shell_after = Some(shell_user(&mut term)?);
-                }
-            }
-            AuthOutcome::ChangeRequired
-        }
-    };
-    let attempt = finish(ev, flow, term, password, outcome, answer_after);
-    Ok(after.into_forced_change(ev, attempt, new_password))
+    password_flow(
+        ev,
+        format!("login {name}"),
+        cmd,
+        &LOGIN,
+        password,
+        new_password,
+    )
 }
 
-/// At a shell prompt: prove whose shell it is, then leave.
-fn shell_user(term: &mut Terminal) -> Result<String> {
-    term.send_line(WHOAMI)?;
-    let m = term.expect(WHOAMI_OUTPUT)?;
-    term.send_line("exit")?;
-    let _ = term.wait_exit();
-    Ok(whoami_of(&m.text))
+/// Answer the password question; when the system demands a change and
+/// `new_password` is given, carry the change through on the same terminal
+/// and prove the shell that follows.
+fn password_flow(
+    ev: &Evidence,
+    flow: String,
+    cmd: Command,
+    ends: &Ends,
+    password: &str,
+    new_password: Option<&str>,
+) -> Result<ForcedChange> {
+    ev.secret(password);
+    let mut term = Terminal::spawn(ev, &flow, cmd)?;
+    let decision = decide(ev, &flow, &mut term, &[password], ends)?;
+    if !decision.asked {
+        ev.note(format!("{flow}: decided without asking for the password"));
+    }
+    let mut after = AfterChange::default();
+    if let (AuthOutcome::ChangeRequired, Some(new)) = (&decision.outcome, new_password) {
+        let went_on = match ends.shell {
+            ShellSign::Prompt => SHELL_PROMPT,
+            ShellSign::Marker => WHOAMI_OUTPUT,
+        };
+        after = complete_change(&mut term, &decision.matched, password, new, went_on)?;
+        if after.change == Some(PasswordChange::Changed) {
+            after.shell_after = Some(match ends.shell {
+                ShellSign::Prompt => shell_user(&mut term)?,
+                ShellSign::Marker => whoami_of(after.went_on.as_deref().unwrap_or_default()),
+            });
+        }
+    }
+    let attempt = finish(
+        ev,
+        flow,
+        term,
+        password,
+        decision.outcome,
+        decision.answer_after,
+    );
+    Ok(after.into_forced_change(ev, attempt, new_password))
 }
 
 /// What followed the system's demand for a new password.
@@ -314,7 +341,18 @@ fn su_flow(
     new_password: Option<&str>,
 ) -> Result<ForcedChange> {
     let flow = format!("su - {target} (run by {})", caller.name());
-    ev.secret(password);
+    password_flow(
+        ev,
+        flow,
+        su_command(caller, target),
+        &SU,
+        password,
+        new_password,
+    )
+}
+
+/// `su - TARGET -c WHOAMI` as `caller`: root's own `su` never asks.
+fn su_command(caller: &TestUser, target: &str) -> Command {
     let mut cmd = console_command("setpriv");
     cmd.args([
         "--reuid",
@@ -329,34 +367,8 @@ fn su_flow(
         "-c",
         WHOAMI,
     ]);
-    let mut term = Terminal::spawn(ev, &flow, cmd)?;
-    term.expect(PASSWORD_PROMPT)?;
-    term.send_secret(password)?;
-    let sent = Instant::now();
-    let answer = term.expect_any(&[WHOAMI_OUTPUT, REFUSED, CHANGE_REQUIRED])?;
-    let answer_after = sent.elapsed();
-    let mut after = AfterChange::default();
-    let outcome = match answer.which {
-        0 => AuthOutcome::Shell {
-            user: whoami_of(&answer.text),
-        },
-        1 => AuthOutcome::Refused {
-            message: answer.text.clone(),
-        },
-        _ => {
-            if let Some(new) = new_password {
-                after = complete_change(&mut term, &answer.text, password, new, WHOAMI_OUTPUT)?;
-                after.shell_after = after.went_on.as_deref().map(whoami_of);
-            }
-            AuthOutcome::ChangeRequired
-        }
-    };
-    let attempt = finish(ev, flow, term, password, outcome, answer_after);
-    Ok(after.into_forced_change(ev, attempt, new_password))
+    cmd
 }
-
-/// A question from PAM on the terminal: the password, a verification code.
-const PROMPT: &str = r"(?i)(password|verification code|passcode)[^\r\n]*: ?$";
 
 /// `su - TARGET -c WHOAMI` started by `caller`, answering PAM's questions
 /// with `answers` in turn (password, then e.g. a TOTP code). A question
@@ -369,154 +381,15 @@ pub fn su_prompts(
     answers: &[&str],
 ) -> Result<Attempt> {
     let flow = format!("su - {target} (run by {})", caller.name());
-    let mut cmd = console_command("setpriv");
-    cmd.args([
-        "--reuid",
-        &caller.uid().to_string(),
-        "--regid",
-        &caller.gid().to_string(),
-        "--clear-groups",
-        "--",
-        "su",
-        "-",
-        target,
-        "-c",
-        WHOAMI,
-    ]);
-    converse(ev, flow, cmd, answers, ShellSign::Marker)
+    converse(ev, flow, su_command(caller, target), answers, &SU)
 }
 
 /// `login NAME` on a PTY, answering PAM's questions with `answers` in turn
 /// (see [`su_prompts`]).
 pub fn login_prompts(ev: &Evidence, name: &str, answers: &[&str]) -> Result<Attempt> {
-    let flow = format!("login {name}");
     let mut cmd = console_command("login");
     cmd.arg(name);
-    converse(ev, flow, cmd, answers, ShellSign::Prompt)
-}
-
-/// How a flow shows that a shell runs.
-enum ShellSign {
-    /// A shell prompt: type WHOAMI and read its output.
-    Prompt,
-    /// The WHOAMI output of the command the flow runs.
-    Marker,
-}
-
-fn converse(
-    ev: &Evidence,
-    flow: String,
-    cmd: Command,
-    answers: &[&str],
-    shell: ShellSign,
-) -> Result<Attempt> {
-    for a in answers {
-        ev.secret(a);
-    }
-    let mut term = Terminal::spawn(ev, &flow, cmd)?;
-    let started = Instant::now();
-    let mut answered = 0;
-    let mut sent: Option<Instant> = None;
-    let mut answer_after;
-    let shell_needle = match shell {
-        ShellSign::Prompt => SHELL_PROMPT,
-        ShellSign::Marker => WHOAMI_OUTPUT,
-    };
-    let outcome = loop {
-        // Order matters: the first pattern that matches wins, and
-        // "Current password:" of a forced change is also a question.
-        let m = term.expect_any(&[shell_needle, REFUSED, CHANGE_REQUIRED, PROMPT])?;
-        // Without any question, the decision time counts from the start.
-        answer_after = sent.unwrap_or(started).elapsed();
-        match m.which {
-            0 => {
-                let user = match shell {
-                    ShellSign::Marker => whoami_of(&m.text),
-                    ShellSign::Prompt => {
-                        term.send_line(WHOAMI)?;
-                        let out = term.expect(WHOAMI_OUTPUT)?;
-                        term.send_line("exit")?;
-                        let _ = term.wait_exit();
-                        whoami_of(&out.text)
-                    }
-                };
-                break AuthOutcome::Shell { user };
-            }
-            1 => {
-                break AuthOutcome::Refused {
-                    message: m.text.clone(),
-                }
-            }
-            2 => break AuthOutcome::ChangeRequired,
-            _ => match answers.get(answered) {
-                Some(answer) => {
-                    term.send_secret(answer)?;
-                    answered += 1;
-                    sent = Some(Instant::now());
-                }
-                None => {
-                    let line_start = m.before.rsplit(['\r', '\n']).next().unwrap_or("");
-                    break AuthOutcome::Refused {
-                        message: format!(
-                            "the {} answer(s) given were not accepted; asked again: {}{}",
-                            answers.len(),
-                            line_start,
-                            m.text.trim()
-                        ),
-                    };
-                }
-            },
-        }
-    };
-    if sent.is_none() {
-        ev.note(format!("{flow}: decided without asking anything"));
-    }
-    Ok(finish(
-        ev,
-        flow,
-        term,
-        answers.first().copied().unwrap_or(""),
-        outcome,
-        answer_after,
-    ))
-}
-
-pub(crate) fn whoami_of(marker: &str) -> String {
-    marker
-        .trim_start_matches("FR1-")
-        .trim_end_matches("-END")
-        .to_owned()
-}
-
-pub(crate) fn finish(
-    ev: &Evidence,
-    flow: String,
-    mut term: Terminal,
-    password: &str,
-    outcome: AuthOutcome,
-    answer_after: Duration,
-) -> Attempt {
-    let transcript = term.transcript().to_owned();
-    term.close();
-    // An empty password is "contained" in every transcript; it cannot be
-    // seen on the screen, so it never counts as echoed.
-    let secret_echoed = !password.is_empty() && transcript.contains(password);
-    ev.note(format!(
-        "{flow}: {outcome:?}, answered {:.3} s after the password was sent{}",
-        answer_after.as_secs_f64(),
-        if secret_echoed {
-            "; THE PASSWORD WAS ECHOED"
-        } else {
-            ""
-        }
-    ));
-    Attempt {
-        flow,
-        outcome,
-        secret_echoed,
-        answer_after,
-        transcript,
-    }
+    converse(ev, format!("login {name}"), cmd, answers, &LOGIN)
 }
 
 #[cfg(test)]

@@ -13,8 +13,7 @@
 //!   vanishes with it.
 
 use crate::command::command_line;
-use crate::journal::{self, Undo};
-use crate::process::kill_tree;
+use crate::process::{ServerProcess, Startup};
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
 use nix::libc;
@@ -25,7 +24,7 @@ use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The loopback address every test server and client uses.
@@ -86,15 +85,12 @@ pub fn holds_listening_socket(pid: Pid, port: u16) -> bool {
 /// into the evidence.
 pub struct IsolatedServer {
     label: String,
-    pid: Pid,
-    child: Child,
+    server: ServerProcess,
     /// Kept open: some OpenSSL servers (s_server) stop at end of input.
     _stdin: Option<ChildStdin>,
     port: u16,
     log: PathBuf,
-    exited: bool,
     ev: Evidence,
-    journal: journal::Entry,
 }
 
 impl IsolatedServer {
@@ -113,7 +109,7 @@ impl IsolatedServer {
         unsafe {
             cmd.pre_exec(|| {
                 // Should the suite be killed without unwinding, the server
-                // does not outlive it.
+                // does not outlive it (the journal replay would stop it too).
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
                 if libc::unshare(libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
@@ -125,54 +121,33 @@ impl IsolatedServer {
             "start {label} in a private network namespace (loopback only): $ {}",
             command_line(&cmd)
         ));
-        let mut child = cmd.spawn().with_context(|| {
-            format!("starting {label} in its own network namespace (needs CAP_SYS_ADMIN)")
-        })?;
-        let pid = child.id() as i32;
-        // Should the suite be killed, the journal replay stops it (if the
-        // parent-death signal has not already).
-        let journal = journal::record(&Undo::KillProcess {
-            pid,
-            start_time: journal::start_time(pid).unwrap_or(0),
-        });
+        let mut process = ServerProcess::spawn(ev, label, &mut cmd)
+            .context("a private network namespace needs CAP_SYS_ADMIN")?;
         let mut server = IsolatedServer {
             label: label.to_owned(),
-            pid: Pid::from_raw(pid),
-            _stdin: child.stdin.take(),
-            child,
+            _stdin: process.child_mut().stdin.take(),
+            server: process,
             port,
             log: log.to_path_buf(),
-            exited: false,
             ev: ev.clone(),
-            journal: journal::Entry::none(),
         };
-        server.journal = journal?;
         let started = Instant::now();
-        loop {
-            if let Some(status) = server.child.try_wait().context("waiting for the server")? {
-                server.exited = true;
-                server.journal.done();
-                bail!(
-                    "{label} exited ({status}) before it listened; its output:\n{}",
-                    server.output().trim_end()
-                );
-            }
-            if holds_listening_socket(server.pid, port) {
-                break;
-            }
-            if started.elapsed() > START_TIMEOUT {
-                bail!(
-                    "{label} (pid {}) did not listen within {} s; its output:\n{}",
-                    server.pid,
-                    START_TIMEOUT.as_secs(),
-                    server.output().trim_end()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        match server.server.wait_listening(port, START_TIMEOUT)? {
+            Startup::Listening => {}
+            Startup::Exited(status) => bail!(
+                "{label} exited ({status}) before it listened; its output:\n{}",
+                server.output().trim_end()
+            ),
+            Startup::TimedOut => bail!(
+                "{label} (pid {}) did not listen within {} s; its output:\n{}",
+                server.server.pid(),
+                START_TIMEOUT.as_secs(),
+                server.output().trim_end()
+            ),
         }
         ev.note(format!(
             "{label} (pid {}) listens on port {port} of its private loopback after {:.3} s",
-            server.pid,
+            server.server.pid(),
             started.elapsed().as_secs_f64()
         ));
         Ok(server)
@@ -193,16 +168,14 @@ impl IsolatedServer {
     pub fn client(&mut self, program: impl AsRef<std::ffi::OsStr>) -> Result<Command> {
         // The namespace file must belong to our server, not to a process
         // that reused its PID.
-        if self.exited || self.child.try_wait()?.is_some() {
-            self.exited = true;
-            self.journal.done();
+        if !self.server.running()? {
             bail!(
                 "{} is no longer running; its output:\n{}",
                 self.label,
                 self.output().trim_end()
             );
         }
-        let netns = File::open(format!("/proc/{}/ns/net", self.pid))
+        let netns = File::open(format!("/proc/{}/ns/net", self.server.pid()))
             .with_context(|| format!("opening the network namespace of {}", self.label))?;
         let mut cmd = Command::new(program);
         // SAFETY: setns is a plain system call; `netns` is moved into the
@@ -222,25 +195,12 @@ impl IsolatedServer {
     pub fn output(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
-
-    fn stop(&mut self) {
-        if self.exited {
-            return;
-        }
-        let killed = kill_tree(self.pid);
-        let _ = self.child.wait();
-        self.exited = true;
-        self.journal.done();
-        self.ev.cleanup(format!(
-            "stopped {} (pid {}): {killed} process(es) killed; its network namespace is gone with it",
-            self.label, self.pid
-        ));
-    }
 }
 
 impl Drop for IsolatedServer {
     fn drop(&mut self) {
-        self.stop();
+        // Its network namespace goes with its last process.
+        self.server.stop();
         let out = self.output();
         let mut block = format!("{} output:", self.label);
         for line in out.lines() {

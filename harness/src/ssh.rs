@@ -17,10 +17,8 @@
 
 use crate::case::skip;
 use crate::command::find_program;
-use crate::login::{
-    console_command, finish, whoami_of, Attempt, AuthOutcome, CHANGE_REQUIRED, WHOAMI,
-    WHOAMI_OUTPUT,
-};
+use crate::dialogue::{converse, finish, whoami_of, Ends, ShellSign, QUESTION};
+use crate::login::{console_command, Attempt, AuthOutcome, WHOAMI, WHOAMI_OUTPUT};
 use crate::pty::Terminal;
 use crate::sshd::{PrivateSshd, HOST};
 use crate::Evidence;
@@ -39,10 +37,13 @@ const SSH_REFUSED: &str = r"Permission denied \([^)\r\n]*\)|Too many authenticat
 /// authentication": a connection, host-key, negotiation or client-side key
 /// problem. Matched as whole lines so the reason is in the error.
 const SSH_FAILURE: &str = r"(?m)^(?:ssh: |kex_exchange_identification|Host key verification failed|Connection (?:closed|reset|timed out) |Unable to negotiate|Received disconnect |command-line: |Load key |Warning: Identity file |@+ *WARNING)[^\r\n]*\r*\n";
-/// A question from the server (PAM through keyboard-interactive:
-/// `(user@127.0.0.1) Password: `, `Verification code: `; sshd's password
-/// method: `user@127.0.0.1's password: `).
-const PROMPT: &str = r"(?i)(password|verification code|passcode)[^\r\n]*: ?$";
+/// How the client ends a dialogue: the remote command's output, the
+/// server's refusal, or a failure that is no decision of the server.
+const SSH: Ends = Ends {
+    shell: ShellSign::Marker,
+    refused: SSH_REFUSED,
+    failure: Some(SSH_FAILURE),
+};
 
 /// Where a client connects from and to. The default is this host's own
 /// network to the private sshd's 127.0.0.1; a test with its own network
@@ -157,9 +158,6 @@ pub fn ssh_prompts_via(
     user: &str,
     answers: &[&str],
 ) -> Result<Attempt> {
-    for a in answers {
-        ev.secret(a);
-    }
     let host = route.destination();
     let mut cmd = base_command(sshd, route)?;
     cmd.args([
@@ -179,80 +177,7 @@ pub fn ssh_prompts_via(
         sshd.port(),
         route.describe()
     );
-    let mut term = Terminal::spawn(ev, &flow, cmd)?;
-    let started = Instant::now();
-
-    let mut answered = 0;
-    let mut sent: Option<Instant> = None;
-    let outcome = loop {
-        let m = term.expect_any(&[
-            WHOAMI_OUTPUT,
-            SSH_REFUSED,
-            CHANGE_REQUIRED,
-            SSH_FAILURE,
-            PROMPT,
-        ])?;
-        match m.which {
-            0 => {
-                break AuthOutcome::Shell {
-                    user: whoami_of(&m.text),
-                }
-            }
-            1 => {
-                break AuthOutcome::Refused {
-                    message: m.text.trim().to_owned(),
-                }
-            }
-            2 => break AuthOutcome::ChangeRequired,
-            3 if m.text.contains("Too many authentication failures") => {
-                break AuthOutcome::Refused {
-                    message: m.text.trim().to_owned(),
-                }
-            }
-            3 => bail!(
-                "{flow}: ssh failed before the server decided: {}",
-                ev.mask(m.text.trim())
-            ),
-            _ => match answers.get(answered) {
-                Some(answer) => {
-                    term.send_secret(answer)?;
-                    answered += 1;
-                    sent = Some(Instant::now());
-                }
-                None => {
-                    // The prompt line starts before the matched word.
-                    let line_start = m.before.rsplit(['\r', '\n']).next().unwrap_or("");
-                    break AuthOutcome::Refused {
-                        message: format!(
-                            "the {} answer(s) given were not accepted; the server asked again: {}{}",
-                            answers.len(),
-                            line_start,
-                            m.text.trim()
-                        ),
-                    };
-                }
-            },
-        }
-    };
-    // Without any prompt, the decision time counts from the start: a server
-    // that refuses without asking must not look infinitely fast.
-    let answer_after = sent.unwrap_or(started).elapsed();
-    if sent.is_none() {
-        ev.note(format!(
-            "{flow}: the server decided without showing a password prompt"
-        ));
-    }
-    if matches!(outcome, AuthOutcome::Shell { .. }) {
-        let _ = term.wait_exit();
-    }
-    Ok(finish(
-        ev,
-        flow,
-        term,
-        answers.first().copied().unwrap_or(""),
-        outcome,
-        answer_after,
-    ))
+    converse(ev, flow, cmd, answers, &SSH)
 }
 
 /// `ssh -i identity_file user@127.0.0.1 'echo FR1-$(id -un)-END'`, publickey
@@ -297,7 +222,7 @@ pub fn ssh_key(
     );
     let mut term = Terminal::spawn(ev, &flow, cmd)?;
     let started = Instant::now();
-    let m = term.expect_any(&[WHOAMI_OUTPUT, SSH_REFUSED, SSH_FAILURE, PROMPT])?;
+    let m = term.expect_any(&[WHOAMI_OUTPUT, SSH_REFUSED, SSH_FAILURE, QUESTION])?;
     let answer_after = started.elapsed();
     let outcome = match m.which {
         0 => {
@@ -402,7 +327,7 @@ mod tests {
     fn refusals_failures_and_prompts_are_told_apart() {
         let refused = Regex::new(SSH_REFUSED).unwrap();
         let failure = Regex::new(SSH_FAILURE).unwrap();
-        let prompt = Regex::new(PROMPT).unwrap();
+        let prompt = Regex::new(QUESTION).unwrap();
         assert!(
             refused.is_match("fr1-ab12cd@127.0.0.1: Permission denied (keyboard-interactive).\r\n")
         );
@@ -441,7 +366,7 @@ mod tests {
         ]);
         let mut term = Terminal::spawn(&ev, "ssh", cmd).unwrap();
         let m = term
-            .expect_any(&[WHOAMI_OUTPUT, SSH_REFUSED, SSH_FAILURE, PROMPT])
+            .expect_any(&[WHOAMI_OUTPUT, SSH_REFUSED, SSH_FAILURE, QUESTION])
             .unwrap();
         assert_eq!(m.which, 2, "{m:?}");
         assert!(m.text.contains("UNPROTECTED"), "{m:?}");

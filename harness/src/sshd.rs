@@ -29,17 +29,16 @@
 use crate::case::skip;
 use crate::command::{command_line, find_program, run, run_ok};
 use crate::journal::{self, Undo};
-use crate::net::{free_port, holds_listening_socket};
-use crate::process::kill_tree;
+use crate::net::free_port;
+use crate::process::{ServerProcess, Startup};
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
-use nix::unistd::Pid;
 use std::fmt::Write as _;
 use std::fs;
 use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
@@ -145,7 +144,7 @@ impl PrivateSshdBuilder {
 pub struct PrivateSshd {
     // Declaration order is drop order: the server must be gone before the
     // privilege-separation directory and the temporary directory go.
-    server: Option<Server>,
+    server: Option<ServerProcess>,
     _privsep: PrivsepDir,
     dir: Option<TempDir>,
     dir_path: PathBuf,
@@ -364,27 +363,15 @@ impl PrivateSshd {
             // process tree; dying on its own would orphan the per-connection
             // sshd processes, which then nothing could find.
             ev.step(format!("$ {}", command_line(&cmd)));
-            let child = cmd.spawn().context("starting the private sshd")?;
-            let pid = child.id() as i32;
-            let process_journal = journal::record(&Undo::KillProcess {
-                pid,
-                start_time: journal::start_time(pid).unwrap_or(0),
-            })?;
-            let mut server = Server {
-                pid: Pid::from_raw(pid),
-                child,
-                exited: false,
-                ev: ev.clone(),
-                journal: process_journal,
-            };
+            let mut server = ServerProcess::spawn(ev, "the private sshd", &mut cmd)?;
             let started = Instant::now();
-            match server.wait_listening(port, &log)? {
+            match server.wait_listening(port, START_TIMEOUT)? {
                 Startup::Listening => {
                     let shown: Vec<String> =
                         addresses.iter().map(|a| format!("{a}:{port}")).collect();
                     ev.note(format!(
                         "private sshd (pid {}) listens on {} after {:.3} s{}",
-                        server.pid,
+                        server.pid(),
                         shown.join(", "),
                         started.elapsed().as_secs_f64(),
                         if syslog {
@@ -419,16 +406,32 @@ impl PrivateSshd {
                         ev: ev.clone(),
                     });
                 }
-                Startup::PortTaken(text) if attempt < START_ATTEMPTS => {
+                Startup::Exited(status) => {
+                    let text = fs::read_to_string(&log).unwrap_or_default();
+                    if !text.contains("Address already in use") {
+                        bail!(
+                            "the private sshd exited ({status}) before it listened on {HOST}:{port}; its log:\n{}",
+                            text.trim_end()
+                        );
+                    }
+                    // Someone took the port we picked meanwhile.
+                    if attempt == START_ATTEMPTS {
+                        bail!("sshd could not bind a free port in {START_ATTEMPTS} attempts; last log:\n{text}");
+                    }
                     ev.note(format!(
                         "port {port} was taken before sshd could bind it (attempt {attempt}); trying another. sshd said: {}",
                         text.trim()
                     ));
                 }
-                Startup::PortTaken(text) => {
-                    bail!("sshd could not bind a free port in {START_ATTEMPTS} attempts; last log:\n{text}")
+                Startup::TimedOut => {
+                    let text = fs::read_to_string(&log).unwrap_or_default();
+                    bail!(
+                        "the private sshd (pid {}) did not listen on {HOST}:{port} within {} s; its log:\n{}",
+                        server.pid(),
+                        START_TIMEOUT.as_secs(),
+                        text.trim_end()
+                    );
                 }
-                Startup::Failed(why) => bail!("{why}"),
             }
         }
         bail!("sshd could not be started in {START_ATTEMPTS} attempts")
@@ -452,7 +455,7 @@ impl PrivateSshd {
 
     /// The PID of the listener (to find its lines in a shared log).
     pub fn pid(&self) -> Option<u32> {
-        self.server.as_ref().map(|s| s.pid.as_raw() as u32)
+        self.server.as_ref().map(|s| s.pid().as_raw() as u32)
     }
 
     /// A `known_hosts` file that lists exactly this server's host key, for
@@ -524,86 +527,6 @@ impl Drop for PrivateSshd {
             }
         }
         // `privsep` is released after this, with the server already gone.
-    }
-}
-
-/// The sshd listener process.
-struct Server {
-    pid: Pid,
-    child: Child,
-    /// Already reaped: its PID may belong to someone else now.
-    exited: bool,
-    ev: Evidence,
-    journal: journal::Entry,
-}
-
-enum Startup {
-    Listening,
-    /// sshd could not bind the port we picked: someone took it meanwhile.
-    PortTaken(String),
-    Failed(String),
-}
-
-impl Server {
-    /// Wait until sshd itself holds a listening socket on `port`. Checked
-    /// through /proc rather than by connecting: a probe connection would be
-    /// logged as a failed client and counts against the source address in
-    /// sshd's PerSourcePenalties (OpenSSH >= 9.8).
-    fn wait_listening(&mut self, port: u16, log: &Path) -> Result<Startup> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self
-                .child
-                .try_wait()
-                .context("waiting for the private sshd")?
-            {
-                self.exited = true;
-                let text = fs::read_to_string(log).unwrap_or_default();
-                if text.contains("Address already in use") {
-                    return Ok(Startup::PortTaken(text));
-                }
-                return Ok(Startup::Failed(format!(
-                    "the private sshd exited ({status}) before it listened on {HOST}:{port}; its log:\n{}",
-                    text.trim_end()
-                )));
-            }
-            if holds_listening_socket(self.pid, port) {
-                return Ok(Startup::Listening);
-            }
-            if started.elapsed() > START_TIMEOUT {
-                let text = fs::read_to_string(log).unwrap_or_default();
-                return Ok(Startup::Failed(format!(
-                    "the private sshd (pid {}) did not listen on {HOST}:{port} within {} s; its log:\n{}",
-                    self.pid,
-                    START_TIMEOUT.as_secs(),
-                    text.trim_end()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Kill the listener and every process it started (the per-connection
-    /// sshd processes call setsid(), so only the process tree finds them),
-    /// then reap the listener.
-    fn stop(&mut self) {
-        if self.exited {
-            return;
-        }
-        let killed = kill_tree(self.pid);
-        let _ = self.child.wait();
-        self.exited = true;
-        self.journal.done();
-        self.ev.cleanup(format!(
-            "stopped the private sshd (pid {}): {killed} process(es) killed",
-            self.pid
-        ));
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 

@@ -16,12 +16,10 @@
 //! started first and steps aside while it sleeps (`harness::case::idle`),
 //! and it shares nothing with other cases (its own account and sshd).
 
-use anyhow::bail;
 use harness::case::wait_idle;
-use harness::faillock::{self, UnlockTime};
-use harness::password::strong_password;
+use harness::faillock::{self, Policy, UnlockTime};
 use harness::ssh::ssh_password;
-use harness::{AuthOutcome, Case, Evidence, PrivateSshd, TestUser};
+use harness::{Case, Evidence, PrivateSshd, TestUser};
 use std::time::{Duration, Instant};
 
 pub const CASE: Case = Case::met(
@@ -44,22 +42,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     ev.step(
         "read the lockout policy of sshd's auth stack (faillock.conf + the pam_faillock lines)",
     );
-    // Without pam_faillock the flow still runs, against pam_faillock's
-    // built-in deny=3, so the evidence shows the missing lock in action.
-    let policy = faillock::policy(ev, "sshd")?.unwrap_or_else(|| faillock::Policy::builtin("sshd"));
-    policy.record(ev);
-    let missing = if policy.configured() {
-        String::new()
-    } else {
-        format!(
-            " ({}'s auth stack has no pam_faillock line)",
-            policy.service
-        )
-    };
-    if policy.deny == 0 {
-        bail!("pam_faillock is configured with deny=0: accounts are never locked");
-    }
-    let deny = policy.deny;
+    let policy = faillock::policy_under_test(ev, "sshd")?;
 
     // OpenSSH >= 9.8 refuses connections from a source that failed to
     // authenticate repeatedly (PerSourcePenalties), which would cut this
@@ -70,41 +53,18 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         .option_if_supported("PerSourcePenaltyExemptList", "127.0.0.1")
         .start(ev)?;
     let user = TestUser::create(ev)?;
-    let wrong = strong_password()?;
-
-    ev.step(format!(
-        "{} wrong password(s) over ssh (one fewer than deny={deny}), then the right one",
-        deny - 1
-    ));
-    for _ in 1..deny {
-        ssh_password(ev, &sshd, user.name(), &wrong)?.assert_refused()?;
-    }
-    ssh_password(ev, &sshd, user.name(), user.password())?.assert_shell_as(user.name())?;
-    ev.ok(format!(
-        "{} wrong password(s) do not lock: the right password still gives a shell",
-        deny - 1
-    ));
-    faillock::reset(ev, &policy.dir, &user)?;
-
-    ev.step(format!("{deny} wrong passwords over ssh"));
-    for _ in 0..deny {
-        ssh_password(ev, &sshd, user.name(), &wrong)?.assert_refused()?;
-    }
+    faillock::drive_to_lock(ev, &policy, &user, "ssh", |password| {
+        ssh_password(ev, &sshd, user.name(), password)
+    })?;
     let locked_at = Instant::now();
 
     ev.step("the right password over ssh");
-    assert_locked(ev, &sshd, &user, deny, &missing)?;
-    let record = faillock::record(ev, &policy.dir, user.name())?;
-    let valid = faillock::valid_failures(&record);
-    if valid < deny as usize {
-        bail!(
-            "faillock --user {} lists {valid} valid failure(s), fewer than deny={deny}",
-            user.name()
-        );
-    }
+    assert_locked(ev, &sshd, &user, &policy)?;
+    let record = faillock::assert_recorded(ev, &policy, user.name())?;
     let sources: Vec<&str> = record.iter().map(|f| f.source.as_str()).collect();
     ev.ok(format!(
-        "locked: the right password is refused; faillock lists {valid} valid failures (from {})",
+        "locked: the right password is refused; faillock lists {} valid failures (from {})",
+        faillock::valid_failures(&record),
         sources.join(", ")
     ));
 
@@ -132,7 +92,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
                 // first): the check only means something well before unlock.
                 let now = locked_at.elapsed();
                 if now + STILL_LOCKED_BEFORE / 2 < unlock {
-                    assert_locked(ev, &sshd, &user, deny, &missing)?;
+                    assert_locked(ev, &sshd, &user, &policy)?;
                     ev.ok(format!(
                         "{:.0} s after the last failure the account is still locked",
                         now.as_secs_f64()
@@ -164,18 +124,13 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The right password must be refused (a right password that gets a
-/// shell means there is no lock).
+/// The right password over ssh must be refused (a shell means no lock).
 fn assert_locked(
     ev: &Evidence,
     sshd: &PrivateSshd,
     user: &TestUser,
-    deny: u32,
-    missing: &str,
+    policy: &Policy,
 ) -> anyhow::Result<()> {
     let attempt = ssh_password(ev, sshd, user.name(), user.password())?;
-    if let AuthOutcome::Shell { .. } = attempt.outcome {
-        bail!("after {deny} wrong passwords the right password still gave a shell over ssh: the account was not locked{missing}");
-    }
-    attempt.assert_refused()
+    faillock::assert_locked(policy, "ssh", &attempt)
 }

@@ -61,7 +61,7 @@ pub struct QualityPolicy {
     /// The module's line in that stack.
     pub line: PamLine,
     /// The settings in effect, `key=value`, with where each came from.
-    pub settings: Vec<(String, String, String)>,
+    pub settings: Settings,
     /// Shortest accepted length of a password with 1, 2, 3, 4 character
     /// classes (index 0..4); `None`: never accepted, whatever its length.
     pub min_length: [Option<usize>; 4],
@@ -219,42 +219,26 @@ fn passwdqc(
     read: &dyn Fn(&Path) -> Option<String>,
 ) -> Result<QualityPolicy> {
     // The module's built-in defaults (passwdqc.conf(5)).
-    let mut settings: Vec<(String, String, String)> = vec![
+    let mut settings = built_in(&[
         ("min", "disabled,24,11,8,7"),
         ("max", "40"),
         ("enforce", "users"),
         ("retry", "3"),
         ("similar", "deny"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned(), "built-in default".to_owned()))
-    .collect();
-    let mut set = |k: &str, v: &str, from: &str| {
-        settings.retain(|(key, _, _)| key != k);
-        settings.push((k.to_owned(), v.to_owned(), from.to_owned()));
-    };
+    ]);
     let from_line = format!("{}:{}", line.file.display(), line.number);
-    for arg in &line.args {
-        let (k, v) = arg.split_once('=').unwrap_or((arg.as_str(), ""));
+    for (k, v) in line_options(&line) {
         if k == "config" {
             let text = read(Path::new(v))
                 .with_context(|| format!("pam_passwdqc config={v} cannot be read"))?;
-            for l in text.lines() {
-                let l = l.split('#').next().unwrap_or("").trim();
-                if let Some((ck, cv)) = l.split_once('=') {
-                    set(ck.trim(), cv.trim(), v);
-                }
+            for (ck, cv) in conf_options(&text) {
+                set(&mut settings, ck, cv, v);
             }
         } else {
-            set(k, v, &from_line);
+            set(&mut settings, k, v, &from_line);
         }
     }
-    let get = |k: &str| {
-        settings
-            .iter()
-            .find(|(key, _, _)| key == k)
-            .map(|(_, v, _)| v.as_str())
-    };
+    let get = |k: &str| lookup(&settings, k);
     let min: Vec<Option<usize>> = get("min")
         .unwrap_or_default()
         .split(',')
@@ -351,7 +335,7 @@ impl CreditRules {
 }
 
 fn pwquality(service: &str, line: PamLine, files: &[(String, String)]) -> QualityPolicy {
-    let mut settings: Vec<(String, String, String)> = vec![
+    let mut settings = built_in(&[
         ("minlen", "8"),
         ("dcredit", "0"),
         ("ucredit", "0"),
@@ -360,28 +344,15 @@ fn pwquality(service: &str, line: PamLine, files: &[(String, String)]) -> Qualit
         ("minclass", "0"),
         ("enforcing", "1"),
         ("retry", "1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned(), "built-in default".to_owned()))
-    .collect();
-    let mut set = |k: &str, v: &str, from: &str| {
-        settings.retain(|(key, _, _)| key != k);
-        settings.push((k.to_owned(), v.to_owned(), from.to_owned()));
-    };
+    ]);
     for (path, text) in files {
-        for l in text.lines() {
-            let l = l.split('#').next().unwrap_or("").trim();
-            if l.is_empty() {
-                continue;
-            }
-            let (k, v) = l.split_once('=').unwrap_or((l, ""));
-            set(k.trim(), v.trim(), path);
+        for (k, v) in conf_options(text) {
+            set(&mut settings, k, v, path);
         }
     }
     let from_line = format!("{}:{}", line.file.display(), line.number);
-    for arg in &line.args {
-        let (k, v) = arg.split_once('=').unwrap_or((arg.as_str(), ""));
-        set(k, v, &from_line);
+    for (k, v) in line_options(&line) {
+        set(&mut settings, k, v, &from_line);
     }
     // libpwquality never goes below 6 characters (pwquality.conf(5)).
     let rules = credit_rules(&settings, 8, Some(6));
@@ -401,7 +372,7 @@ fn pwquality(service: &str, line: PamLine, files: &[(String, String)]) -> Qualit
 
 /// pam_cracklib: options on its PAM line only; credits default to 1.
 fn cracklib(service: &str, line: PamLine) -> QualityPolicy {
-    let mut settings: Vec<(String, String, String)> = vec![
+    let mut settings = built_in(&[
         ("minlen", "9"),
         ("dcredit", "1"),
         ("ucredit", "1"),
@@ -409,15 +380,10 @@ fn cracklib(service: &str, line: PamLine) -> QualityPolicy {
         ("ocredit", "1"),
         ("minclass", "0"),
         ("retry", "1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned(), "built-in default".to_owned()))
-    .collect();
+    ]);
     let from_line = format!("{}:{}", line.file.display(), line.number);
-    for arg in &line.args {
-        let (k, v) = arg.split_once('=').unwrap_or((arg.as_str(), ""));
-        settings.retain(|(key, _, _)| key != k);
-        settings.push((k.to_owned(), v.to_owned(), from_line.clone()));
+    for (k, v) in line_options(&line) {
+        set(&mut settings, k, v, &from_line);
     }
     let rules = credit_rules(&settings, 9, None);
     let get = |k: &str| lookup(&settings, k);
@@ -432,6 +398,49 @@ fn cracklib(service: &str, line: PamLine) -> QualityPolicy {
         line,
         settings,
     }
+}
+
+/// `key`, `value`, where the value came from: the module's settings in the
+/// order they took effect.
+type Settings = Vec<(String, String, String)>;
+
+/// A module's built-in defaults, marked as such.
+fn built_in(defaults: &[(&str, &str)]) -> Settings {
+    defaults
+        .iter()
+        .map(|(k, v)| {
+            (
+                (*k).to_owned(),
+                (*v).to_owned(),
+                "built-in default".to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Set `key` (a later setting replaces an earlier one), noting its source.
+fn set(settings: &mut Settings, key: &str, value: &str, from: &str) {
+    settings.retain(|(k, _, _)| k != key);
+    settings.push((key.to_owned(), value.to_owned(), from.to_owned()));
+}
+
+/// The options on a module's PAM line: `key=value`, or a flag (`key`, "").
+fn line_options(line: &PamLine) -> impl Iterator<Item = (&str, &str)> {
+    line.args
+        .iter()
+        .map(|arg| arg.split_once('=').unwrap_or((arg.as_str(), "")))
+}
+
+/// The `key = value` (or flag) lines of a module's configuration file,
+/// without comments and blank lines.
+fn conf_options(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            (k.trim(), v.trim())
+        })
 }
 
 fn lookup<'a>(settings: &'a [(String, String, String)], key: &str) -> Option<&'a str> {

@@ -31,9 +31,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-SELF=$(readlink -f "${BASH_SOURCE[0]}")
-REPO=$(cd "$(dirname "$SELF")/.." && pwd)
-PROG=ci/build-deb.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # Bump when the chroot recipe below changes.
 BUILDROOT_RECIPE=2
@@ -41,28 +39,9 @@ BUILDROOT_RECIPE=2
 BUILD_RECIPE=3
 BINARY_GOAL_BYTES=$((4 * 1024 * 1024))
 
-SUITE=${FR1_SUITE:-bookworm}
-CACHE_ROOT=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}
-MIRROR=${FR1_MIRROR:-}
 NATIVE_ARCH=$(dpkg --print-architecture)
 PACKAGE=cip-iec-fr1-tests
 
-log() { printf 'build-deb: %s\n' "$*" >&2; }
-die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
-
-elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
-
-CLEANUP=()
-cleanup() {
-    local d
-    for d in "${CLEANUP[@]}"; do
-        [ -n "$d" ] && [ -e "$d" ] && rm -rf --one-file-system -- "$d"
-    done
-    return 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 usage() {
     sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "$SELF"

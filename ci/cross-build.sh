@@ -13,16 +13,11 @@
 # other images. Needs root.
 set -euo pipefail
 shopt -s inherit_errexit
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-REPO=$PWD
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+cd "$REPO"
 
-SUITE=${FR1_SUITE:-bookworm}
-MIRROR=${FR1_MIRROR:-}
-CACHE_ROOT=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}
 RECIPE=2
 
-log() { printf 'cross-build: %s\n' "$*" >&2; }
-die() { printf 'ci/cross-build.sh: %s\n' "$*" >&2; exit 1; }
 
 qemu_cpu() {
     case $1 in

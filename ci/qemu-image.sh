@@ -20,34 +20,15 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-SELF=$(readlink -f "${BASH_SOURCE[0]}")
-REPO=$(cd "$(dirname "$SELF")/.." && pwd)
-PROG=ci/qemu-image.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # Bump when the boot layer recipe changes.
 QEMU_RECIPE=1
 BOOT_PACKAGES=(linux-image-amd64 systemd systemd-sysv udev)
-SUITE=${FR1_SUITE:-bookworm}
-CACHE_ROOT=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}
 ARCH=$(dpkg --print-architecture)
 GUEST_MEMORY=2048
 KVM_PROBE_SECONDS=15
 
-log() { printf 'qemu-image: %s\n' "$*" >&2; }
-die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
-elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
-
-CLEANUP=()
-cleanup() {
-    local d
-    for d in "${CLEANUP[@]}"; do
-        [ -n "$d" ] && [ -e "$d" ] && rm -rf --one-file-system -- "$d"
-    done
-    return 0
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # Mounts for a chroot at $1 (inside a private mount namespace).
 chroot_mounts() {

@@ -16,18 +16,13 @@ set -euo pipefail
 # without this, bash drops errexit there and a failed step would carry on.
 shopt -s inherit_errexit
 
-SELF=$(readlink -f "${BASH_SOURCE[0]}")
-REPO=$(cd "$(dirname "$SELF")/.." && pwd)
-PROG=ci/target-image.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # Bump when the build steps below change in a way that changes the image
 # (the key otherwise only covers the suite, packages, fixtures/compliant and
 # the profiles' package lists).
 RECIPE_VERSION=2
 
-SUITE=${FR1_SUITE:-bookworm}
-CACHE_ROOT=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}
-MIRROR=${FR1_MIRROR:-}
 HOSTNAME_IN_IMAGE=fr1-target
 SUITE_BIN_IN_IMAGE=/usr/bin/cip-iec-fr1-tests
 DEFAULT_BIN=$REPO/target/release/cip-iec-fr1-tests
@@ -36,6 +31,8 @@ DEFAULT_BIN=$REPO/target/release/cip-iec-fr1-tests
 EX_USAGE=2
 EX_AFTER_HOOK=123   # suite passed, --after hook failed
 EX_RUNNER=125       # image could not be built or prepared (profile, setup)
+DIE_STATUS=$EX_RUNNER
+LOG_TAG=fr1
 
 usage() {
     cat <<EOF
@@ -107,37 +104,10 @@ Environment:
 EOF
 }
 
-log() { printf 'fr1: %s\n' "$*" >&2; }
-die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit "${2:-$EX_RUNNER}"; }
 usage_error() { printf '%s: %s (see --help)\n' "$PROG" "$*" >&2; exit "$EX_USAGE"; }
-
-# Temporary directories of this invocation, removed on any exit.
-# --one-file-system: never follow a mount that may still be inside (all the
-# mounts live in private mount namespaces, so this is a second safety net).
-CLEANUP=()
-cleanup() {
-    local d
-    for d in "${CLEANUP[@]}"; do
-        [ -n "$d" ] && [ -e "$d" ] && rm -rf --one-file-system -- "$d"
-    done
-    return 0
-}
-# Command substitutions do not inherit traps, so code that registers
-# temporary directories inside one arms them again.
-arm_cleanup() {
-    trap cleanup EXIT
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
-}
-arm_cleanup
 
 need_root() {
     [ "$(id -u)" -eq 0 ] || die "must run as root (mmdebstrap --mode=root, namespaces, chroot)"
-}
-
-elapsed() { # START -> seconds since START with millisecond precision
-    local now=$EPOCHREALTIME
-    awk -v a="$1" -v b="$now" 'BEGIN { printf "%.3f", b - a }'
 }
 
 # --- image recipe ---------------------------------------------------------------

@@ -89,14 +89,7 @@ impl Run {
     }
 
     fn run_case(&self, case: Case) -> Record {
-        let mut title = format!(
-            "{} — {} {} [{}]",
-            case.id, case.requirement, case.title, case.verdict
-        );
-        if !case.proves.is_empty() {
-            title.push_str(&format!("\nproves: {}", case.proves));
-        }
-        let ev = Evidence::new(&title);
+        let ev = Evidence::new(&title(&case));
         let started = Instant::now();
         let outcome = match (case.verdict, case.body, &case.not_applicable) {
             (Verdict::NotApplicable, probe, Some(na)) if !case.tested_when_present => {
@@ -196,6 +189,18 @@ impl Run {
     }
 }
 
+/// The head of a case's evidence.
+fn title(case: &Case) -> String {
+    let mut title = format!(
+        "{} — {} {} [{}]",
+        case.id, case.requirement, case.title, case.verdict
+    );
+    if !case.proves.is_empty() {
+        title.push_str(&format!("\nproves: {}", case.proves));
+    }
+    title
+}
+
 /// A failure that names the requirement, like every failed case's.
 fn not_demonstrated(case: &Case, why: &str) -> Outcome {
     Outcome::Failed(format!(
@@ -210,10 +215,7 @@ fn not_run(case: Case, stopped_by: Option<&str>) -> Record {
         "not run: {}",
         stopped_by.map_or_else(|| "the run stopped".to_owned(), watchdog::stop_reason)
     );
-    let ev = Evidence::new(&format!(
-        "{} — {} {}",
-        case.id, case.requirement, case.title
-    ));
+    let ev = Evidence::new(&title(&case));
     ev.note(format!("VERDICT: FAIL — {why}"));
     Record {
         duration: Duration::ZERO,

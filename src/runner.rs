@@ -284,6 +284,19 @@ mod tests {
         Case::met(id, "CR9.9", "Title", "proves", body)
     }
 
+    /// A trial under a 1 s limit, which must end long before a hung body
+    /// would.
+    fn trial_at_one_second(run: &Run, id: &'static str, body: harness::case::Body) -> Record {
+        let started = Instant::now();
+        let record = run.trial(case(id, body));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        record
+    }
+
     #[test]
     fn outcomes_are_recorded_with_the_requirement_in_failures() {
         assert_eq!(run_case(case("a", passing)).outcome, Outcome::Passed);
@@ -323,13 +336,7 @@ mod tests {
     #[test]
     fn a_hung_body_fails_at_the_backstop_and_stops_the_run() {
         let run = Run::new(limits(Duration::from_secs(1)));
-        let started = Instant::now();
-        let record = run.trial(case("TC_HUNG", hanging));
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
+        let record = trial_at_one_second(&run, "TC_HUNG", hanging);
         assert_eq!(
             record.outcome,
             Outcome::Failed(
@@ -354,13 +361,7 @@ mod tests {
     #[test]
     fn a_hung_program_fails_its_case_at_the_limit_and_the_run_goes_on() {
         let run = Run::new(limits(Duration::from_secs(1)));
-        let started = Instant::now();
-        let record = run.trial(case("TC_SLOW", running_long));
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
+        let record = trial_at_one_second(&run, "TC_SLOW", running_long);
         assert_eq!(
             record.outcome,
             Outcome::Failed(

@@ -3,7 +3,7 @@
 //! it found it, with nothing of it still running. A test case stuck where
 //! the harness cannot cut it stops the run, which still undoes everything.
 
-use fr1_acceptance::{run_in_image, snapshot_diff, RunSpec, Status};
+use fr1_acceptance::{run_in_image, snapshot_diff, ImageRun, RunSpec, Status};
 use std::time::{Duration, Instant};
 
 /// TC_CR1.4_1 asks `id -u` about its fresh account right after creating
@@ -27,20 +27,44 @@ const AFTER: &str = "fr1-snapshot-state > /fr1-out/after\n";
 
 const LIMIT_S: u64 = 20;
 
-#[test]
-#[ignore = "needs root and the disposable image: run ci/test.sh"]
-fn a_hung_program_fails_its_case_at_the_time_limit_and_leaves_the_image_as_found() {
-    let limit = LIMIT_S.to_string();
+/// The suite in an image prepared by `setup`, with `--time-limit
+/// limit_s --exact ids`; says how long the whole image run took.
+fn run_with_limit(what: &str, setup: &str, limit_s: u64, ids: &[&str]) -> ImageRun {
+    let limit = limit_s.to_string();
+    let mut args = vec!["--time-limit", &limit, "--exact"];
+    args.extend(ids);
     let started = Instant::now();
     let run = run_in_image(&RunSpec {
-        setup: Some(SETUP),
+        setup: Some(setup),
         after: Some(AFTER),
-        suite_args: &["--time-limit", &limit, "--exact", "TC_CR1.4_1"],
+        suite_args: &args,
         ..RunSpec::default()
     })
     .expect("image run");
     let took = started.elapsed();
-    println!("image run with a hung `id`: {:.1} s", took.as_secs_f64());
+    println!("image run with {what}: {:.1} s", took.as_secs_f64());
+    assert!(took < Duration::from_secs(120), "{took:?}");
+    run
+}
+
+/// The snapshots before and after the suite are the same, processes
+/// included.
+fn assert_left_as_found(run: &ImageRun) {
+    let before = std::fs::read_to_string(run.out_file("before")).expect("before snapshot");
+    let after = std::fs::read_to_string(run.out_file("after")).expect("after snapshot");
+    assert!(before.contains("## processes"), "{before}");
+    let diff = snapshot_diff(&before, &after);
+    assert!(
+        diff.is_empty(),
+        "the run changed the image or left something running:\n{}",
+        diff.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "needs root and the disposable image: run ci/test.sh"]
+fn a_hung_program_fails_its_case_at_the_time_limit_and_leaves_the_image_as_found() {
+    let run = run_with_limit("a hung `id`", SETUP, LIMIT_S, &["TC_CR1.4_1"]);
 
     let expected =
         format!("not demonstrated: time limit of {LIMIT_S} s reached while running `id -u fr1-");
@@ -62,7 +86,6 @@ fn a_hung_program_fails_its_case_at_the_time_limit_and_leaves_the_image_as_found
         "suite wall time {wall} s\n{}",
         run.explain()
     );
-    assert!(took < Duration::from_secs(90), "{took:?}");
 
     let log = std::fs::read_to_string(run.out_file("evidence/TC_CR1.4_1.log"))
         .expect("evidence of TC_CR1.4_1");
@@ -83,15 +106,7 @@ fn a_hung_program_fails_its_case_at_the_time_limit_and_leaves_the_image_as_found
         run.explain()
     );
 
-    let before = std::fs::read_to_string(run.out_file("before")).expect("before snapshot");
-    let after = std::fs::read_to_string(run.out_file("after")).expect("after snapshot");
-    assert!(before.contains("## processes"), "{before}");
-    let diff = snapshot_diff(&before, &after);
-    assert!(
-        diff.is_empty(),
-        "the run changed the image or left something running:\n{}",
-        diff.join("\n")
-    );
+    assert_left_as_found(&run);
 }
 
 /// TC_CR1.11_3 reads the nftables ruleset with a plain `Command` (no
@@ -119,24 +134,13 @@ const STUCK_LIMIT_S: u64 = 30;
 #[test]
 #[ignore = "needs root and the disposable image: run ci/test.sh"]
 fn a_case_stuck_beyond_the_harness_stops_the_run_which_still_undoes_everything() {
-    let limit = STUCK_LIMIT_S.to_string();
-    let started = Instant::now();
-    let run = run_in_image(&RunSpec {
-        setup: Some(SETUP_STUCK),
-        after: Some(AFTER),
-        // TC_CR1.10_1 runs alone, so it waits for the stuck case.
-        suite_args: &[
-            "--time-limit",
-            &limit,
-            "--exact",
-            "TC_CR1.11_3",
-            "TC_CR1.10_1",
-        ],
-        ..RunSpec::default()
-    })
-    .expect("image run");
-    let took = started.elapsed();
-    println!("image run with a hung nft: {:.1} s", took.as_secs_f64());
+    // TC_CR1.10_1 runs alone, so it waits for the stuck case.
+    let run = run_with_limit(
+        "a hung nft",
+        SETUP_STUCK,
+        STUCK_LIMIT_S,
+        &["TC_CR1.11_3", "TC_CR1.10_1"],
+    );
 
     let expected = format!("not demonstrated: time limit of {STUCK_LIMIT_S} s reached while");
     match run.status("TC_CR1.11_3") {
@@ -164,14 +168,5 @@ fn a_case_stuck_beyond_the_harness_stops_the_run_which_still_undoes_everything()
     );
     // The journal undid the case's changes, and the hung program was killed.
     assert!(run.console.contains("(nft), "), "{}", run.explain());
-    assert!(took < Duration::from_secs(120), "{took:?}");
-
-    let before = std::fs::read_to_string(run.out_file("before")).expect("before snapshot");
-    let after = std::fs::read_to_string(run.out_file("after")).expect("after snapshot");
-    let diff = snapshot_diff(&before, &after);
-    assert!(
-        diff.is_empty(),
-        "the stopped run changed the image or left something running:\n{}",
-        diff.join("\n")
-    );
+    assert_left_as_found(&run);
 }

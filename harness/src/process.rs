@@ -5,14 +5,19 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, Uid};
 use std::fs;
 
-/// PIDs whose real or effective UID is `uid`.
-pub fn pids_of_uid(uid: Uid) -> Vec<Pid> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
+/// Every process's PID, from the numbered entries of /proc (none if /proc
+/// cannot be read).
+fn all_pids() -> impl Iterator<Item = i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+}
+
+/// PIDs whose real or effective UID is `uid`.
+pub fn pids_of_uid(uid: Uid) -> Vec<Pid> {
+    all_pids()
         .filter(|pid| {
             fs::read_to_string(format!("/proc/{pid}/status"))
                 .ok()
@@ -54,11 +59,7 @@ pub fn kill_all_of_uid(uid: Uid) -> usize {
 /// process group.
 pub fn kill_session(sid: Pid) {
     for _ in 0..20 {
-        let members: Vec<Pid> = fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        let members: Vec<Pid> = all_pids()
             .filter(|pid| live_session_of(*pid) == Some(sid.as_raw()))
             .map(Pid::from_raw)
             .collect();
@@ -89,11 +90,7 @@ fn live_session_of(pid: i32) -> Option<i32> {
 /// /proc. A daemon's per-connection children call setsid(), so they are
 /// not in its session, but they stay its descendants while it lives.
 pub fn process_tree(root: Pid) -> Vec<Pid> {
-    let parents: Vec<(i32, i32)> = fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    let parents: Vec<(i32, i32)> = all_pids()
         .filter_map(|pid| Some((pid, live_parent_of(pid)?)))
         .collect();
     let mut tree = Vec::new();
@@ -160,11 +157,7 @@ fn kill_children_of(parent: Pid) -> Vec<String> {
     let Some(parent_start) = crate::journal::start_time(parent.as_raw()) else {
         return Vec::new();
     };
-    let children: Vec<i32> = fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    let children: Vec<i32> = all_pids()
         .filter(|pid| live_parent_of(*pid) == Some(parent.as_raw()))
         .filter(|pid| crate::journal::start_time(*pid).is_some_and(|t| t >= parent_start))
         .collect();

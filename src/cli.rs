@@ -8,6 +8,7 @@
 use anyhow::{bail, Context, Result};
 use std::fs::{self, File, OpenOptions};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Default)]
 pub struct Options {
@@ -22,6 +23,9 @@ pub struct Options {
     pub help: bool,
     /// Undo what an interrupted run left behind, then exit.
     pub cleanup: bool,
+    /// Active time each test case may take (`--time-limit`); None: the
+    /// default.
+    pub time_limit: Option<Duration>,
     /// Name filters: a test case runs if its ID matches any of them.
     /// libtest-mimic takes only one, so the runner applies them itself.
     pub filters: Vec<String>,
@@ -63,6 +67,10 @@ Selection and output (libtest):
       --color auto|always|never
 
 Safety:
+      --time-limit SECONDS  each test case may take SECONDS (default 180), not
+                            counting the waits its requirement mandates (such
+                            as faillock's unlock time); at the limit it fails
+                            and cleans up
       --cleanup             undo what an interrupted run (SIGKILL, power loss)
                             left behind, then exit; a normal run does this
                             first by itself. SIGINT/SIGTERM/SIGHUP undo at once.
@@ -93,6 +101,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
             "--no-lava" => opts.lava = Some(false),
             "-h" | "--help" => opts.help = true,
             "--cleanup" => opts.cleanup = true,
+            "--time-limit" => {
+                opts.time_limit = Some(seconds("--time-limit", &value("--time-limit")?)?)
+            }
             _ if !arg.starts_with('-') => opts.filters.push(arg),
             _ => {
                 let takes_value = inline.is_none() && LIBTEST_VALUED.contains(&flag.as_str());
@@ -104,6 +115,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
         }
     }
     Ok(opts)
+}
+
+/// A whole, positive number of seconds.
+fn seconds(name: &str, value: &str) -> Result<Duration> {
+    match value.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+        _ => bail!("{name} needs a whole number of seconds above 0, not {value:?} (see --help)"),
+    }
 }
 
 /// Make sure the report destinations can be written, before the run.
@@ -151,6 +170,21 @@ mod tests {
     fn a_missing_value_is_an_error() {
         assert!(parse_str("--junit").is_err());
         assert!(parse_str("--evidence-dir=").is_err());
+        assert!(parse_str("--time-limit").is_err());
+    }
+
+    #[test]
+    fn the_time_limit_is_a_positive_number_of_seconds() {
+        let o = parse_str("--time-limit 600 TC_CR1.11").unwrap();
+        assert_eq!(o.time_limit, Some(Duration::from_secs(600)));
+        assert_eq!(o.filters, vec!["TC_CR1.11"]);
+        let o = parse_str("--time-limit=20").unwrap();
+        assert_eq!(o.time_limit, Some(Duration::from_secs(20)));
+        assert_eq!(parse_str("").unwrap().time_limit, None);
+        for bad in ["0", "-5", "1.5", "ten", "20s", ""] {
+            let err = parse_str(&format!("--time-limit={bad}"));
+            assert!(err.is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod report;
 mod runner;
 mod safety;
 mod schedule;
+mod watchdog;
 
 use anyhow::Result;
 use harness::journal;
@@ -62,7 +63,11 @@ fn real_main() -> Result<ExitCode> {
 
     if args.list {
         // With --list, libtest-mimic only prints the names; nothing runs.
-        let _listed = libtest_mimic::run(&args, runner::trials(cases.clone(), &Arc::default()));
+        let limits = watchdog::Limits::new(watchdog::DEFAULT_LIMIT);
+        let _listed = libtest_mimic::run(
+            &args,
+            runner::trials(cases.clone(), &Arc::default(), limits),
+        );
         if plain_output {
             report::console::print_not_applicable(cases.iter().filter(|c| selected(&args, c.id)));
         }
@@ -91,11 +96,18 @@ fn real_main() -> Result<ExitCode> {
     // case lets them run meanwhile). Reports keep the catalog order.
     let mut run_order = cases.clone();
     run_order.sort_by_key(|c| (!c.long_running, c.alone));
-    let conclusion = libtest_mimic::run(&args, runner::trials(run_order, &records));
+    let limits = watchdog::Limits::new(opts.time_limit.unwrap_or(watchdog::DEFAULT_LIMIT));
+    let conclusion = libtest_mimic::run(&args, runner::trials(run_order, &records, limits));
     drop(scope);
     // Every change should have been undone by its guard; whatever a failed
-    // guard left is undone here, and said.
-    for line in journal::replay(state_dir)? {
+    // guard left is undone here, and said. A test case given up on at its
+    // time limit may still be running: from here on it can start no change
+    // (the replay closes the journal), and what it runs is killed. The
+    // process exits without waiting for it.
+    for line in journal::replay(state_dir)?
+        .into_iter()
+        .chain(harness::process::kill_own_children())
+    {
         eprintln!("cip-iec-fr1-tests: left behind by a test case, now undone: {line}");
     }
     let wall = started.elapsed();

@@ -1,9 +1,11 @@
 //! Turns catalog cases into libtest trials and records what each did.
 //!
-//! Execution only: a trial runs its body against a fresh [`Evidence`] log
-//! and leaves a [`Record`]; the reporters read the records afterwards.
+//! Execution only: a trial waits for its turn (schedule), runs its body
+//! under its time limit (watchdog) against a fresh [`Evidence`] log and
+//! leaves a [`Record`]; the reporters read the records afterwards.
 
 use crate::schedule::Scheduler;
+use crate::watchdog::{self, Ended, Limits, Watchdog};
 use harness::case::IdlePhase;
 use harness::{Case, Evidence, Skip, Verdict};
 use libtest_mimic::{Completion, Failed, Trial};
@@ -29,30 +31,16 @@ pub struct Record {
 pub type Records = Arc<Mutex<Vec<Record>>>;
 
 /// One trial per case; each waits for the resources its case declares,
-/// runs, and pushes its record into `records`.
-pub fn trials(cases: Vec<Case>, records: &Records) -> Vec<Trial> {
-    let scheduler = Arc::new(Scheduler::new());
+/// runs under `limits`, and pushes its record into `records`.
+pub fn trials(cases: Vec<Case>, records: &Records, limits: Limits) -> Vec<Trial> {
+    let run = Arc::new(Run::new(limits));
     cases
         .into_iter()
         .map(|case| {
             let records = Arc::clone(records);
-            let scheduler = Arc::clone(&scheduler);
-            let id = case.id;
-            Trial::ignorable_test(id, move || {
-                let record = {
-                    let _slot = scheduler.acquire(&case);
-                    // harness::case::idle in the body pauses this slot.
-                    let (sched, me) = (Arc::clone(&scheduler), case.clone());
-                    harness::case::set_idle_hook(Some(Box::new(move |phase| match phase {
-                        IdlePhase::Start => {
-                            sched.pause(&me);
-                        }
-                        IdlePhase::End => sched.resume(&me),
-                    })));
-                    let record = run_case(case);
-                    harness::case::set_idle_hook(None);
-                    record
-                };
+            let run = Arc::clone(&run);
+            Trial::ignorable_test(case.id, move || {
+                let record = run.trial(case);
                 let result = match &record.outcome {
                     Outcome::Passed => Ok(Completion::Completed),
                     Outcome::Skipped(reason) => Ok(Completion::ignored_with(reason)),
@@ -68,7 +56,141 @@ pub fn trials(cases: Vec<Case>, records: &Records) -> Vec<Trial> {
         .collect()
 }
 
-fn run_case(case: Case) -> Record {
+/// What the trials of one run share.
+struct Run {
+    scheduler: Arc<Scheduler>,
+    watchdog: Watchdog,
+}
+
+/// How a body (or an NA probe) ended, as its verdict needs it.
+enum BodyEnd {
+    Returned(anyhow::Result<()>),
+    Panicked(String),
+    /// Its time ran out (or the run stopped it): why.
+    OutOfTime(String),
+    /// It did not return by the backstop and was left behind: why.
+    GivenUp(String),
+}
+
+impl Run {
+    fn new(limits: Limits) -> Self {
+        Run {
+            scheduler: Arc::new(Scheduler::new()),
+            watchdog: Watchdog::new(limits),
+        }
+    }
+
+    /// Wait for the case's turn, run it and say what it did.
+    fn trial(&self, case: Case) -> Record {
+        match self.scheduler.acquire(&case) {
+            Some(_slot) => self.run_case(case),
+            None => not_run(case, self.watchdog.stopped_by()),
+        }
+    }
+
+    fn run_case(&self, case: Case) -> Record {
+        let ev = Evidence::new(&title(&case));
+        let started = Instant::now();
+        let outcome = match (case.verdict, case.body, &case.not_applicable) {
+            (Verdict::NotApplicable, probe, Some(na)) if !case.tested_when_present => {
+                ev.note(format!("reason: {}", na.reason));
+                ev.note(format!("user action: {}", na.user_action));
+                // Informational only: a failing probe is recorded, never a
+                // verdict, unless it had to be given up on.
+                match probe.map(|probe| self.execute(&case, &ev, probe)) {
+                    None | Some(BodyEnd::Returned(Ok(()))) => {
+                        Outcome::Skipped(format!("NA: {}", na.reason))
+                    }
+                    Some(BodyEnd::Returned(Err(e))) => {
+                        ev.note(format!("probe could not complete: {e:#}"));
+                        Outcome::Skipped(format!("NA: {}", na.reason))
+                    }
+                    Some(BodyEnd::Panicked(_)) => {
+                        ev.note("probe panicked");
+                        Outcome::Skipped(format!("NA: {}", na.reason))
+                    }
+                    Some(BodyEnd::OutOfTime(why)) => {
+                        ev.note(format!("probe could not complete: {why}"));
+                        Outcome::Skipped(format!("NA: {}", na.reason))
+                    }
+                    Some(BodyEnd::GivenUp(why)) => not_demonstrated(&case, &why),
+                }
+            }
+            (_, Some(body), _) => match self.execute(&case, &ev, body) {
+                BodyEnd::Returned(Ok(())) => Outcome::Passed,
+                BodyEnd::Returned(Err(e)) => match e.downcast_ref::<Skip>() {
+                    Some(skip) => Outcome::Skipped(skip.0.clone()),
+                    None => not_demonstrated(&case, &ev.mask(&format!("{e:#}"))),
+                },
+                BodyEnd::Panicked(msg) => {
+                    not_demonstrated(&case, &format!("the test panicked: {msg}"))
+                }
+                BodyEnd::OutOfTime(why) | BodyEnd::GivenUp(why) => not_demonstrated(&case, &why),
+            },
+            _ => Outcome::Failed(format!("{}: the catalog entry has no body", case.id)),
+        };
+        match &outcome {
+            Outcome::Passed => ev.note("VERDICT: PASS"),
+            Outcome::Failed(msg) => ev.note(format!("VERDICT: FAIL — {msg}")),
+            Outcome::Skipped(reason) => ev.note(format!("VERDICT: SKIP — {reason}")),
+        }
+        Record {
+            duration: started.elapsed(),
+            evidence: ev.render(),
+            case,
+            outcome,
+        }
+    }
+
+    /// Run `body` under the watchdog, with harness::case::idle pausing the
+    /// case's slot (the hook is per thread: it is installed on the body's).
+    /// Running out of time outweighs whatever the body returned: a body
+    /// that goes on after a cut wait has not shown what it should.
+    fn execute(&self, case: &Case, ev: &Evidence, body: harness::case::Body) -> BodyEnd {
+        let (scheduler, me, body_ev) = (Arc::clone(&self.scheduler), case.clone(), ev.clone());
+        let (ended, deadline) = self.watchdog.run(case.id, move || {
+            harness::case::set_idle_hook(Some(Box::new(move |phase| match phase {
+                IdlePhase::Start => {
+                    scheduler.pause(&me);
+                }
+                IdlePhase::End => scheduler.resume(&me),
+            })));
+            let result = body(&body_ev);
+            harness::case::set_idle_hook(None);
+            result
+        });
+        let out_of_time = deadline.failure(ev.last_step().as_deref());
+        match (ended, out_of_time) {
+            (Ended::Overran, why) => {
+                let limits = self.watchdog.limits();
+                let why = why.unwrap_or_else(|| {
+                    format!("time limit of {} s reached", limits.limit.as_secs())
+                });
+                ev.note(format!(
+                    "the test case did not end within {} s after its time limit; given up on, \
+                     the run stops",
+                    (limits.cleanup + limits.margin).as_secs()
+                ));
+                if self.watchdog.stop(case.id) {
+                    eprintln!(
+                        "cip-iec-fr1-tests: {} did not end within its time limit ({why}); \
+                         stopping the run: no further test case starts, running ones are cut \
+                         short, then every change is undone",
+                        case.id
+                    );
+                    self.scheduler.stop();
+                }
+                BodyEnd::GivenUp(why)
+            }
+            (Ended::Returned(_), Some(why)) => BodyEnd::OutOfTime(why),
+            (Ended::Returned(Ok(result)), None) => BodyEnd::Returned(result),
+            (Ended::Returned(Err(panic)), None) => BodyEnd::Panicked(panic_message(&panic)),
+        }
+    }
+}
+
+/// The head of a case's evidence.
+fn title(case: &Case) -> String {
     let mut title = format!(
         "{} — {} {} [{}]",
         case.id, case.requirement, case.title, case.verdict
@@ -76,58 +198,30 @@ fn run_case(case: Case) -> Record {
     if !case.proves.is_empty() {
         title.push_str(&format!("\nproves: {}", case.proves));
     }
-    let ev = Evidence::new(&title);
-    let started = Instant::now();
-    let outcome = match (case.verdict, case.body, &case.not_applicable) {
-        (Verdict::NotApplicable, probe, Some(na)) if !case.tested_when_present => {
-            ev.note(format!("reason: {}", na.reason));
-            ev.note(format!("user action: {}", na.user_action));
-            if let Some(probe) = probe {
-                // Informational only: a failing probe is recorded, never a verdict.
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| probe(&ev))) {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => ev.note(format!("probe could not complete: {e:#}")),
-                    Err(_) => ev.note("probe panicked"),
-                }
-            }
-            Outcome::Skipped(format!("NA: {}", na.reason))
-        }
-        (_, Some(body), _) => {
-            // A panic in a body is a failed case, not a crashed run: the
-            // guards inside the body have already restored the system while
-            // unwinding.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&ev)));
-            match result {
-                Ok(Ok(())) => Outcome::Passed,
-                Ok(Err(e)) => match e.downcast_ref::<Skip>() {
-                    Some(skip) => Outcome::Skipped(skip.0.clone()),
-                    None => Outcome::Failed(format!(
-                        "{} ({}) not demonstrated: {}",
-                        case.requirement,
-                        case.title,
-                        ev.mask(&format!("{e:#}"))
-                    )),
-                },
-                Err(panic) => Outcome::Failed(format!(
-                    "{} ({}) not demonstrated: the test panicked: {}",
-                    case.requirement,
-                    case.title,
-                    panic_message(&panic)
-                )),
-            }
-        }
-        _ => Outcome::Failed(format!("{}: the catalog entry has no body", case.id)),
-    };
-    match &outcome {
-        Outcome::Passed => ev.note("VERDICT: PASS"),
-        Outcome::Failed(msg) => ev.note(format!("VERDICT: FAIL — {msg}")),
-        Outcome::Skipped(reason) => ev.note(format!("VERDICT: SKIP — {reason}")),
-    }
+    title
+}
+
+/// A failure that names the requirement, like every failed case's.
+fn not_demonstrated(case: &Case, why: &str) -> Outcome {
+    Outcome::Failed(format!(
+        "{} ({}) not demonstrated: {why}",
+        case.requirement, case.title
+    ))
+}
+
+/// The record of a case that never started because the run stopped.
+fn not_run(case: Case, stopped_by: Option<&str>) -> Record {
+    let why = format!(
+        "not run: {}",
+        stopped_by.map_or_else(|| "the run stopped".to_owned(), watchdog::stop_reason)
+    );
+    let ev = Evidence::new(&title(&case));
+    ev.note(format!("VERDICT: FAIL — {why}"));
     Record {
-        duration: started.elapsed(),
+        duration: Duration::ZERO,
         evidence: ev.render(),
         case,
-        outcome,
+        outcome: Outcome::Failed(why),
     }
 }
 
@@ -156,10 +250,55 @@ mod tests {
     fn panicking(_: &Evidence) -> anyhow::Result<()> {
         panic!("boom")
     }
+    /// Stuck where the harness does not look.
+    fn hanging(ev: &Evidence) -> anyhow::Result<()> {
+        ev.step("wait for a reply that never comes");
+        std::thread::sleep(Duration::from_secs(10));
+        Ok(())
+    }
+    /// Stuck in a program the harness runs.
+    fn running_long(ev: &Evidence) -> anyhow::Result<()> {
+        ev.step("run a program that hangs");
+        harness::command::sh(ev, "sh", &["-c", "sleep 100"])?;
+        Ok(())
+    }
+    /// Ignores the cut and claims success.
+    fn swallowing(ev: &Evidence) -> anyhow::Result<()> {
+        let _ = harness::command::sh(ev, "sh", &["-c", "sleep 100"]);
+        Ok(())
+    }
+
+    fn limits(limit: Duration) -> Limits {
+        Limits {
+            limit,
+            cleanup: Duration::from_millis(300),
+            margin: Duration::from_millis(300),
+        }
+    }
+
+    fn run_case(case: Case) -> Record {
+        Run::new(Limits::new(Duration::from_secs(60))).run_case(case)
+    }
+
+    fn case(id: &'static str, body: harness::case::Body) -> Case {
+        Case::met(id, "CR9.9", "Title", "proves", body)
+    }
+
+    /// A trial under a 1 s limit, which must end long before a hung body
+    /// would.
+    fn trial_at_one_second(run: &Run, id: &'static str, body: harness::case::Body) -> Record {
+        let started = Instant::now();
+        let record = run.trial(case(id, body));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        record
+    }
 
     #[test]
     fn outcomes_are_recorded_with_the_requirement_in_failures() {
-        let case = |id, body| Case::met(id, "CR9.9", "Title", "proves", body);
         assert_eq!(run_case(case("a", passing)).outcome, Outcome::Passed);
         let failed = run_case(case("b", failing));
         assert!(
@@ -192,5 +331,54 @@ mod tests {
         // The plain NA entry never runs a body as a test.
         let plain = Case::not_applicable("f", "CR9.9", "T", na.clone()).with_probe(failing);
         assert!(matches!(run_case(plain).outcome, Outcome::Skipped(_)));
+    }
+
+    #[test]
+    fn a_hung_body_fails_at_the_backstop_and_stops_the_run() {
+        let run = Run::new(limits(Duration::from_secs(1)));
+        let record = trial_at_one_second(&run, "TC_HUNG", hanging);
+        assert_eq!(
+            record.outcome,
+            Outcome::Failed(
+                "CR9.9 (Title) not demonstrated: time limit of 1 s reached while wait for a \
+                 reply that never comes"
+                    .into()
+            )
+        );
+        let last = record.evidence.lines().last().unwrap_or_default();
+        assert!(last.contains("VERDICT: FAIL"), "{}", record.evidence);
+        assert!(record.evidence.contains("STEP wait for a reply"));
+        // Nothing starts beside the body left behind.
+        assert_eq!(run.watchdog.stopped_by(), Some("TC_HUNG"));
+        assert_eq!(
+            run.trial(case("TC_NEXT", passing)).outcome,
+            Outcome::Failed(
+                "not run: the run stopped after TC_HUNG exceeded its time limit".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_hung_program_fails_its_case_at_the_limit_and_the_run_goes_on() {
+        let run = Run::new(limits(Duration::from_secs(1)));
+        let record = trial_at_one_second(&run, "TC_SLOW", running_long);
+        assert_eq!(
+            record.outcome,
+            Outcome::Failed(
+                "CR9.9 (Title) not demonstrated: time limit of 1 s reached while running \
+                 `sh -c 'sleep 100'`"
+                    .into()
+            )
+        );
+        assert!(record
+            .evidence
+            .contains("killed: the test case's time ran out"));
+        assert_eq!(run.watchdog.stopped_by(), None);
+        assert_eq!(run.trial(case("TC_NEXT", passing)).outcome, Outcome::Passed);
+        // A body that ignores the cut has not shown anything either.
+        assert!(matches!(
+            run.trial(case("TC_SWALLOW", swallowing)).outcome,
+            Outcome::Failed(m) if m.contains("time limit of 1 s reached while running `sh -c 'sleep 100'`")
+        ));
     }
 }

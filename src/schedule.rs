@@ -6,7 +6,8 @@
 //! run alone waits until no other case runs, and no case starts while it
 //! waits or runs. A running case without resources may step aside while it
 //! only sleeps ([`Scheduler::pause`]), so that a case that must run alone
-//! does not wait for a long timer of another.
+//! does not wait for a long timer of another. Once the run stops
+//! ([`Scheduler::stop`]), no case starts any more.
 
 use harness::Case;
 use std::collections::BTreeSet;
@@ -28,6 +29,8 @@ struct State {
     alone_waiting: usize,
     /// Resources held by running cases.
     held: BTreeSet<&'static str>,
+    /// The run stops: waiting trials give up.
+    stopped: bool,
 }
 
 /// Held while a trial runs; dropping it lets waiting trials go on.
@@ -60,27 +63,45 @@ impl Scheduler {
         state
     }
 
-    /// Wait until a trial of `case` may run. All its resources are taken at
-    /// once, so two trials can never each hold what the other waits for.
-    pub fn acquire(&self, case: &Case) -> Slot<'_> {
+    /// Wait until a trial of `case` may run; None once the run stops. All
+    /// its resources are taken at once, so two trials can never each hold
+    /// what the other waits for.
+    pub fn acquire(&self, case: &Case) -> Option<Slot<'_>> {
         let resources = case.resources;
         let free = move |s: &State| resources.iter().all(|r| !s.held.contains(r));
         let mut state = self.lock();
         if case.alone {
             state.alone_waiting += 1;
-            state = self.wait_until(state, |s| !s.alone && s.shared == 0 && free(s));
+            state = self.wait_until(state, |s| {
+                s.stopped || (!s.alone && s.shared == 0 && free(s))
+            });
             state.alone_waiting -= 1;
+            if state.stopped {
+                return None;
+            }
             state.alone = true;
         } else {
-            state = self.wait_until(state, |s| !s.alone && s.alone_waiting == 0 && free(s));
+            state = self.wait_until(state, |s| {
+                s.stopped || (!s.alone && s.alone_waiting == 0 && free(s))
+            });
+            if state.stopped {
+                return None;
+            }
             state.shared += 1;
         }
         state.held.extend(resources.iter().copied());
-        Slot {
+        Some(Slot {
             scheduler: self,
             alone: case.alone,
             resources,
-        }
+        })
+    }
+
+    /// The run stops: no trial starts any more, and paused ones go on at
+    /// once (to end: the runner has cut their time short).
+    pub fn stop(&self) {
+        self.lock().stopped = true;
+        self.changed.notify_all();
     }
 
     /// The trial of `case` only sleeps from now on: a case that must run
@@ -99,13 +120,13 @@ impl Scheduler {
     }
 
     /// The paused trial of `case` goes on: it waits until no case runs
-    /// alone (or waits to).
+    /// alone (or waits to), or the run stops.
     pub fn resume(&self, case: &Case) {
         if case.alone || !case.resources.is_empty() {
             return;
         }
         let state = self.lock();
-        let mut state = self.wait_until(state, |s| !s.alone && s.alone_waiting == 0);
+        let mut state = self.wait_until(state, |s| s.stopped || (!s.alone && s.alone_waiting == 0));
         state.shared += 1;
     }
 }
@@ -146,7 +167,7 @@ mod tests {
             .map(|_| {
                 let (sched, inside, case) = (Arc::clone(&sched), Arc::clone(&inside), case.clone());
                 std::thread::spawn(move || {
-                    let _slot = sched.acquire(&case);
+                    let _slot = sched.acquire(&case).unwrap();
                     assert_eq!(
                         inside.fetch_add(1, Ordering::SeqCst),
                         0,
@@ -171,12 +192,12 @@ mod tests {
         let alone = Case::met("alone", "r", "t", "p", body).alone();
         let log = Arc::new(Mutex::new(Vec::new()));
 
-        let slot = sched.acquire(&sleeper);
+        let slot = sched.acquire(&sleeper).unwrap();
         assert!(sched.pause(&sleeper));
         let t = {
             let (sched, log) = (Arc::clone(&sched), Arc::clone(&log));
             std::thread::spawn(move || {
-                let _slot = sched.acquire(&alone);
+                let _slot = sched.acquire(&alone).unwrap();
                 log.lock().unwrap().push("alone runs");
                 std::thread::sleep(Duration::from_millis(50));
                 log.lock().unwrap().push("alone ends");
@@ -202,10 +223,27 @@ mod tests {
     }
 
     #[test]
+    fn after_a_stop_waiting_trials_give_up_and_none_starts() {
+        let sched = Arc::new(Scheduler::new());
+        let holder = Case::met("h", "r", "t", "p", body).uses(&["pam"]);
+        let slot = sched.acquire(&holder).unwrap();
+        let waiter = {
+            let (sched, holder) = (Arc::clone(&sched), holder.clone());
+            std::thread::spawn(move || sched.acquire(&holder).is_none())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        sched.stop();
+        assert!(waiter.join().unwrap(), "the waiting trial started");
+        drop(slot);
+        let free = Case::met("f", "r", "t", "p", body);
+        assert!(sched.acquire(&free).is_none());
+    }
+
+    #[test]
     fn a_case_holding_resources_does_not_pause() {
         let sched = Scheduler::new();
         let holder = Case::met("h", "r", "t", "p", body).uses(&["pam"]);
-        let _slot = sched.acquire(&holder);
+        let _slot = sched.acquire(&holder).unwrap();
         assert!(!sched.pause(&holder));
     }
 }

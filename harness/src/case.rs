@@ -209,16 +209,26 @@ fn call_idle_hook(phase: IdlePhase) {
 /// Run `wait`, a pure wait (sleeping until the system's clock says so; no
 /// logins, no commands), and let the runner start a case that must run
 /// alone meanwhile: a sleeping case cannot disturb its timing. Before going
-/// on, the case waits until no such case runs.
+/// on, the case waits until no such case runs. Neither wait counts against
+/// the case's time limit (see [`crate::deadline`]).
 pub fn idle<T>(wait: impl FnOnce() -> T) -> T {
-    struct Resume;
+    struct Resume(Option<std::sync::Arc<crate::deadline::Deadline>>);
     impl Drop for Resume {
         fn drop(&mut self) {
             call_idle_hook(IdlePhase::End);
+            // Only now: the wait to go on behind a case that runs alone is
+            // idle time too.
+            if let Some(deadline) = &self.0 {
+                deadline.resume();
+            }
         }
     }
+    let deadline = crate::deadline::current();
+    if let Some(deadline) = &deadline {
+        deadline.pause();
+    }
     call_idle_hook(IdlePhase::Start);
-    let _resume = Resume;
+    let _resume = Resume(deadline);
     wait()
 }
 
@@ -227,18 +237,19 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// Sleep for `duration` as a pure wait ([`idle`]): a progress line on
 /// stderr every 10 s, so a long wait is visibly alive, and the wait with
-/// its reason in the evidence.
+/// its reason in the evidence. The wait ends early if the run stops (the
+/// case then fails at its next step).
 pub fn wait_idle(ev: &Evidence, why: &str, duration: Duration) {
     ev.step(format!("wait {:.0} s: {why}", duration.as_secs_f64()));
     let started = Instant::now();
     idle(|| {
         while let Some(left) = duration.checked_sub(started.elapsed()) {
-            if left.is_zero() {
+            if left.is_zero() || crate::deadline::stopped() {
                 break;
             }
-            std::thread::sleep(left.min(PROGRESS_EVERY));
+            crate::deadline::sleep(left.min(PROGRESS_EVERY));
             let waited = started.elapsed();
-            if waited < duration {
+            if waited < duration && !crate::deadline::stopped() {
                 eprintln!(
                     "  ... {why}: {:.0} of {:.0} s waited",
                     waited.as_secs_f64(),
@@ -247,6 +258,13 @@ pub fn wait_idle(ev: &Evidence, why: &str, duration: Duration) {
             }
         }
     });
+    if crate::deadline::stopped() {
+        ev.note(format!(
+            "the wait ({why}) ended after {:.1} s: the run stopped",
+            started.elapsed().as_secs_f64()
+        ));
+        return;
+    }
     ev.note(format!(
         "waited {:.1} s ({why}); {:.1} s including the time to resume",
         duration.as_secs_f64(),

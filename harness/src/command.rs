@@ -3,9 +3,15 @@
 //! Every system change and every observation a test case makes goes through
 //! here, so the evidence shows the exact command line, exit status and output.
 
+use crate::deadline::{self, Deadline};
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
-use std::process::{Command, Output, Stdio};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::Pid;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::time::Duration;
 
 /// The result of a recorded command.
 #[derive(Debug)]
@@ -62,7 +68,10 @@ pub fn account_db_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Run `cmd` (stdin from `input`, if any), record it, and return what it did.
-/// Fails only if the program could not be started; a non-zero exit is data.
+/// Fails if the program could not be started, or if its case's time ran
+/// out first (see [`crate::deadline`]): then the program and its children
+/// are killed and the evidence shows what it wrote until then. A non-zero
+/// exit is data.
 pub fn run(ev: &Evidence, cmd: &mut Command, input: Option<&str>) -> Result<Ran> {
     let line = command_line(cmd);
     let program = std::path::Path::new(cmd.get_program());
@@ -71,12 +80,37 @@ pub fn run(ev: &Evidence, cmd: &mut Command, input: Option<&str>) -> Result<Ran>
         .and_then(|n| n.to_str())
         .is_some_and(|n| ACCOUNT_TOOLS.contains(&n));
     let _serialised = account_tool.then(account_db_lock);
-    let output = spawn_and_wait(cmd, input).with_context(|| format!("cannot run `{line}`"))?;
+    let deadline = deadline::current();
+    let waited = spawn_and_wait(cmd, input, deadline.as_deref())
+        .with_context(|| format!("cannot run `{line}`"))?;
+    let lossy = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let output = match (waited, &deadline) {
+        (Waited::Exited(output), _) => output,
+        (Waited::Cut { stdout, stderr }, Some(deadline)) => {
+            ev.command(
+                &line,
+                "killed: the test case's time ran out",
+                &lossy(&stdout),
+                &lossy(&stderr),
+            );
+            return Err(deadline.cut(&format!("running `{}`", ev.mask(&line))));
+        }
+        (Waited::TooLate, Some(deadline)) => {
+            ev.command(
+                &line,
+                "not started: the test case's time had run out",
+                "",
+                "",
+            );
+            return Err(deadline.cut(&format!("about to run `{}`", ev.mask(&line))));
+        }
+        (_, None) => bail!("`{line}` was cut short without a time limit"),
+    };
     let ran = Ran {
         success: output.status.success(),
         code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        stdout: lossy(&output.stdout),
+        stderr: lossy(&output.stderr),
     };
     ev.command(
         &line,
@@ -107,7 +141,30 @@ pub fn sh(ev: &Evidence, program: &str, args: &[&str]) -> Result<Ran> {
     run_ok(ev, Command::new(program).args(args), None)
 }
 
-fn spawn_and_wait(cmd: &mut Command, input: Option<&str>) -> std::io::Result<Output> {
+/// How a program's run ended.
+enum Waited {
+    Exited(Output),
+    /// Killed when its case's time ran out, with what it wrote until then.
+    Cut {
+        stdout: Vec<u8>,
+        stderr: Vec<u8>,
+    },
+    /// Not started: the case's time was already up. A program killed right
+    /// after its start (`useradd` halfway) would only leave a mess.
+    TooLate,
+}
+
+/// How long a wait for a program goes without looking at its case's
+/// deadline again: the run may stop the case before its limit.
+const LOOK_AGAIN: Duration = Duration::from_millis(500);
+
+/// Run the program to its end, feeding `input` and collecting its output,
+/// but no longer than `deadline` allows.
+fn spawn_and_wait(
+    cmd: &mut Command,
+    input: Option<&str>,
+    deadline: Option<&Deadline>,
+) -> std::io::Result<Waited> {
     cmd.stdin(if input.is_some() {
         Stdio::piped()
     } else {
@@ -115,12 +172,150 @@ fn spawn_and_wait(cmd: &mut Command, input: Option<&str>) -> std::io::Result<Out
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let mut child = cmd.spawn()?;
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        use std::io::Write;
-        stdin.write_all(text.as_bytes())?;
+    if deadline.is_some_and(|d| d.time_left().is_zero()) {
+        return Ok(Waited::TooLate);
     }
-    child.wait_with_output()
+    let mut child = cmd.spawn()?;
+    let mut pipes = Pipes {
+        stdin: input.and(child.stdin.take()),
+        input: input.unwrap_or_default().as_bytes(),
+        stdout: child.stdout.take(),
+        stderr: child.stderr.take(),
+        out: Vec::new(),
+        err: Vec::new(),
+    };
+    // After the pipes close the program normally is about to exit: look
+    // again soon, then less often.
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let left = deadline.map(Deadline::time_left);
+        if left.is_some_and(|l| l.is_zero()) {
+            // The whole tree: a shell's children would keep the output
+            // pipes open, and a hung grandchild is as much the case's.
+            crate::process::kill_tree(Pid::from_raw(child.id() as i32));
+            for _ in 0..100 {
+                if child.try_wait()?.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            return Ok(Waited::Cut {
+                stdout: pipes.out,
+                stderr: pipes.err,
+            });
+        }
+        if pipes.open() {
+            pipes.exchange(left.map(|l| l.min(LOOK_AGAIN)))?;
+            continue;
+        }
+        let status = match (child.try_wait()?, left) {
+            (Some(status), _) => status,
+            (None, None) => child.wait()?,
+            (None, Some(left)) => {
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(LOOK_AGAIN / 10);
+                continue;
+            }
+        };
+        return Ok(Waited::Exited(Output {
+            status,
+            stdout: pipes.out,
+            stderr: pipes.err,
+        }));
+    }
+}
+
+/// The pipes to a running program: its input still to write, its output
+/// read so far.
+struct Pipes<'a> {
+    stdin: Option<ChildStdin>,
+    input: &'a [u8],
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    out: Vec<u8>,
+    err: Vec<u8>,
+}
+
+impl Pipes<'_> {
+    fn open(&self) -> bool {
+        self.stdin.is_some() || self.stdout.is_some() || self.stderr.is_some()
+    }
+
+    /// Wait until a pipe is ready (at most `timeout`; None: no limit) and
+    /// move what it is ready for.
+    fn exchange(&mut self, timeout: Option<Duration>) -> std::io::Result<()> {
+        use std::io::ErrorKind;
+        let timeout = match timeout {
+            None => PollTimeout::NONE,
+            Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
+        };
+        let ready = {
+            // Which pipe (0 stdin, 1 stdout, 2 stderr) each entry polls.
+            let mut which = Vec::new();
+            let mut fds = Vec::new();
+            if let Some(p) = &self.stdin {
+                which.push(0);
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLOUT));
+            }
+            if let Some(p) = &self.stdout {
+                which.push(1);
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+            }
+            if let Some(p) = &self.stderr {
+                which.push(2);
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+            let mut ready = [false; 3];
+            for (i, fd) in which.into_iter().zip(&fds) {
+                ready[i] = fd.revents().is_some_and(|r| !r.is_empty());
+            }
+            ready
+        };
+        if ready[0] {
+            if let Some(stdin) = &mut self.stdin {
+                // Up to PIPE_BUF at a time: a pipe that polls writable
+                // takes that much without blocking.
+                let chunk = &self.input[..self.input.len().min(4096)];
+                match stdin.write(chunk) {
+                    Ok(n) => self.input = &self.input[n..],
+                    // The program exited or closed its input without
+                    // reading it all: its exit status tells the rest.
+                    Err(e) if e.kind() == ErrorKind::BrokenPipe => self.input = &[],
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+                if self.input.is_empty() {
+                    self.stdin = None;
+                }
+            }
+        }
+        read_ready(ready[1], &mut self.stdout, &mut self.out)?;
+        read_ready(ready[2], &mut self.stderr, &mut self.err)
+    }
+}
+
+/// Read what a ready output pipe has; close it at its end.
+fn read_ready(
+    ready: bool,
+    pipe: &mut Option<impl Read>,
+    into: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let Some(p) = pipe.as_mut().filter(|_| ready) else {
+        return Ok(());
+    };
+    let mut buf = [0u8; 8192];
+    match p.read(&mut buf) {
+        Ok(0) => *pipe = None,
+        Ok(n) => into.extend_from_slice(&buf[..n]),
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 /// Is `program` installed (found on PATH or the sbin directories root uses)?
@@ -146,6 +341,98 @@ mod tests {
             command_line(&c),
             r"su - fr1-ab -c 'echo FR1-$(id -un)-END' 'it'\''s'"
         );
+    }
+
+    fn with_deadline<T>(limit: Duration, cleanup: Duration, f: impl FnOnce() -> T) -> T {
+        deadline::install(Some(Deadline::new(limit, cleanup)));
+        let result = f();
+        deadline::install(None);
+        result
+    }
+
+    #[test]
+    fn input_and_output_pass_whole_under_a_deadline() {
+        let ev = Evidence::new("t");
+        let big = "x".repeat(200_000) + "\n";
+        let ran = with_deadline(Duration::from_secs(30), Duration::ZERO, || {
+            run(&ev, Command::new("sh").args(["-c", "cat"]), Some(&big)).unwrap()
+        });
+        assert!(ran.success);
+        assert_eq!(ran.stdout, big);
+        // A program that does not read its input is no error.
+        let ran = with_deadline(Duration::from_secs(30), Duration::ZERO, || {
+            run(&ev, Command::new("sh").args(["-c", "exit 3"]), Some(&big)).unwrap()
+        });
+        assert_eq!(ran.code, Some(3));
+    }
+
+    #[test]
+    fn a_program_is_killed_with_its_children_when_the_time_runs_out() {
+        let ev = Evidence::new("t");
+        let started = std::time::Instant::now();
+        let (err, after) = with_deadline(Duration::from_secs(1), Duration::from_secs(10), || {
+            let err = run(
+                &ev,
+                Command::new("sh").args(["-c", "sleep 100 & echo child $!; wait"]),
+                None,
+            )
+            .unwrap_err();
+            // The guards' cleanup still runs once the limit was reached.
+            (err, run(&ev, &mut Command::new("true"), None))
+        });
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            err.to_string(),
+            "time limit of 1 s reached while running `sh -c 'sleep 100 & echo child $!; wait'`"
+        );
+        assert!(err.downcast_ref::<deadline::TimeLimit>().is_some());
+        assert!(after.is_ok_and(|r| r.success));
+        let log = ev.render();
+        assert!(
+            log.contains("killed: the test case's time ran out"),
+            "{log}"
+        );
+        let child: i32 = log
+            .split("| child ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or_else(|| panic!("no child PID in the evidence:\n{log}"));
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .is_ok_and(|stat| !stat.contains(") Z"))
+        };
+        for _ in 0..100 {
+            if !alive() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(), "the shell's sleep {child} still runs");
+    }
+
+    #[test]
+    fn past_the_limit_the_next_program_is_not_started_but_cleanup_runs() {
+        let ev = Evidence::new("t");
+        let (first, second) = with_deadline(Duration::ZERO, Duration::from_secs(10), || {
+            (
+                run(&ev, Command::new("sh").args(["-c", "exit 9"]), None),
+                run(&ev, &mut Command::new("true"), None),
+            )
+        });
+        let err = first.unwrap_err().to_string();
+        assert!(
+            err.contains("reached while about to run `sh -c 'exit 9'`"),
+            "{err}"
+        );
+        assert!(ev
+            .render()
+            .contains("not started: the test case's time had run out"));
+        assert!(second.is_ok_and(|r| r.success));
     }
 
     #[test]

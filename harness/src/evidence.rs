@@ -19,6 +19,8 @@ struct Inner {
     started: Instant,
     secrets: Vec<String>,
     text: String,
+    /// The latest STEP (masked): where a case was when it ran out of time.
+    last_step: Option<String>,
 }
 
 const MASK: &str = "********";
@@ -41,6 +43,7 @@ impl Evidence {
                 started: Instant::now(),
                 secrets: Vec::new(),
                 text,
+                last_step: None,
             })),
         }
     }
@@ -69,6 +72,13 @@ impl Evidence {
     /// A narrative step: what the test is about to do and why.
     pub fn step(&self, what: impl AsRef<str>) {
         self.line("STEP", what.as_ref());
+        let mut inner = self.lock();
+        inner.last_step = Some(mask_with(&inner.secrets, what.as_ref()));
+    }
+
+    /// The latest narrative step, if there was one.
+    pub fn last_step(&self) -> Option<String> {
+        self.lock().last_step.clone()
     }
 
     /// An assertion that held.

@@ -19,6 +19,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Where the journal and file backups live: persistent storage, so a power
@@ -69,6 +70,12 @@ struct Active {
 
 static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
 
+/// Set by [`replay`] until the next [`activate`]: the run is being undone,
+/// and a test thread still going (one the runner gave up on, or one still
+/// running when a signal came) must not start a change that nothing would
+/// undo any more.
+static UNDONE: AtomicBool = AtomicBool::new(false);
+
 /// A journal entry; `done` marks its change undone.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry(Option<u64>);
@@ -105,14 +112,17 @@ pub fn activate(dir: &Path) -> Result<()> {
         file,
         next_id: 1,
     });
+    UNDONE.store(false, Ordering::SeqCst);
     Ok(())
 }
 
 /// Record a change before making it. Without an active journal (unit
-/// tests) this records nothing.
+/// tests) this records nothing; once the run is being undone it refuses,
+/// so the change is not made.
 pub fn record(undo: &Undo) -> Result<Entry> {
     let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
     let Some(a) = active.as_mut() else {
+        refuse_when_undone()?;
         return Ok(Entry(None));
     };
     let id = a.next_id;
@@ -128,6 +138,7 @@ pub fn record(undo: &Undo) -> Result<Entry> {
 pub fn save_backup(content: &[u8]) -> Result<Option<PathBuf>> {
     let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
     let Some(a) = active.as_mut() else {
+        refuse_when_undone()?;
         return Ok(None);
     };
     let path = a.dir.join(BACKUPS).join(format!("{}", a.next_id));
@@ -136,6 +147,13 @@ pub fn save_backup(content: &[u8]) -> Result<Option<PathBuf>> {
     f.write_all(content)?;
     f.sync_all()?;
     Ok(Some(path))
+}
+
+fn refuse_when_undone() -> Result<()> {
+    if UNDONE.load(Ordering::SeqCst) {
+        anyhow::bail!("the run is being undone: no further changes");
+    }
+    Ok(())
 }
 
 /// Is there an unfinished journal in `dir` (an interrupted run)?
@@ -154,8 +172,12 @@ pub fn pending(dir: &Path) -> Result<Vec<Undo>> {
 /// test thread can create an account while the run is being undone.
 pub fn replay(dir: &Path) -> Result<Vec<String>> {
     let _accounts = crate::command::account_db_lock();
-    // Stop journaling: undoing must not journal again.
-    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    // Stop journaling: undoing must not journal again, and nothing may
+    // start a change any more.
+    let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
+    *active = None;
+    UNDONE.store(true, Ordering::SeqCst);
+    drop(active);
     let mut report = Vec::new();
     for undo in pending(dir)?.into_iter().rev() {
         match undo_one(&undo) {

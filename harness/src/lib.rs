@@ -7,6 +7,7 @@
 //! - [`case`]: what a test case is (ID, requirement, verdict, body) and how it
 //!   says "skip" instead of "fail" when a prerequisite is missing;
 //! - [`evidence`]: the per-test-case log an assessor reads;
+//! - [`deadline`]: a case's time limit, which the waits below honour;
 //! - [`command`]: running a program and recording it in the evidence;
 //! - [`user`]: throw-away accounts that are removed again ([`TestUser`]);
 //! - [`file_guard`]: byte-exact backup and restore of a system file ([`FileGuard`]);
@@ -39,6 +40,7 @@ pub mod access;
 pub mod accounts;
 pub mod case;
 pub mod command;
+pub mod deadline;
 pub mod dialogue;
 pub mod evidence;
 pub mod fail2ban;

@@ -127,14 +127,19 @@ impl Drop for ServerProcess {
     }
 }
 
-/// PIDs whose real or effective UID is `uid`.
-pub fn pids_of_uid(uid: Uid) -> Vec<Pid> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
+/// Every process's PID, from the numbered entries of /proc (none if /proc
+/// cannot be read).
+fn all_pids() -> impl Iterator<Item = i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+}
+
+/// PIDs whose real or effective UID is `uid`.
+pub fn pids_of_uid(uid: Uid) -> Vec<Pid> {
+    all_pids()
         .filter(|pid| {
             fs::read_to_string(format!("/proc/{pid}/status"))
                 .ok()
@@ -176,11 +181,7 @@ pub fn kill_all_of_uid(uid: Uid) -> usize {
 /// process group.
 pub fn kill_session(sid: Pid) {
     for _ in 0..20 {
-        let members: Vec<Pid> = fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        let members: Vec<Pid> = all_pids()
             .filter(|pid| live_session_of(*pid) == Some(sid.as_raw()))
             .map(Pid::from_raw)
             .collect();
@@ -211,11 +212,7 @@ fn live_session_of(pid: i32) -> Option<i32> {
 /// /proc. A daemon's per-connection children call setsid(), so they are
 /// not in its session, but they stay its descendants while it lives.
 pub fn process_tree(root: Pid) -> Vec<Pid> {
-    let parents: Vec<(i32, i32)> = fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    let parents: Vec<(i32, i32)> = all_pids()
         .filter_map(|pid| Some((pid, live_parent_of(pid)?)))
         .collect();
     let mut tree = Vec::new();
@@ -267,6 +264,38 @@ pub fn kill_tree(root: Pid) -> usize {
     tree.len()
 }
 
+/// SIGKILL every process this one started that still runs, with its
+/// descendants: what a test case left behind, such as the program a body
+/// the runner gave up on is stuck on. Says what it killed.
+pub fn kill_own_children() -> Vec<String> {
+    kill_children_of(Pid::this())
+}
+
+/// SIGKILL the live children of `parent` (with their descendants) that
+/// started after it. Only those: run as PID 1 of a container (`sh -c 'start
+/// daemons; exec cip-iec-fr1-tests'`), the suite inherits daemons that were
+/// re-parented to that PID before, and they are not its own.
+fn kill_children_of(parent: Pid) -> Vec<String> {
+    let Some(parent_start) = crate::journal::start_time(parent.as_raw()) else {
+        return Vec::new();
+    };
+    let children: Vec<i32> = all_pids()
+        .filter(|pid| live_parent_of(*pid) == Some(parent.as_raw()))
+        .filter(|pid| crate::journal::start_time(*pid).is_some_and(|t| t >= parent_start))
+        .collect();
+    children
+        .into_iter()
+        .map(|pid| {
+            let name = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let killed = kill_tree(Pid::from_raw(pid));
+            format!(
+                "killed process {pid} ({}), {killed} with its children",
+                name.trim()
+            )
+        })
+        .collect()
+}
+
 /// The parent PID (field 4 of /proc/PID/stat) of a process that is not a
 /// zombie.
 fn live_parent_of(pid: i32) -> Option<i32> {
@@ -277,4 +306,30 @@ fn live_parent_of(pid: i32) -> Option<i32> {
         return None;
     }
     fields.next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_are_killed_with_theirs() {
+        // A shell stands in for the suite: its two children, one with a
+        // child of its own.
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "sleep 100 & sh -c 'sleep 100 & wait' & wait"])
+            .spawn()
+            .unwrap();
+        let shell_pid = Pid::from_raw(shell.id() as i32);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let tree = process_tree(shell_pid);
+        assert_eq!(tree.len(), 4, "{tree:?}");
+        let killed = kill_children_of(shell_pid);
+        assert_eq!(killed.len(), 2, "{killed:?}");
+        // The shell's children are gone, so its `wait` returns.
+        assert!(shell.wait().unwrap().success());
+        assert!(tree[1..]
+            .iter()
+            .all(|p| live_parent_of(p.as_raw()).is_none()));
+    }
 }

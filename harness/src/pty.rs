@@ -7,6 +7,7 @@
 //! what CR1.10 needs to observe.
 
 use crate::command::command_line;
+use crate::deadline::{self, TimeLimit};
 use crate::journal::{self, Undo};
 use crate::Evidence;
 use anyhow::{anyhow, Context, Result};
@@ -35,6 +36,9 @@ pub struct Terminal {
     hold: Option<std::fs::File>,
     journal: journal::Entry,
     label: String,
+    /// How long one expectation waits (unless the case's time runs out
+    /// first).
+    timeout: Duration,
     transcript: String,
     ev: Evidence,
 }
@@ -43,6 +47,10 @@ pub struct Terminal {
 /// PAM failure delay (2-3 s) on a slow board, short enough that a hung
 /// dialogue fails the test instead of the whole run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long rexpect waits at a time before an expectation looks at its
+/// case's deadline again: the run may stop the case before its limit.
+const LOOK_AGAIN: Duration = Duration::from_millis(500);
 
 impl Terminal {
     /// Start `cmd` on a new PTY (its own session, ECHO on).
@@ -77,8 +85,12 @@ impl Terminal {
             });
         }
         let cmd = std::mem::replace(cmd, Command::new("true"));
+        // rexpect's own timeout is one slice of a wait: rexpect keeps what
+        // it read for the next one, and between slices the wait checks
+        // both its own timeout and the case's time (see expect_inner).
+        let slice = timeout.min(LOOK_AGAIN).max(Duration::from_millis(1));
         let options = rexpect::reader::Options::new()
-            .timeout_ms(Some(timeout.as_millis() as u64))
+            .timeout_ms(Some(slice.as_millis() as u64))
             .strip_ansi_escape_codes(false);
         let session = spawn_with_options(cmd, options)
             .with_context(|| format!("cannot start `{line}` on a PTY"))?;
@@ -97,6 +109,7 @@ impl Terminal {
             hold,
             journal,
             label: label.to_owned(),
+            timeout,
             transcript: String::new(),
             ev: ev.clone(),
         })
@@ -131,12 +144,40 @@ impl Terminal {
             .iter()
             .map(|r| Regex::new(r).with_context(|| format!("bad expect pattern {r:?}")))
             .collect::<Result<_>>()?;
-        let needle = ReadUntil::Any(compiled.iter().cloned().map(ReadUntil::Regex).collect());
         let label = self.label.clone();
-        let result = self.session()?.exp_any(match needle {
-            ReadUntil::Any(v) => v,
-            other => vec![other],
-        });
+        let deadline = deadline::current();
+        let started = Instant::now();
+        let result = loop {
+            let needles = compiled.iter().cloned().map(ReadUntil::Regex).collect();
+            match self.session()?.exp_any(needles) {
+                // One slice without a match; what came stays in rexpect's
+                // buffer for the next.
+                Err(rexpect::error::Error::Timeout { got, .. }) => {
+                    if let Some(d) = deadline.as_ref().filter(|d| d.time_left().is_zero()) {
+                        self.transcript.push_str(&got);
+                        return Err(
+                            d.cut(&format!("waiting for {label} to show one of {regexes:?}"))
+                        );
+                    }
+                    if started.elapsed() >= self.timeout {
+                        break Err((format!("timed out after {} s", self.timeout.as_secs()), got));
+                    }
+                }
+                Ok(found) => break Ok(found),
+                Err(rexpect::error::Error::EOF { got, .. }) if end_is_an_answer => {
+                    self.transcript.push_str(&got);
+                    return Ok(Matched {
+                        which: regexes.len(),
+                        before: got,
+                        text: String::new(),
+                    });
+                }
+                Err(rexpect::error::Error::EOF { got, .. }) => {
+                    break Err(("the program ended first".to_owned(), got))
+                }
+                Err(other) => break Err((other.to_string(), String::new())),
+            }
+        };
         match result {
             Ok((before, text)) => {
                 // The program is past its terminal set-up: the master side
@@ -151,24 +192,10 @@ impl Terminal {
                     text,
                 })
             }
-            Err(rexpect::error::Error::EOF { got, .. }) if end_is_an_answer => {
-                self.transcript.push_str(&got);
-                Ok(Matched {
-                    which: regexes.len(),
-                    before: got,
-                    text: String::new(),
-                })
-            }
-            Err(e) => {
-                let got = match &e {
-                    rexpect::error::Error::Timeout { got, .. } => got.clone(),
-                    rexpect::error::Error::EOF { got, .. } => got.clone(),
-                    _ => String::new(),
-                };
+            Err((why, got)) => {
                 self.transcript.push_str(&got);
                 Err(anyhow!(
-                    "{label}: expected one of {regexes:?}; {}; the terminal showed: {:?}",
-                    short_error(&e),
+                    "{label}: expected one of {regexes:?}; {why}; the terminal showed: {:?}",
                     self.ev.mask(tail(&self.transcript, 400))
                 ))
             }
@@ -182,7 +209,7 @@ impl Terminal {
         loop {
             match self.expect(regex) {
                 Ok(m) => return Ok(m),
-                Err(e) if started.elapsed() >= total => return Err(e),
+                Err(e) if started.elapsed() >= total || e.is::<TimeLimit>() => return Err(e),
                 Err(_) => eprintln!(
                     "  ... {}: still waiting for {regex:?} ({}s)",
                     self.label,
@@ -215,17 +242,46 @@ impl Terminal {
     }
 
     /// Read to end of output and reap the program; returns its exit code
-    /// (None if killed by a signal).
+    /// (None if killed by a signal). The output is read for up to the
+    /// expectation timeout; the program is waited for as long as the
+    /// case's time allows.
     pub fn wait_exit(&mut self) -> Result<Option<i32>> {
         self.hold = None;
         let label = self.label.clone();
-        let session = self.session()?;
-        let rest = session.exp_eof().unwrap_or_default();
-        let status = session
-            .process_mut()
-            .wait()
-            .with_context(|| format!("{label}: cannot wait for the program"))?;
-        self.transcript.push_str(&rest);
+        let deadline = deadline::current();
+        let out_of_time = || deadline.as_ref().filter(|d| d.time_left().is_zero());
+        let started = Instant::now();
+        loop {
+            match self.session()?.exp_eof() {
+                Ok(rest) => {
+                    self.transcript.push_str(&rest);
+                    break;
+                }
+                Err(rexpect::error::Error::Timeout { .. }) if started.elapsed() < self.timeout => {
+                    if let Some(d) = out_of_time() {
+                        return Err(d.cut(&format!("waiting for {label} to end")));
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        let status = loop {
+            let process = self.session()?.process_mut();
+            if deadline.is_none() {
+                break process.wait();
+            }
+            // status() reaps the program if it has ended.
+            match process.status() {
+                Some(nix::sys::wait::WaitStatus::StillAlive) => {}
+                Some(status) => break Ok(status),
+                None => break process.wait(),
+            }
+            if let Some(d) = out_of_time() {
+                return Err(d.cut(&format!("waiting for {label} to end")));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let status = status.with_context(|| format!("{label}: cannot wait for the program"))?;
         Ok(match status {
             nix::sys::wait::WaitStatus::Exited(_, code) => Some(code),
             _ => None,
@@ -296,20 +352,83 @@ fn session_leader(session: &PtySession) -> Option<nix::unistd::Pid> {
     None
 }
 
-fn short_error(e: &rexpect::error::Error) -> String {
-    match e {
-        rexpect::error::Error::Timeout { timeout, .. } => {
-            format!("timed out after {} s", timeout.as_secs())
-        }
-        rexpect::error::Error::EOF { .. } => "the program ended first".to_owned(),
-        other => other.to_string(),
-    }
-}
-
 fn tail(s: &str, n: usize) -> &str {
     let start = s.len().saturating_sub(n);
     let start = (start..=s.len())
         .find(|&i| s.is_char_boundary(i))
         .unwrap_or(s.len());
     &s[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deadline::Deadline;
+
+    fn shell_script(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    #[test]
+    fn an_expectation_gives_up_when_the_case_time_runs_out() {
+        let ev = Evidence::new("t");
+        deadline::install(Some(Deadline::new(
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+        )));
+        let mut term =
+            Terminal::spawn(&ev, "sleeper", shell_script("echo ready; sleep 100")).unwrap();
+        term.expect("ready").unwrap();
+        let started = Instant::now();
+        let err = term.expect("never").unwrap_err();
+        deadline::install(None);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(err.is::<TimeLimit>(), "{err:#}");
+        assert_eq!(
+            err.to_string(),
+            r#"time limit of 1 s reached while waiting for sleeper to show one of ["never"]"#
+        );
+    }
+
+    #[test]
+    fn without_a_deadline_an_expectation_times_out_by_itself() {
+        let ev = Evidence::new("t");
+        let mut term = Terminal::spawn_with_timeout(
+            &ev,
+            "sleeper",
+            &mut shell_script("echo ready; sleep 100"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let err = term.expect("never").unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            err.contains("timed out after 1 s") && err.contains("ready"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn text_split_over_slices_still_matches_and_the_exit_code_is_read() {
+        let ev = Evidence::new("t");
+        deadline::install(Some(Deadline::new(Duration::from_secs(30), Duration::ZERO)));
+        let mut term = Terminal::spawn(
+            &ev,
+            "slow",
+            shell_script("printf 'Pass'; sleep 1.2; echo 'word:'; exit 7"),
+        )
+        .unwrap();
+        let matched = term.expect("Password:");
+        let code = term.wait_exit();
+        deadline::install(None);
+        assert_eq!(matched.unwrap().text, "Password:");
+        assert_eq!(code.unwrap(), Some(7));
+    }
 }

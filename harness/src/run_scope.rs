@@ -66,6 +66,15 @@ impl RunScope {
 impl Drop for RunScope {
     fn drop(&mut self) {
         let _ = journal::undo_one(&self.undo);
-        self.journal.done();
+        // A directory the run created and could not remove still holds
+        // tallies of test accounts: a test case the runner gave up on at
+        // its time limit has not removed its accounts. The journal's replay
+        // removes them, and then tidies again, last (it undoes newest
+        // first).
+        let untidy =
+            matches!(&self.undo, Undo::TidyFaillock { dir, created: true, .. } if dir.exists());
+        if !untidy {
+            self.journal.done();
+        }
     }
 }

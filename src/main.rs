@@ -85,12 +85,9 @@ fn real_main() -> Result<ExitCode> {
     let records = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let scope = harness::run_scope::RunScope::enter()?;
-    // Cases that mostly wait on a timer start first, so the run does not
-    // end waiting for one of them alone; cases that must run alone start
-    // last, so the others are not held back behind them (a sleeping timer
-    // case lets them run meanwhile). Reports keep the catalog order.
-    let mut run_order = cases.clone();
-    run_order.sort_by_key(|c| (!c.long_running, c.alone));
+    // Reports keep the catalog order; schedule::run_order says why the
+    // trials start in another.
+    let run_order = schedule::run_order(&cases);
     let conclusion = libtest_mimic::run(&args, runner::trials(run_order, &records));
     drop(scope);
     // Every change should have been undone by its guard; whatever a failed

@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
+/// The account-database lock ([`crate::command::account_db_lock`]).
+pub type AccountDbGuard = std::sync::MutexGuard<'static, ()>;
+
 /// Where the journal and file backups live: persistent storage, so a power
 /// loss does not lose the record of what to undo.
 pub const STATE_DIR: &str = "/var/lib/cip-iec-fr1-tests";
@@ -67,7 +70,23 @@ struct Active {
     next_id: u64,
 }
 
-static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
+enum State {
+    /// No journal (the harness's unit tests, or before [`activate`]):
+    /// recording records nothing.
+    Inactive,
+    Active(Active),
+    /// The run is being undone, or is over: a change recorded now could
+    /// come after the replay that should undo it, so none may start.
+    Closed,
+}
+
+static STATE: Mutex<State> = Mutex::new(State::Inactive);
+
+fn state() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const CLOSED: &str = "the run is being undone: no further change may start";
 
 /// A journal entry; `done` marks its change undone.
 #[derive(Debug, Clone, Copy)]
@@ -82,8 +101,7 @@ impl Entry {
     /// The change was undone normally: replay must not undo it again.
     pub fn done(self) {
         let Some(id) = self.0 else { return };
-        let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = active.as_mut() {
+        if let State::Active(a) = &mut *state() {
             let _ = writeln!(a.file, "{id}\tdone").and_then(|()| a.file.sync_data());
         }
     }
@@ -100,7 +118,7 @@ pub fn activate(dir: &Path) -> Result<()> {
         .truncate(true)
         .open(dir.join(JOURNAL))
         .with_context(|| format!("creating the undo journal in {}", dir.display()))?;
-    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(Active {
+    *state() = State::Active(Active {
         dir: dir.to_path_buf(),
         file,
         next_id: 1,
@@ -109,11 +127,17 @@ pub fn activate(dir: &Path) -> Result<()> {
 }
 
 /// Record a change before making it. Without an active journal (unit
-/// tests) this records nothing.
+/// tests) this records nothing; once the run is being undone it fails, so
+/// the change is not made.
 pub fn record(undo: &Undo) -> Result<Entry> {
-    let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(a) = active.as_mut() else {
-        return Ok(Entry(None));
+    write_entry(&mut state(), undo)
+}
+
+fn write_entry(state: &mut State, undo: &Undo) -> Result<Entry> {
+    let a = match state {
+        State::Inactive => return Ok(Entry(None)),
+        State::Closed => anyhow::bail!(CLOSED),
+        State::Active(a) => a,
     };
     let id = a.next_id;
     a.next_id += 1;
@@ -123,12 +147,45 @@ pub fn record(undo: &Undo) -> Result<Entry> {
     Ok(Entry(Some(id)))
 }
 
+/// Start `cmd` and journal the process (to be killed with its children) as
+/// one step: a process is journaled after it starts (its PID is needed), so
+/// an undo that read the journal in between would miss it, and a process
+/// that does not die with the suite (the private sshd) would outlive the
+/// run. Here the undo either finds the entry or has closed the journal
+/// first, and then the process is not started. Only a SIGKILL can still
+/// fall between the start and the entry.
+pub fn spawn_recorded(cmd: &mut Command) -> Result<(std::process::Child, Entry)> {
+    spawn_into(&mut state(), cmd)
+}
+
+fn spawn_into(state: &mut State, cmd: &mut Command) -> Result<(std::process::Child, Entry)> {
+    if let State::Closed = *state {
+        anyhow::bail!(CLOSED);
+    }
+    let mut child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    let undo = Undo::KillProcess {
+        pid,
+        start_time: start_time(pid).unwrap_or(0),
+    };
+    match write_entry(state, &undo) {
+        Ok(entry) => Ok((child, entry)),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
+}
+
 /// Save `content` as a backup next to the journal (synced), for
 /// [`Undo::RestoreFile`]. Without an active journal, returns None.
 pub fn save_backup(content: &[u8]) -> Result<Option<PathBuf>> {
-    let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(a) = active.as_mut() else {
-        return Ok(None);
+    let mut state = state();
+    let a = match &mut *state {
+        State::Inactive => return Ok(None),
+        State::Closed => anyhow::bail!(CLOSED),
+        State::Active(a) => a,
     };
     let path = a.dir.join(BACKUPS).join(format!("{}", a.next_id));
     a.next_id += 1;
@@ -148,14 +205,31 @@ pub fn pending(dir: &Path) -> Result<Vec<Undo>> {
     Ok(parse(&text))
 }
 
+/// From now on no change may start ([`record`] fails). An active journal
+/// closes; an inactive one (`--cleanup`, the recovery before a run, unit
+/// tests) stays inactive.
+pub fn close() {
+    let mut state = state();
+    if let State::Active(_) = *state {
+        *state = State::Closed;
+    }
+}
+
 /// Undo every change of the journal in `dir` that was not marked done,
 /// newest first, then remove the journal and the backups. Returns one line
 /// per undone change. Holds the account-database lock throughout, so no
 /// test thread can create an account while the run is being undone.
 pub fn replay(dir: &Path) -> Result<Vec<String>> {
-    let _accounts = crate::command::account_db_lock();
-    // Stop journaling: undoing must not journal again.
-    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    replay_holding(dir, &crate::command::account_db_lock())
+}
+
+/// [`replay`] for a caller that already holds the account-database lock:
+/// the undo on a signal keeps it until the process exits, since a test
+/// thread waiting for it would otherwise start `useradd` (journaled before
+/// the replay) just after the replay, and the account would outlive the run.
+pub fn replay_holding(dir: &Path, _accounts: &AccountDbGuard) -> Result<Vec<String>> {
+    // Undoing must not journal again, and nothing may change after it.
+    close();
     let mut report = Vec::new();
     for undo in pending(dir)?.into_iter().rev() {
         match undo_one(&undo) {
@@ -529,6 +603,44 @@ mod tests {
         assert!(
             undo_one(&undo).unwrap().is_none(),
             "a second replay finds nothing to do"
+        );
+    }
+
+    /// A closed journal (the run is being undone) refuses new changes, and
+    /// a process is then not even started; an active one journals the
+    /// process it starts. Works on a State of its own, not the global one,
+    /// which other tests in this binary use at the same time.
+    #[test]
+    fn a_closed_journal_refuses_changes_and_processes() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("started");
+        let mut touch = Command::new("touch");
+        touch.arg(&marker);
+        let undo = Undo::RemoveTree {
+            path: dir.path().join("x"),
+        };
+
+        let mut closed = State::Closed;
+        assert!(write_entry(&mut closed, &undo).is_err());
+        assert!(spawn_into(&mut closed, &mut touch).is_err());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!marker.exists(), "a closed journal let a process start");
+
+        let mut inactive = State::Inactive;
+        assert!(write_entry(&mut inactive, &undo).unwrap().0.is_none());
+
+        let mut active = State::Active(Active {
+            dir: dir.path().to_path_buf(),
+            file: File::create(dir.path().join(JOURNAL)).unwrap(),
+            next_id: 1,
+        });
+        let (mut child, entry) = spawn_into(&mut active, &mut touch).unwrap();
+        child.wait().unwrap();
+        assert_eq!(entry.0, Some(1));
+        let journal = fs::read_to_string(dir.path().join(JOURNAL)).unwrap();
+        assert!(
+            journal.starts_with(&format!("1\tprocess\t{}\t", child.id())),
+            "{journal}"
         );
     }
 

@@ -364,12 +364,9 @@ impl PrivateSshd {
             // process tree; dying on its own would orphan the per-connection
             // sshd processes, which then nothing could find.
             ev.step(format!("$ {}", command_line(&cmd)));
-            let child = cmd.spawn().context("starting the private sshd")?;
+            let (child, process_journal) =
+                journal::spawn_recorded(&mut cmd).context("starting the private sshd")?;
             let pid = child.id() as i32;
-            let process_journal = journal::record(&Undo::KillProcess {
-                pid,
-                start_time: journal::start_time(pid).unwrap_or(0),
-            })?;
             let mut server = Server {
                 pid: Pid::from_raw(pid),
                 child,

@@ -231,7 +231,12 @@ pub fn replay_holding(dir: &Path, _accounts: &AccountDbGuard) -> Result<Vec<Stri
     // Undoing must not journal again, and nothing may change after it.
     close();
     let mut report = Vec::new();
-    for undo in pending(dir)?.into_iter().rev() {
+    // Bans are lifted last: fail2ban bans from its log, a little after the
+    // failures were logged, so a ban may still come from the failures of
+    // an interrupted case. Once everything else is undone (its servers and
+    // sessions killed) no new failure can come, and lifting waits for a
+    // ban that is still due (fail2ban::LATE_BAN).
+    for undo in undo_order(pending(dir)?) {
         match undo_one(&undo) {
             Ok(Some(line)) => report.push(line),
             Ok(None) => {}
@@ -241,6 +246,15 @@ pub fn replay_holding(dir: &Path, _accounts: &AccountDbGuard) -> Result<Vec<Stri
     let _ = fs::remove_dir_all(dir.join(BACKUPS));
     let _ = fs::remove_file(dir.join(JOURNAL));
     Ok(report)
+}
+
+/// Newest first, bans last (see [`replay`]).
+fn undo_order(pending: Vec<Undo>) -> Vec<Undo> {
+    let (bans, others): (Vec<Undo>, Vec<Undo>) = pending
+        .into_iter()
+        .rev()
+        .partition(|u| matches!(u, Undo::Unban { .. }));
+    others.into_iter().chain(bans).collect()
 }
 
 /// The changes recorded and not done, in order.
@@ -502,15 +516,7 @@ pub fn undo_one(undo: &Undo) -> Result<Option<String>> {
             }
         }
         Undo::Unban { jail, address } => {
-            let banned = Command::new("fail2ban-client")
-                .args(["status", jail])
-                .stdin(Stdio::null())
-                .output()
-                .is_ok_and(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .split_whitespace()
-                        .any(|w| w == address)
-                });
+            let banned = crate::fail2ban::banned_within(jail, address, crate::fail2ban::LATE_BAN);
             if banned && quiet("fail2ban-client", &["set", jail, "unbanip", address]) {
                 Ok(Some(format!(
                     "lifted the ban of {address} in fail2ban jail {jail}"
@@ -604,6 +610,17 @@ mod tests {
             undo_one(&undo).unwrap().is_none(),
             "a second replay finds nothing to do"
         );
+    }
+
+    #[test]
+    fn bans_are_lifted_after_everything_else() {
+        let ns = |n: &str| Undo::DeleteNetns { name: n.into() };
+        let ban = Undo::Unban {
+            jail: "sshd".into(),
+            address: "192.0.2.2".into(),
+        };
+        let order = undo_order(vec![ns("old"), ban.clone(), ns("new")]);
+        assert_eq!(order, [ns("new"), ns("old"), ban]);
     }
 
     /// A closed journal (the run is being undone) refuses new changes, and

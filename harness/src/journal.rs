@@ -48,6 +48,13 @@ pub enum Undo {
     /// A process the suite started (a private server): kill it and its
     /// children, if that PID still is the same process (same start time).
     KillProcess { pid: i32, start_time: u64 },
+    /// A server that does not die with the suite (the private sshd, whose
+    /// per-connection processes would be orphaned): kill, with their
+    /// children, the processes whose command line contains `needle`, a
+    /// path in the server's private directory. Recorded before the server
+    /// starts, unlike [`Undo::KillProcess`], which needs the PID: a SIGKILL
+    /// between the start and that entry would leave the server running.
+    KillByCommandLine { needle: String },
     /// A private directory (keys, configs): remove it with its content.
     RemoveTree { path: PathBuf },
     /// A network namespace the suite created.
@@ -145,37 +152,6 @@ fn write_entry(state: &mut State, undo: &Undo) -> Result<Entry> {
         .and_then(|()| a.file.sync_data())
         .context("writing the undo journal")?;
     Ok(Entry(Some(id)))
-}
-
-/// Start `cmd` and journal the process (to be killed with its children) as
-/// one step: a process is journaled after it starts (its PID is needed), so
-/// an undo that read the journal in between would miss it, and a process
-/// that does not die with the suite (the private sshd) would outlive the
-/// run. Here the undo either finds the entry or has closed the journal
-/// first, and then the process is not started. Only a SIGKILL can still
-/// fall between the start and the entry.
-pub fn spawn_recorded(cmd: &mut Command) -> Result<(std::process::Child, Entry)> {
-    spawn_into(&mut state(), cmd)
-}
-
-fn spawn_into(state: &mut State, cmd: &mut Command) -> Result<(std::process::Child, Entry)> {
-    if let State::Closed = *state {
-        anyhow::bail!(CLOSED);
-    }
-    let mut child = cmd.spawn()?;
-    let pid = child.id() as i32;
-    let undo = Undo::KillProcess {
-        pid,
-        start_time: start_time(pid).unwrap_or(0),
-    };
-    match write_entry(state, &undo) {
-        Ok(entry) => Ok((child, entry)),
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            Err(e)
-        }
-    }
 }
 
 /// Save `content` as a backup next to the journal (synced), for
@@ -303,6 +279,7 @@ fn encode(undo: &Undo) -> String {
         Undo::KillProcess { pid, start_time } => {
             vec!["process".into(), pid.to_string(), start_time.to_string()]
         }
+        Undo::KillByCommandLine { needle } => vec!["command-line".into(), needle.clone()],
         Undo::RemoveTree { path } => vec!["tree".into(), path_str(path)],
         Undo::DeleteNetns { name } => vec!["netns".into(), name.clone()],
         Undo::Unban { jail, address } => vec!["unban".into(), jail.clone(), address.clone()],
@@ -338,6 +315,7 @@ fn decode(f: &[String]) -> Option<Undo> {
             pid: i32::try_from(n(1)?).ok()?,
             start_time: n(2)?,
         },
+        "command-line" => Undo::KillByCommandLine { needle: s(1)? },
         "tree" => Undo::RemoveTree { path: s(1)?.into() },
         "netns" => Undo::DeleteNetns { name: s(1)? },
         "unban" => Undo::Unban {
@@ -479,6 +457,23 @@ pub fn undo_one(undo: &Undo) -> Result<Option<String>> {
                 Ok(None)
             }
         }
+        Undo::KillByCommandLine { needle } => {
+            // Only the suite's own private paths: a damaged journal must
+            // never make this kill anything else.
+            if !needle.contains("/fr1-") {
+                return Ok(Some(format!(
+                    "left processes matching {needle:?} alone: not a suite path"
+                )));
+            }
+            let found = crate::process::pids_with_command_line(needle);
+            if found.is_empty() {
+                return Ok(None);
+            }
+            let killed: usize = found.into_iter().map(kill_tree).sum();
+            Ok(Some(format!(
+                "killed {killed} process(es) started with {needle} (with their children)"
+            )))
+        }
         Undo::RemoveTree { path } => {
             if path.exists() {
                 fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))?;
@@ -552,6 +547,9 @@ mod tests {
             Undo::RemoveTree {
                 path: "/tmp/a\tb".into(),
             },
+            Undo::KillByCommandLine {
+                needle: "/tmp/fr1-sshd-x/sshd_config".into(),
+            },
             Undo::DeleteNetns {
                 name: "fr1-ns".into(),
             },
@@ -573,7 +571,7 @@ mod tests {
             text.push_str(&format!("{}\t{}\n", i + 1, encode(u)));
         }
         text.push_str("3\tdone\n");
-        text.push_str("7\tacc"); // torn by a power loss
+        text.push_str("9\tacc"); // torn by a power loss
         let pending = parse(&text);
         let expected: Vec<Undo> = undos
             .iter()
@@ -623,42 +621,43 @@ mod tests {
         assert_eq!(order, [ns("new"), ns("old"), ban]);
     }
 
-    /// A closed journal (the run is being undone) refuses new changes, and
-    /// a process is then not even started; an active one journals the
-    /// process it starts. Works on a State of its own, not the global one,
-    /// which other tests in this binary use at the same time.
+    /// A closed journal (the run is being undone) refuses new changes; an
+    /// inactive one records nothing. Works on a State of its own, not the
+    /// global one, which other tests in this binary use at the same time.
     #[test]
-    fn a_closed_journal_refuses_changes_and_processes() {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("started");
-        let mut touch = Command::new("touch");
-        touch.arg(&marker);
+    fn a_closed_journal_refuses_changes() {
         let undo = Undo::RemoveTree {
-            path: dir.path().join("x"),
+            path: "/tmp/fr1-x".into(),
         };
+        assert!(write_entry(&mut State::Closed, &undo).is_err());
+        assert!(write_entry(&mut State::Inactive, &undo)
+            .unwrap()
+            .0
+            .is_none());
+    }
 
-        let mut closed = State::Closed;
-        assert!(write_entry(&mut closed, &undo).is_err());
-        assert!(spawn_into(&mut closed, &mut touch).is_err());
+    /// A process is found by its command line and killed with its child;
+    /// a needle outside the suite's paths kills nothing.
+    #[test]
+    fn servers_are_killed_by_their_command_line() {
+        let dir = tempfile::Builder::new().prefix("fr1-").tempdir().unwrap();
+        let needle = dir.path().join("marker").to_string_lossy().into_owned();
+        // sh waits for its child sleep: both must go.
+        let mut server = Command::new("sh")
+            .args(["-c", "sleep 30; : \"$0\"", &needle])
+            .spawn()
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert!(!marker.exists(), "a closed journal let a process start");
-
-        let mut inactive = State::Inactive;
-        assert!(write_entry(&mut inactive, &undo).unwrap().0.is_none());
-
-        let mut active = State::Active(Active {
-            dir: dir.path().to_path_buf(),
-            file: File::create(dir.path().join(JOURNAL)).unwrap(),
-            next_id: 1,
-        });
-        let (mut child, entry) = spawn_into(&mut active, &mut touch).unwrap();
-        child.wait().unwrap();
-        assert_eq!(entry.0, Some(1));
-        let journal = fs::read_to_string(dir.path().join(JOURNAL)).unwrap();
-        assert!(
-            journal.starts_with(&format!("1\tprocess\t{}\t", child.id())),
-            "{journal}"
-        );
+        let foreign = Undo::KillByCommandLine {
+            needle: "sleep 30".into(),
+        };
+        assert!(undo_one(&foreign).unwrap().unwrap().contains("alone"));
+        assert!(server.try_wait().unwrap().is_none());
+        let undo = Undo::KillByCommandLine { needle };
+        let said = undo_one(&undo).unwrap().unwrap();
+        assert!(said.starts_with("killed 2 process(es)"), "{said}");
+        assert!(server.wait().is_ok());
+        assert!(undo_one(&undo).unwrap().is_none());
     }
 
     #[test]

@@ -114,6 +114,30 @@ pub fn process_tree(root: Pid) -> Vec<Pid> {
     tree.into_iter().map(Pid::from_raw).collect()
 }
 
+/// Live processes (not this one) whose command line, its arguments joined
+/// by spaces, contains `needle`.
+pub fn pids_with_command_line(needle: &str) -> Vec<Pid> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me && live_parent_of(*pid).is_some())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+                let line: Vec<u8> = raw
+                    .iter()
+                    .map(|b| if *b == 0 { b' ' } else { *b })
+                    .collect();
+                String::from_utf8_lossy(&line).contains(needle)
+            })
+        })
+        .map(Pid::from_raw)
+        .collect()
+}
+
 /// SIGKILL `root` and every descendant. The tree is first frozen with
 /// SIGSTOP until it stops growing: a stopped process cannot fork, and a
 /// child whose parent is killed first would be re-parented out of reach.

@@ -364,8 +364,19 @@ impl PrivateSshd {
             // process tree; dying on its own would orphan the per-connection
             // sshd processes, which then nothing could find.
             ev.step(format!("$ {}", command_line(&cmd)));
-            let (child, process_journal) =
-                journal::spawn_recorded(&mut cmd).context("starting the private sshd")?;
+            // Journaled by its configuration's path, before it starts (see
+            // Undo::KillByCommandLine): no PID is needed, so no SIGKILL can
+            // fall between the start and the entry.
+            let process_journal = journal::record(&Undo::KillByCommandLine {
+                needle: path_str(&config)?,
+            })?;
+            let child = match cmd.spawn() {
+                Ok(child) => child,
+                Err(e) => {
+                    process_journal.done();
+                    return Err(e).context("starting the private sshd");
+                }
+            };
             let pid = child.id() as i32;
             let mut server = Server {
                 pid: Pid::from_raw(pid),

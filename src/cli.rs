@@ -61,7 +61,7 @@ Selection and output (libtest):
       --exact               FILTER must match an ID exactly
       --skip FILTER         skip test cases whose ID contains FILTER (repeatable)
       --list                list the test cases and exit (no root needed)
-      --test-threads N      run at most N test cases at once (default 4)
+      --test-threads N      run at most N test cases at once (default 6)
       --format pretty|terse|json
   -q, --quiet               terse output
       --color auto|always|never

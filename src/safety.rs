@@ -63,6 +63,10 @@ pub fn recover(dir: &Path) -> Result<usize> {
     Ok(lines.len())
 }
 
+/// How long the undo on a signal lets a change that was journaled just
+/// before the journal closed land, so the undo comes after it.
+const CHANGES_IN_FLIGHT: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Block the termination signals in this (the main) thread before any
 /// other thread exists, so every thread inherits the mask and only the
 /// watcher thread receives them. Child processes start with a clean mask
@@ -79,7 +83,16 @@ pub fn watch_signals(dir: &Path) -> Result<()> {
         .spawn(move || {
             let Ok(signal) = set.wait() else { return };
             eprintln!("\ncip-iec-fr1-tests: {signal}: undoing every change of this run");
-            match journal::replay(&dir) {
+            // The test threads go on meanwhile. From here on they cannot
+            // start a change (the journal refuses to record one); one that
+            // was journaled just before lands at once after its entry (a
+            // file write, a directory, `ip netns add`), given a moment.
+            journal::close();
+            std::thread::sleep(CHANGES_IN_FLIGHT);
+            // Held until the process exits: an account tool waiting for it
+            // (its account journaled before the close) never runs.
+            let accounts = harness::command::account_db_lock();
+            match journal::replay_holding(&dir, &accounts) {
                 Ok(lines) => lines.iter().for_each(|l| eprintln!("  {l}")),
                 Err(e) => eprintln!("cip-iec-fr1-tests: undo failed: {e:#}; run --cleanup"),
             }

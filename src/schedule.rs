@@ -40,6 +40,19 @@ pub struct Slot<'a> {
     resources: &'static [&'static str],
 }
 
+/// The order in which trials are handed to the threads (reports keep the
+/// catalog order). Cases that mostly wait on a timer start first, so the run
+/// does not end waiting for one of them; slow cases next, so none of them
+/// starts late and holds back a case that must run alone (which waits until
+/// every other case has finished or sleeps); cases that must run alone
+/// last, so the others are not held back behind them (a sleeping timer case
+/// lets them run meanwhile). Otherwise the catalog order stays.
+pub fn run_order(cases: &[Case]) -> Vec<Case> {
+    let mut order = cases.to_vec();
+    order.sort_by_key(|c| (c.alone, !c.long_running, !c.slow));
+    order
+}
+
 impl Scheduler {
     pub fn new() -> Self {
         Scheduler {
@@ -237,6 +250,19 @@ mod tests {
         drop(slot);
         let free = Case::met("f", "r", "t", "p", body);
         assert!(sched.acquire(&free).is_none());
+    }
+
+    #[test]
+    fn timer_cases_start_first_then_slow_ones_and_alone_ones_last() {
+        let cases = [
+            Case::met("plain1", "r", "t", "p", body),
+            Case::met("alone", "r", "t", "p", body).alone(),
+            Case::met("slow", "r", "t", "p", body).slow(),
+            Case::met("plain2", "r", "t", "p", body),
+            Case::met("timer", "r", "t", "p", body).long_running(),
+        ];
+        let ids: Vec<&str> = run_order(&cases).iter().map(|c| c.id).collect();
+        assert_eq!(ids, ["timer", "slow", "plain1", "plain2", "alone"]);
     }
 
     #[test]

@@ -60,6 +60,11 @@ pub struct Case {
     /// unlock timer): the runner starts it before the others, so the run
     /// does not end waiting for it alone.
     pub long_running: bool,
+    /// The case takes several times as long as most (tens of seconds of
+    /// PAM failure delays) without sleeping on a timer: the runner starts it
+    /// right after the long-running ones, so the part of the run before a
+    /// case that must run alone is not stretched by one late slow start.
+    pub slow: bool,
     /// An NA requirement whose mechanism is tested anyway when the image
     /// has it: the body's result is the outcome, and the body skips with
     /// the NA reason when the mechanism is absent.
@@ -86,6 +91,7 @@ impl Case {
             resources: &[],
             alone: false,
             long_running: false,
+            slow: false,
             tested_when_present: false,
         }
     }
@@ -109,6 +115,7 @@ impl Case {
             resources: &[],
             alone: false,
             long_running: false,
+            slow: false,
             tested_when_present: false,
         }
     }
@@ -147,6 +154,12 @@ impl Case {
     /// [`Case::long_running`]); pair it with [`idle`] around the wait.
     pub const fn long_running(mut self) -> Self {
         self.long_running = true;
+        self
+    }
+
+    /// Start this case early: it is slow (the field `slow` says why).
+    pub const fn slow(mut self) -> Self {
+        self.slow = true;
         self
     }
 

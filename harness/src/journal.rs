@@ -19,8 +19,10 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+
+/// The account-database lock ([`crate::command::account_db_lock`]).
+pub type AccountDbGuard = std::sync::MutexGuard<'static, ()>;
 
 /// Where the journal and file backups live: persistent storage, so a power
 /// loss does not lose the record of what to undo.
@@ -46,6 +48,13 @@ pub enum Undo {
     /// A process the suite started (a private server): kill it and its
     /// children, if that PID still is the same process (same start time).
     KillProcess { pid: i32, start_time: u64 },
+    /// A server that does not die with the suite (the private sshd, whose
+    /// per-connection processes would be orphaned): kill, with their
+    /// children, the processes whose command line contains `needle`, a
+    /// path in the server's private directory. Recorded before the server
+    /// starts, unlike [`Undo::KillProcess`], which needs the PID: a SIGKILL
+    /// between the start and that entry would leave the server running.
+    KillByCommandLine { needle: String },
     /// A private directory (keys, configs): remove it with its content.
     RemoveTree { path: PathBuf },
     /// A network namespace the suite created.
@@ -68,13 +77,23 @@ struct Active {
     next_id: u64,
 }
 
-static ACTIVE: Mutex<Option<Active>> = Mutex::new(None);
+enum State {
+    /// No journal (the harness's unit tests, or before [`activate`]):
+    /// recording records nothing.
+    Inactive,
+    Active(Active),
+    /// The run is being undone, or is over: a change recorded now could
+    /// come after the replay that should undo it, so none may start.
+    Closed,
+}
 
-/// Set by [`replay`] until the next [`activate`]: the run is being undone,
-/// and a test thread still going (one the runner gave up on, or one still
-/// running when a signal came) must not start a change that nothing would
-/// undo any more.
-static UNDONE: AtomicBool = AtomicBool::new(false);
+static STATE: Mutex<State> = Mutex::new(State::Inactive);
+
+fn state() -> std::sync::MutexGuard<'static, State> {
+    STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+const CLOSED: &str = "the run is being undone: no further change may start";
 
 /// A journal entry; `done` marks its change undone.
 #[derive(Debug, Clone, Copy)]
@@ -89,8 +108,7 @@ impl Entry {
     /// The change was undone normally: replay must not undo it again.
     pub fn done(self) {
         let Some(id) = self.0 else { return };
-        let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(a) = active.as_mut() {
+        if let State::Active(a) = &mut *state() {
             let _ = writeln!(a.file, "{id}\tdone").and_then(|()| a.file.sync_data());
         }
     }
@@ -107,23 +125,26 @@ pub fn activate(dir: &Path) -> Result<()> {
         .truncate(true)
         .open(dir.join(JOURNAL))
         .with_context(|| format!("creating the undo journal in {}", dir.display()))?;
-    *ACTIVE.lock().unwrap_or_else(|p| p.into_inner()) = Some(Active {
+    *state() = State::Active(Active {
         dir: dir.to_path_buf(),
         file,
         next_id: 1,
     });
-    UNDONE.store(false, Ordering::SeqCst);
     Ok(())
 }
 
 /// Record a change before making it. Without an active journal (unit
-/// tests) this records nothing; once the run is being undone it refuses,
-/// so the change is not made.
+/// tests) this records nothing; once the run is being undone it fails, so
+/// the change is not made.
 pub fn record(undo: &Undo) -> Result<Entry> {
-    let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(a) = active.as_mut() else {
-        refuse_when_undone()?;
-        return Ok(Entry(None));
+    write_entry(&mut state(), undo)
+}
+
+fn write_entry(state: &mut State, undo: &Undo) -> Result<Entry> {
+    let a = match state {
+        State::Inactive => return Ok(Entry(None)),
+        State::Closed => anyhow::bail!(CLOSED),
+        State::Active(a) => a,
     };
     let id = a.next_id;
     a.next_id += 1;
@@ -136,10 +157,11 @@ pub fn record(undo: &Undo) -> Result<Entry> {
 /// Save `content` as a backup next to the journal (synced), for
 /// [`Undo::RestoreFile`]. Without an active journal, returns None.
 pub fn save_backup(content: &[u8]) -> Result<Option<PathBuf>> {
-    let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(a) = active.as_mut() else {
-        refuse_when_undone()?;
-        return Ok(None);
+    let mut state = state();
+    let a = match &mut *state {
+        State::Inactive => return Ok(None),
+        State::Closed => anyhow::bail!(CLOSED),
+        State::Active(a) => a,
     };
     let path = a.dir.join(BACKUPS).join(format!("{}", a.next_id));
     a.next_id += 1;
@@ -147,13 +169,6 @@ pub fn save_backup(content: &[u8]) -> Result<Option<PathBuf>> {
     f.write_all(content)?;
     f.sync_all()?;
     Ok(Some(path))
-}
-
-fn refuse_when_undone() -> Result<()> {
-    if UNDONE.load(Ordering::SeqCst) {
-        anyhow::bail!("the run is being undone: no further changes");
-    }
-    Ok(())
 }
 
 /// Is there an unfinished journal in `dir` (an interrupted run)?
@@ -166,20 +181,38 @@ pub fn pending(dir: &Path) -> Result<Vec<Undo>> {
     Ok(parse(&text))
 }
 
+/// From now on no change may start ([`record`] fails). An active journal
+/// closes; an inactive one (`--cleanup`, the recovery before a run, unit
+/// tests) stays inactive.
+pub fn close() {
+    let mut state = state();
+    if let State::Active(_) = *state {
+        *state = State::Closed;
+    }
+}
+
 /// Undo every change of the journal in `dir` that was not marked done,
 /// newest first, then remove the journal and the backups. Returns one line
 /// per undone change. Holds the account-database lock throughout, so no
 /// test thread can create an account while the run is being undone.
 pub fn replay(dir: &Path) -> Result<Vec<String>> {
-    let _accounts = crate::command::account_db_lock();
-    // Stop journaling: undoing must not journal again, and nothing may
-    // start a change any more.
-    let mut active = ACTIVE.lock().unwrap_or_else(|p| p.into_inner());
-    *active = None;
-    UNDONE.store(true, Ordering::SeqCst);
-    drop(active);
+    replay_holding(dir, &crate::command::account_db_lock())
+}
+
+/// [`replay`] for a caller that already holds the account-database lock:
+/// the undo on a signal keeps it until the process exits, since a test
+/// thread waiting for it would otherwise start `useradd` (journaled before
+/// the replay) just after the replay, and the account would outlive the run.
+pub fn replay_holding(dir: &Path, _accounts: &AccountDbGuard) -> Result<Vec<String>> {
+    // Undoing must not journal again, and nothing may change after it.
+    close();
     let mut report = Vec::new();
-    for undo in pending(dir)?.into_iter().rev() {
+    // Bans are lifted last: fail2ban bans from its log, a little after the
+    // failures were logged, so a ban may still come from the failures of
+    // an interrupted case. Once everything else is undone (its servers and
+    // sessions killed) no new failure can come, and lifting waits for a
+    // ban that is still due (fail2ban::LATE_BAN).
+    for undo in undo_order(pending(dir)?) {
         match undo_one(&undo) {
             Ok(Some(line)) => report.push(line),
             Ok(None) => {}
@@ -189,6 +222,15 @@ pub fn replay(dir: &Path) -> Result<Vec<String>> {
     let _ = fs::remove_dir_all(dir.join(BACKUPS));
     let _ = fs::remove_file(dir.join(JOURNAL));
     Ok(report)
+}
+
+/// Newest first, bans last (see [`replay`]).
+fn undo_order(pending: Vec<Undo>) -> Vec<Undo> {
+    let (bans, others): (Vec<Undo>, Vec<Undo>) = pending
+        .into_iter()
+        .rev()
+        .partition(|u| matches!(u, Undo::Unban { .. }));
+    others.into_iter().chain(bans).collect()
 }
 
 /// The changes recorded and not done, in order.
@@ -237,6 +279,7 @@ fn encode(undo: &Undo) -> String {
         Undo::KillProcess { pid, start_time } => {
             vec!["process".into(), pid.to_string(), start_time.to_string()]
         }
+        Undo::KillByCommandLine { needle } => vec!["command-line".into(), needle.clone()],
         Undo::RemoveTree { path } => vec!["tree".into(), path_str(path)],
         Undo::DeleteNetns { name } => vec!["netns".into(), name.clone()],
         Undo::Unban { jail, address } => vec!["unban".into(), jail.clone(), address.clone()],
@@ -272,6 +315,7 @@ fn decode(f: &[String]) -> Option<Undo> {
             pid: i32::try_from(n(1)?).ok()?,
             start_time: n(2)?,
         },
+        "command-line" => Undo::KillByCommandLine { needle: s(1)? },
         "tree" => Undo::RemoveTree { path: s(1)?.into() },
         "netns" => Undo::DeleteNetns { name: s(1)? },
         "unban" => Undo::Unban {
@@ -413,6 +457,23 @@ pub fn undo_one(undo: &Undo) -> Result<Option<String>> {
                 Ok(None)
             }
         }
+        Undo::KillByCommandLine { needle } => {
+            // Only the suite's own private paths: a damaged journal must
+            // never make this kill anything else.
+            if !needle.contains("/fr1-") {
+                return Ok(Some(format!(
+                    "left processes matching {needle:?} alone: not a suite path"
+                )));
+            }
+            let found = crate::process::pids_with_command_line(needle);
+            if found.is_empty() {
+                return Ok(None);
+            }
+            let killed: usize = found.into_iter().map(kill_tree).sum();
+            Ok(Some(format!(
+                "killed {killed} process(es) started with {needle} (with their children)"
+            )))
+        }
         Undo::RemoveTree { path } => {
             if path.exists() {
                 fs::remove_dir_all(path).with_context(|| format!("removing {}", path.display()))?;
@@ -450,15 +511,7 @@ pub fn undo_one(undo: &Undo) -> Result<Option<String>> {
             }
         }
         Undo::Unban { jail, address } => {
-            let banned = Command::new("fail2ban-client")
-                .args(["status", jail])
-                .stdin(Stdio::null())
-                .output()
-                .is_ok_and(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .split_whitespace()
-                        .any(|w| w == address)
-                });
+            let banned = crate::fail2ban::banned_within(jail, address, crate::fail2ban::LATE_BAN);
             if banned && quiet("fail2ban-client", &["set", jail, "unbanip", address]) {
                 Ok(Some(format!(
                     "lifted the ban of {address} in fail2ban jail {jail}"
@@ -494,6 +547,9 @@ mod tests {
             Undo::RemoveTree {
                 path: "/tmp/a\tb".into(),
             },
+            Undo::KillByCommandLine {
+                needle: "/tmp/fr1-sshd-x/sshd_config".into(),
+            },
             Undo::DeleteNetns {
                 name: "fr1-ns".into(),
             },
@@ -515,7 +571,7 @@ mod tests {
             text.push_str(&format!("{}\t{}\n", i + 1, encode(u)));
         }
         text.push_str("3\tdone\n");
-        text.push_str("7\tacc"); // torn by a power loss
+        text.push_str("9\tacc"); // torn by a power loss
         let pending = parse(&text);
         let expected: Vec<Undo> = undos
             .iter()
@@ -552,6 +608,56 @@ mod tests {
             undo_one(&undo).unwrap().is_none(),
             "a second replay finds nothing to do"
         );
+    }
+
+    #[test]
+    fn bans_are_lifted_after_everything_else() {
+        let ns = |n: &str| Undo::DeleteNetns { name: n.into() };
+        let ban = Undo::Unban {
+            jail: "sshd".into(),
+            address: "192.0.2.2".into(),
+        };
+        let order = undo_order(vec![ns("old"), ban.clone(), ns("new")]);
+        assert_eq!(order, [ns("new"), ns("old"), ban]);
+    }
+
+    /// A closed journal (the run is being undone) refuses new changes; an
+    /// inactive one records nothing. Works on a State of its own, not the
+    /// global one, which other tests in this binary use at the same time.
+    #[test]
+    fn a_closed_journal_refuses_changes() {
+        let undo = Undo::RemoveTree {
+            path: "/tmp/fr1-x".into(),
+        };
+        assert!(write_entry(&mut State::Closed, &undo).is_err());
+        assert!(write_entry(&mut State::Inactive, &undo)
+            .unwrap()
+            .0
+            .is_none());
+    }
+
+    /// A process is found by its command line and killed with its child;
+    /// a needle outside the suite's paths kills nothing.
+    #[test]
+    fn servers_are_killed_by_their_command_line() {
+        let dir = tempfile::Builder::new().prefix("fr1-").tempdir().unwrap();
+        let needle = dir.path().join("marker").to_string_lossy().into_owned();
+        // sh waits for its child sleep: both must go.
+        let mut server = Command::new("sh")
+            .args(["-c", "sleep 30; : \"$0\"", &needle])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let foreign = Undo::KillByCommandLine {
+            needle: "sleep 30".into(),
+        };
+        assert!(undo_one(&foreign).unwrap().unwrap().contains("alone"));
+        assert!(server.try_wait().unwrap().is_none());
+        let undo = Undo::KillByCommandLine { needle };
+        let said = undo_one(&undo).unwrap().unwrap();
+        assert!(said.starts_with("killed 2 process(es)"), "{said}");
+        assert!(server.wait().is_ok());
+        assert!(undo_one(&undo).unwrap().is_none());
     }
 
     #[test]

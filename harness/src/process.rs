@@ -33,24 +33,49 @@ pub enum Startup {
 }
 
 impl ServerProcess {
-    /// Start `cmd`, then journal it. Should journaling fail, the server is
-    /// stopped again (by the drop) before the error returns.
+    /// Start `cmd`, then journal it by PID. Should journaling fail, the
+    /// server is stopped again (by the drop) before the error returns. For
+    /// servers that die with the suite (PR_SET_PDEATHSIG): a kill between
+    /// the start and the entry takes them along.
     pub fn spawn(ev: &Evidence, label: &str, cmd: &mut Command) -> Result<Self> {
-        let child = cmd.spawn().with_context(|| format!("starting {label}"))?;
-        let pid = child.id() as i32;
-        let mut server = ServerProcess {
-            label: label.to_owned(),
-            pid: Pid::from_raw(pid),
-            child,
-            exited: false,
-            ev: ev.clone(),
-            journal: journal::Entry::none(),
-        };
+        let mut server = Self::start(ev, label, cmd, journal::Entry::none())?;
+        let pid = server.pid.as_raw();
         server.journal = journal::record(&Undo::KillProcess {
             pid,
             start_time: journal::start_time(pid).unwrap_or(0),
         })?;
         Ok(server)
+    }
+
+    /// Journal `undo` (which must find the server without its PID, e.g. by
+    /// its private configuration's path), then start `cmd`: nothing can fall
+    /// between the two. For servers that must outlive a killed suite until
+    /// the replay kills their whole tree.
+    pub fn spawn_journaled(
+        ev: &Evidence,
+        label: &str,
+        cmd: &mut Command,
+        undo: &Undo,
+    ) -> Result<Self> {
+        let entry = journal::record(undo)?;
+        Self::start(ev, label, cmd, entry).inspect_err(|_| entry.done())
+    }
+
+    fn start(
+        ev: &Evidence,
+        label: &str,
+        cmd: &mut Command,
+        journal: journal::Entry,
+    ) -> Result<Self> {
+        let child = cmd.spawn().with_context(|| format!("starting {label}"))?;
+        Ok(ServerProcess {
+            label: label.to_owned(),
+            pid: Pid::from_raw(child.id() as i32),
+            child,
+            exited: false,
+            ev: ev.clone(),
+            journal,
+        })
     }
 
     pub fn pid(&self) -> Pid {
@@ -231,6 +256,30 @@ pub fn process_tree(root: Pid) -> Vec<Pid> {
         i += 1;
     }
     tree.into_iter().map(Pid::from_raw).collect()
+}
+
+/// Live processes (not this one) whose command line, its arguments joined
+/// by spaces, contains `needle`.
+pub fn pids_with_command_line(needle: &str) -> Vec<Pid> {
+    let me = std::process::id() as i32;
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| *pid != me && live_parent_of(*pid).is_some())
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+                let line: Vec<u8> = raw
+                    .iter()
+                    .map(|b| if *b == 0 { b' ' } else { *b })
+                    .collect();
+                String::from_utf8_lossy(&line).contains(needle)
+            })
+        })
+        .map(Pid::from_raw)
+        .collect()
 }
 
 /// SIGKILL `root` and every descendant. The tree is first frozen with

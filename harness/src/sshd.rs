@@ -363,7 +363,17 @@ impl PrivateSshd {
             // process tree; dying on its own would orphan the per-connection
             // sshd processes, which then nothing could find.
             ev.step(format!("$ {}", command_line(&cmd)));
-            let mut server = ServerProcess::spawn(ev, "the private sshd", &mut cmd)?;
+            // Journaled by its configuration's path, before it starts (see
+            // Undo::KillByCommandLine): no PID is needed, so no SIGKILL can
+            // fall between the start and the entry.
+            let mut server = ServerProcess::spawn_journaled(
+                ev,
+                "the private sshd",
+                &mut cmd,
+                &Undo::KillByCommandLine {
+                    needle: path_str(&config)?,
+                },
+            )?;
             let started = Instant::now();
             match server.wait_listening(port, START_TIMEOUT)? {
                 Startup::Listening => {

@@ -22,7 +22,9 @@ pub const CASE: Case = Case::met(
     "Unsuccessful login attempts (local lockout)",
     "after the configured number of wrong passwords the right one is refused by su and login, and faillock lists the failures; one fewer does not lock",
     run,
-);
+)
+// About 20 s of su and login failure delays: started early (see Case::slow).
+.slow();
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     ev.step("read the lockout policy of su's auth stack (faillock.conf + the pam_faillock lines)");

@@ -38,7 +38,10 @@ pub const CASE: Case = Case::met(
     "repeated failed ssh logins from one address get it banned by fail2ban (status and nftables); it is refused while another address still works; the ban is lifted afterwards",
     run,
 )
-.uses(&["fail2ban"]);
+// About 15 s of ssh failure delays and waiting for the ban: started
+// early (see Case::slow).
+.uses(&["fail2ban"])
+.slow();
 
 const JAIL: &str = "sshd";
 /// How long fail2ban may take to act on the last failure: it reads its log

@@ -28,10 +28,11 @@ const FRACTIONS: &[&str] = &[
     "0.12", "0.22", "0.32", "0.42", "0.52", "0.62", "0.72", "0.85",
 ];
 /// Moments at the end, found by events rather than times (the last case's
-/// final steps take well under a second, and their length varies): 0.05 s
-/// after all test cases but one have reported, in the last one's final
-/// steps; and as soon as it undoes its first change after that (the undo
-/// journal shows an entry done), in its cleanups. See `KILL_LOOP`.
+/// final login takes about 0.4 s, its cleanups and the run's end some tens
+/// of milliseconds, and a run's length varies by seconds): 0.05 s after all
+/// test cases but one have reported, in the last one's final login; and as
+/// soon as it marks its first change undone after that (the undo journal,
+/// polled without pause), in its cleanups. See `KILL_LOOP`.
 const LAST: usize = 2;
 const MOMENTS: usize = EARLY.len() + FRACTIONS.len() + LAST;
 
@@ -63,11 +64,23 @@ since_start() {
 reported() {
     grep -c '^test .* \.\.\. ' /tmp/run.log
 }
-# Undo-journal entries marked done (the journal format: "ID<tab>done").
-undone() {
-    local c
-    c=$(grep -c "$(printf '\t')done\$" /var/lib/cip-iec-fr1-tests/journal 2>/dev/null) || true
-    echo "${c:-0}"
+# DONE := the undo-journal entries marked done ("ID<tab>done" lines). Bash
+# builtins only, no process started: the poll below must see a change
+# within a few milliseconds.
+count_done() {
+    local line
+    DONE=0
+    mapfile -t lines < /var/lib/cip-iec-fr1-tests/journal 2>/dev/null || return 0
+    for line in "${lines[@]}"; do
+        [[ $line == *$'\t'done ]] && DONE=$((DONE + 1))
+    done
+    return 0
+}
+# Whether the suite has exited (a zombie until waited for), by a builtin.
+suite_ended() {
+    local state
+    read -r _ _ state _ < "/proc/$pid/stat" 2>/dev/null || return 0
+    [ "$state" = Z ]
 }
 # The deadline only keeps a suite that died without its summary line from
 # hanging the loop; the kill then says the run was over.
@@ -109,12 +122,17 @@ sleep 0.05
 kill_and_check "0.05 s after all but one test case reported"
 echo "run length until all but one test case reported: $length s"
 
+# The last case's cleanups and the run's end last some tens of
+# milliseconds: the journal is polled without pause, and the first entry
+# marked done after all but one case reported (its login session closed)
+# starts them.
 start_suite
 wait_all_but_one
-before=$(undone)
-while [ "$(undone)" -le "$before" ] && ! grep -q '^suite wall time' /tmp/run.log \
+count_done
+before=$DONE
+while count_done && [ "$DONE" -le "$before" ] && ! suite_ended \
     && [ "$SECONDS" -lt "$deadline" ]; do
-    sleep 0.02
+    :
 done
 kill_and_check "as the last test case began its cleanups"
 

@@ -193,12 +193,27 @@ fn killed_at_moments_over_a_whole_run_then_cleaned_up_leaves_the_image_as_it_was
     {
         println!("{line}");
     }
-    let identical = console
-        .lines()
-        .filter(|l| l.starts_with("kill ") && l.contains(": identical"))
-        .count();
-    println!("SIGKILL then --cleanup: {identical} of {moments} kills left the image identical");
-    assert_eq!(identical, moments, "{console}");
+    let verdicts = |needle: &str| {
+        console
+            .lines()
+            .filter(|l| l.starts_with("kill ") && l.contains(needle))
+            .count()
+    };
+    let identical = verdicts(": identical");
+    // A moment found by an event (the last case's cleanups last tens of
+    // milliseconds) can come too late on a loaded machine: the suite had
+    // ended, nothing was killed. That is no kill, not a failure; every kill
+    // made must leave the image identical, and at least 20 must be made.
+    let missed = verdicts("already ended");
+    println!(
+        "SIGKILL then --cleanup: {identical} of {moments} kills left the image identical \
+         ({missed} moment(s) came after the end of the run)"
+    );
+    assert_eq!(identical + missed, moments, "{console}");
+    assert!(
+        identical >= 20,
+        "only {identical} kills were made:\n{console}"
+    );
     assert!(console.contains("sigterm: identical"), "{console}");
     assert!(console.contains("sigterm exit code: 143"), "{console}");
 }

@@ -14,6 +14,7 @@ use anyhow::{anyhow, Context, Result};
 use nix::sys::signal::Signal;
 use rexpect::reader::{ReadUntil, Regex};
 use rexpect::session::{spawn_with_options, PtySession};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -66,21 +67,36 @@ impl Terminal {
     ) -> Result<Self> {
         let line = command_line(cmd);
         ev.step(format!("on a PTY: {line}"));
-        // SAFETY: runs in the forked child before exec; it only calls
-        // tcgetattr/tcsetattr on fd 0 and prctl, which are async-signal-safe.
+        // The program waits at this gate until we hold the terminal side
+        // (see hold_terminal_side): trixie's login calls vhangup() first
+        // thing, and on a busy machine it did so before the hold was open,
+        // so the whole dialogue was lost. Close-on-exec: other programs
+        // forked meanwhile do not keep copies of the gate.
+        let (gate, gate_opener) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .context("creating the PTY start gate")?;
+        let (gate_fd, opener_fd) = (gate.as_raw_fd(), gate_opener.as_raw_fd());
+        // SAFETY: runs in the forked child before exec; it only calls prctl,
+        // close and read on the gate and tcgetattr/tcsetattr on fd 0, which
+        // are async-signal-safe.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
+                // Die with the suite: if it is killed between this fork and
+                // the journal entry for the session, nothing else would end
+                // the program (a login waits a minute for its password, and
+                // this child may still wait at the gate). The Terminal lives
+                // and dies on the thread that forks, so the thread ending
+                // early cannot fire this.
+                nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL);
+                // The fork gave the child a copy of the write end too.
+                nix::libc::close(opener_fd);
+                let mut byte = 0u8;
+                // Returns with our byte (an error, EINTR, also lets it go on).
+                nix::libc::read(gate_fd, (&mut byte as *mut u8).cast(), 1);
                 let mut t: nix::libc::termios = std::mem::zeroed();
                 if nix::libc::tcgetattr(0, &mut t) == 0 {
                     t.c_lflag |= nix::libc::ECHO;
                     nix::libc::tcsetattr(0, nix::libc::TCSANOW, &t);
                 }
-                // Die with the suite: if it is killed between this fork and
-                // the journal entry for the session, nothing else would end
-                // the program (a login waits a minute for its password).
-                // The Terminal lives and dies on the thread that forks, so
-                // the thread ending early cannot fire this.
-                nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL);
                 Ok(())
             });
         }
@@ -95,6 +111,12 @@ impl Terminal {
         let session = spawn_with_options(cmd, options)
             .with_context(|| format!("cannot start `{line}` on a PTY"))?;
         let hold = hold_terminal_side(&session);
+        // A byte, not the end of file: children that other threads fork
+        // meanwhile hold copies of the write end until they exec, and one
+        // of them may itself wait at its own gate.
+        let _ = nix::unistd::write(&gate_opener, &[1]);
+        drop(gate_opener);
+        drop(gate);
         let leader = session_leader(&session);
         let journal = match leader {
             Some(pid) => journal::record(&Undo::KillProcess {
@@ -315,7 +337,6 @@ impl Drop for Terminal {
 /// that window; the handle is dropped at the program's first output, so the
 /// program's real exit is still seen.
 fn hold_terminal_side(session: &PtySession) -> Option<std::fs::File> {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::OpenOptionsExt;
     let master = session.process().get_file_handle().ok()?;
     let mut name = [0u8; 128];
@@ -339,7 +360,6 @@ fn hold_terminal_side(session: &PtySession) -> Option<std::fs::File> {
 /// the session ID through the master side once the child has made the PTY
 /// its controlling terminal, which happens right after the fork.
 fn session_leader(session: &PtySession) -> Option<nix::unistd::Pid> {
-    use std::os::fd::AsRawFd;
     let master = session.process().get_file_handle().ok()?;
     for _ in 0..200 {
         // SAFETY: plain ioctl wrapper on a valid, owned descriptor.

@@ -32,9 +32,12 @@ time ci/target-image.sh build
 time FR1_SUITE=trixie ci/target-image.sh build
 
 step "acceptance: the suite in disposable images"
-# One image at a time: each run already uses both cores.
+# One image at a time: each run already uses both cores. --show-output:
+# the tests print what they measured (the interruption test's count of
+# identical kills, both thread-parity wall times) also when they pass.
 FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" \
-    cargo test -p fr1-acceptance --locked -- --ignored --test-threads 1 2>&1 | tee -a "$log"
+    cargo test -p fr1-acceptance --locked -- --ignored --test-threads 1 --show-output 2>&1 |
+    tee -a "$log"
 
 step "delivery"
 time ci/delivery-test.sh

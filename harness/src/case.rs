@@ -245,6 +245,15 @@ pub fn idle<T>(wait: impl FnOnce() -> T) -> T {
     wait()
 }
 
+/// [`wait_idle`] until the wall clock reaches `moment` (at once when it has):
+/// for waits measured from an event the system recorded with its clock.
+pub fn wait_idle_until(ev: &Evidence, why: &str, moment: std::time::SystemTime) {
+    let left = moment
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    wait_idle(ev, why, left);
+}
+
 /// How often a long wait says it is still alive.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 

@@ -6,12 +6,12 @@
 //! driven here once. The flows in [`crate::login`] and [`crate::ssh`] build
 //! the command and read the [`Attempt`].
 
-use crate::login::{Attempt, AuthOutcome, CHANGE_REQUIRED, WHOAMI, WHOAMI_OUTPUT};
+use crate::login::{Attempt, AuthOutcome, Moments, CHANGE_REQUIRED, WHOAMI, WHOAMI_OUTPUT};
 use crate::pty::Terminal;
 use crate::Evidence;
 use anyhow::{bail, Result};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// A question on the terminal: the password, a verification code (TOTP),
 /// a passcode. PAM through `login`/`su` and sshd's keyboard-interactive
@@ -53,6 +53,21 @@ pub(crate) struct Decision {
     pub answer_after: Duration,
     /// At least one question was answered.
     pub asked: bool,
+    /// When the first answer was sent.
+    pub answered: Option<SystemTime>,
+    /// When the decision was seen.
+    pub decided: SystemTime,
+}
+
+impl Decision {
+    /// The attempt's [`Moments`], for a program started at `started`.
+    pub fn moments(&self, started: SystemTime) -> Moments {
+        Moments {
+            started,
+            answered: self.answered,
+            decided: self.decided,
+        }
+    }
 }
 
 /// Spawn `cmd` on a terminal, run the dialogue, close the terminal.
@@ -66,8 +81,10 @@ pub(crate) fn converse(
     for a in answers {
         ev.secret(a);
     }
+    let started = SystemTime::now();
     let mut term = Terminal::spawn(ev, &flow, cmd)?;
     let decision = decide(ev, &flow, &mut term, answers, ends)?;
+    let moments = decision.moments(started);
     if !decision.asked {
         ev.note(format!("{flow}: decided without asking anything"));
     }
@@ -78,6 +95,7 @@ pub(crate) fn converse(
         answers.first().copied().unwrap_or(""),
         decision.outcome,
         decision.answer_after,
+        moments,
     ))
 }
 
@@ -93,6 +111,7 @@ pub(crate) fn decide(
 ) -> Result<Decision> {
     let started = Instant::now();
     let mut sent: Option<Instant> = None;
+    let mut first_answer: Option<SystemTime> = None;
     let mut answered = 0;
     let shell = match ends.shell {
         ShellSign::Prompt => SHELL_PROMPT,
@@ -107,11 +126,14 @@ pub(crate) fn decide(
     loop {
         let m = term.expect_any(&needles)?;
         let answer_after = sent.unwrap_or(started).elapsed();
+        let seen = SystemTime::now();
         let decided = |outcome| Decision {
             outcome,
             matched: m.text.clone(),
             answer_after,
             asked: sent.is_some(),
+            answered: first_answer,
+            decided: seen,
         };
         match m.which {
             0 => {
@@ -135,6 +157,7 @@ pub(crate) fn decide(
                     term.send_secret(answer)?;
                     answered += 1;
                     sent = Some(Instant::now());
+                    first_answer.get_or_insert_with(SystemTime::now);
                 }
                 None => {
                     // The question's line starts before the matched word.
@@ -191,6 +214,7 @@ pub(crate) fn finish(
     password: &str,
     outcome: AuthOutcome,
     answer_after: Duration,
+    moments: Moments,
 ) -> Attempt {
     let transcript = term.transcript().to_owned();
     term.close();
@@ -211,6 +235,7 @@ pub(crate) fn finish(
         outcome,
         secret_echoed,
         answer_after,
+        moments,
         transcript,
     }
 }

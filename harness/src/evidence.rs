@@ -188,6 +188,45 @@ pub fn utc_timestamp(unix: u64) -> String {
     )
 }
 
+/// [`utc_timestamp`] of a moment on the wall clock.
+pub fn utc_text(moment: std::time::SystemTime) -> String {
+    let unix = moment
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    utc_timestamp(unix)
+}
+
+/// The Unix time of `YYYY-MM-DD HH:MM:SS` (or with a `T` between date and
+/// time) read as UTC, as faillock and fail2ban print times under `TZ=UTC0`;
+/// `None` for anything else.
+pub fn parse_utc(text: &str) -> Option<u64> {
+    let text = text.trim().trim_end_matches('Z');
+    let (date, time) = text.split_once([' ', 'T'])?;
+    let numbers = |s: &str, sep: char| -> Option<Vec<i64>> {
+        let parts: Vec<i64> = s
+            .split(sep)
+            .map(|p| p.parse().ok())
+            .collect::<Option<_>>()?;
+        (parts.len() == 3).then_some(parts)
+    };
+    let (d, t) = (numbers(date, '-')?, numbers(time.trim(), ':')?);
+    let (year, month, day) = (d[0], d[1], d[2]);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || t[0] > 23 || t[1] > 59 || t[2] > 60
+    {
+        return None;
+    }
+    // Days-from-civil (Howard Hinnant's algorithm), the inverse of the one
+    // in utc_timestamp.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,5 +253,27 @@ mod tests {
         assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc_timestamp(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(utc_timestamp(1_798_761_599), "2026-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn utc_text_parses_back_to_its_time() {
+        for unix in [0, 951_782_400, 1_709_251_199, 1_798_761_599] {
+            let text = utc_timestamp(unix);
+            assert_eq!(parse_utc(&text), Some(unix), "{text}");
+            assert_eq!(
+                parse_utc(&text.replace('T', " ").replace('Z', "")),
+                Some(unix)
+            );
+        }
+        assert_eq!(parse_utc("2024-05-01 10:00:03"), Some(1_714_557_603));
+        for bad in [
+            "",
+            "2024-05-01",
+            "2024-13-01 10:00:00",
+            "01/05/2024 10:00:00",
+            "2024-05-01 10:61:00",
+        ] {
+            assert_eq!(parse_utc(bad), None, "{bad}");
+        }
     }
 }

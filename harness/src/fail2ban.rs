@@ -6,12 +6,13 @@
 //! only change a test makes is lifting a ban it caused ([`Ban`]).
 
 use crate::command::{find_program, run, run_ok};
+use crate::evidence::utc_text;
 use crate::journal::{self, Undo};
 use crate::Evidence;
 use anyhow::{bail, Result};
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 pub const CLIENT: &str = "fail2ban-client";
 
@@ -117,6 +118,43 @@ pub fn get_number(ev: &Evidence, jail: &str, what: &str) -> Result<i64> {
         .last()
         .and_then(|l| l.trim().parse().ok())
         .ok_or_else(|| anyhow::anyhow!("fail2ban-client get {jail} {what}: unexpected {text:?}"))
+}
+
+/// The window in which a ban must hold: fail2ban bans an address for
+/// `bantime` seconds from the moment it bans it, and it cannot ban before
+/// the first failure that earns the ban. So a ban lasts at least until
+/// that failure's start + `bantime`, whenever the suite notices it; a
+/// check after that moment that finds the address free says nothing
+/// (the ban may have run out on a slow target). A negative `bantime` bans
+/// for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanWindow {
+    /// The earliest moment the ban may end by itself; `None`: never.
+    pub holds_until: Option<SystemTime>,
+}
+
+impl BanWindow {
+    /// For failures that started at `first_failure`, with the jail's `bantime`.
+    pub fn new(first_failure: SystemTime, bantime: i64) -> Self {
+        BanWindow {
+            holds_until: u64::try_from(bantime)
+                .ok()
+                .map(|secs| first_failure + Duration::from_secs(secs)),
+        }
+    }
+
+    /// Must the ban still hold for a check that ended at `checked`?
+    /// When not, the reason to report the check as not made.
+    pub fn must_hold(&self, checked: SystemTime) -> Result<(), String> {
+        match self.holds_until {
+            Some(until) if checked >= until => Err(format!(
+                "the check ended at {}, after the ban may have run out by itself ({}, bantime counted from the first failure): the target was too slow for it",
+                utc_text(checked),
+                utc_text(until)
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The names of the jail's actions (`nftables`, `iptables-multiport`, …).
@@ -226,6 +264,12 @@ impl Ban {
         })
     }
 
+    /// The ban ended by itself (its `bantime` ran out): nothing to lift.
+    pub fn ran_out(&mut self) {
+        self.lifted = true;
+        self.journal.done();
+    }
+
     /// `fail2ban-client set JAIL unbanip ADDRESS`.
     pub fn lift(&mut self) -> Result<()> {
         self.lifted = true;
@@ -268,6 +312,22 @@ impl Drop for Ban {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn a_ban_must_hold_for_bantime_from_the_first_failure() {
+        let first = UNIX_EPOCH + Duration::from_secs(5000);
+        let window = BanWindow::new(first, 600);
+        assert!(window.must_hold(first + Duration::from_secs(599)).is_ok());
+        let why = window
+            .must_hold(first + Duration::from_secs(600))
+            .unwrap_err();
+        assert!(why.contains("too slow"), "{why}");
+        let forever = BanWindow::new(first, -1);
+        assert!(forever
+            .must_hold(first + Duration::from_secs(1_000_000))
+            .is_ok());
+    }
 
     #[test]
     fn status_output_is_parsed() {

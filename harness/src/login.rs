@@ -20,7 +20,7 @@ use crate::pty::Terminal;
 use crate::{shadow, Evidence, TestUser};
 use anyhow::{bail, Result};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// The command a successful session runs: the marker proves a real shell
 /// ran as the authenticated user, and cannot be confused with the typed
@@ -64,7 +64,34 @@ pub struct Attempt {
     /// Time from sending the (last) answer to the system's decision; from
     /// the start of the program when it decided without asking.
     pub answer_after: Duration,
+    /// When it happened, on the clock the system keeps its own times with.
+    pub moments: Moments,
     pub transcript: String,
+}
+
+/// When an attempt happened on the wall clock, the clock pam_faillock and
+/// fail2ban record their events with. Whatever the system decided in the
+/// attempt (a lock check, a ban), it decided after `started` and before
+/// `decided`: a check timed against such an event is judged with these
+/// bounds, never with the moment the suite meant to act.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Moments {
+    /// Just before the program was started.
+    pub started: SystemTime,
+    /// The first answer (the password) was sent; `None` when the program
+    /// decided without asking.
+    pub answered: Option<SystemTime>,
+    /// The decision (shell, refusal, change demand) was seen.
+    pub decided: SystemTime,
+}
+
+impl Moments {
+    /// From the start to the first answer: how long the flow takes to ask
+    /// (for ssh: connecting, key exchange, PAM's conversation starting).
+    pub fn time_to_ask(&self) -> Option<Duration> {
+        self.answered
+            .and_then(|a| a.duration_since(self.started).ok())
+    }
 }
 
 impl Attempt {
@@ -202,8 +229,10 @@ fn password_flow(
     new_password: Option<&str>,
 ) -> Result<ForcedChange> {
     ev.secret(password);
+    let started = SystemTime::now();
     let mut term = Terminal::spawn(ev, &flow, cmd)?;
     let decision = decide(ev, &flow, &mut term, &[password], ends)?;
+    let moments = decision.moments(started);
     if !decision.asked {
         ev.note(format!("{flow}: decided without asking for the password"));
     }
@@ -228,6 +257,7 @@ fn password_flow(
         password,
         decision.outcome,
         decision.answer_after,
+        moments,
     );
     Ok(after.into_forced_change(ev, attempt, new_password))
 }

@@ -18,7 +18,7 @@
 use crate::case::skip;
 use crate::command::find_program;
 use crate::dialogue::{converse, finish, whoami_of, Ends, ShellSign, QUESTION};
-use crate::login::{console_command, Attempt, AuthOutcome, WHOAMI, WHOAMI_OUTPUT};
+use crate::login::{console_command, Attempt, AuthOutcome, Moments, WHOAMI, WHOAMI_OUTPUT};
 use crate::pty::Terminal;
 use crate::sshd::{PrivateSshd, HOST};
 use crate::Evidence;
@@ -26,7 +26,7 @@ use anyhow::{bail, Result};
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 /// The client's own verdict line (`user@host: Permission denied (methods).`),
 /// or the server disconnecting after too many failed attempts. Narrower
@@ -220,10 +220,16 @@ pub fn ssh_key(
         identity_file.display(),
         sshd.port()
     );
+    let spawned = SystemTime::now();
     let mut term = Terminal::spawn(ev, &flow, cmd)?;
     let started = Instant::now();
     let m = term.expect_any(&[WHOAMI_OUTPUT, SSH_REFUSED, SSH_FAILURE, QUESTION])?;
     let answer_after = started.elapsed();
+    let moments = Moments {
+        started: spawned,
+        answered: None,
+        decided: SystemTime::now(),
+    };
     let outcome = match m.which {
         0 => {
             let _ = term.wait_exit();
@@ -257,7 +263,7 @@ pub fn ssh_key(
             m.text.trim()
         ),
     };
-    Ok(finish(ev, flow, term, "", outcome, answer_after))
+    Ok(finish(ev, flow, term, "", outcome, answer_after, moments))
 }
 
 /// The ciphers a connection to `sshd` negotiates, as the client reports

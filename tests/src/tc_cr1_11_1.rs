@@ -12,7 +12,7 @@
 //! removed from common-auth and common-account) — no lockout is configured
 //! and the right password still works after `deny` wrong ones.
 
-use harness::faillock::{self, UnlockTime};
+use harness::faillock::{self, Lock, UnlockTime};
 use harness::login::{login, su_from};
 use harness::{Case, Evidence, TestUser};
 
@@ -44,10 +44,11 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     })?;
 
     ev.step("the right password, with su and with login");
+    let lock = Lock::read(ev, &policy, user.name())?;
     let su_right = su_from(ev, &caller, user.name(), user.password())?;
-    faillock::assert_locked(&policy, "su", &su_right)?;
+    faillock::assert_locked(&policy, &lock, "su", &su_right)?;
     let login_right = login(ev, user.name(), user.password())?;
-    faillock::assert_locked(&policy, "login", &login_right)?;
+    faillock::assert_locked(&policy, &lock, "login", &login_right)?;
     ev.ok(format!(
         "after {} wrong passwords the right password is refused by su and login: the account is locked",
         policy.deny

@@ -40,6 +40,9 @@ fn main() -> ExitCode {
 }
 
 fn real_main() -> Result<ExitCode> {
+    // First, before the suite starts anything: what already runs is not
+    // its own to kill at the end (see process::Inherited).
+    harness::process::note_inherited();
     let opts = cli::parse(std::env::args().skip(1))?;
     if opts.help {
         print!("{}", cli::USAGE);

@@ -313,24 +313,94 @@ pub fn kill_tree(root: Pid) -> usize {
     tree.len()
 }
 
+/// The run lock's descriptor (-1: none). The lock is an flock on an open
+/// file, which every fork shares until exec closes it (close-on-exec): a
+/// PTY program that waits at its start gate before exec would keep the
+/// lock of a killed suite until it dies too. Such children close it first.
+static RUN_LOCK_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Set by the runner once it holds the run lock.
+pub fn set_run_lock_fd(fd: std::os::fd::RawFd) {
+    RUN_LOCK_FD.store(fd, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The run lock's descriptor, for a forked child to close before it waits.
+pub(crate) fn run_lock_fd() -> std::os::fd::RawFd {
+    RUN_LOCK_FD.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// What was running before the suite began, none of it the suite's own.
+/// Run as `sh -c 'start daemons; exec cip-iec-fr1-tests'` (a container's
+/// PID 1, a LAVA or CI wrapper), the suite keeps the shell's PID and start
+/// time, so the shell's daemons are its children, and daemons that fork
+/// into the background are re-parented to it: neither a parent check nor
+/// the process's own start time tells them apart.
+#[derive(Debug, Clone, Default)]
+pub struct Inherited {
+    /// Every live process then, by PID and start time (clock ticks after
+    /// boot, field 22 of /proc/PID/stat).
+    processes: std::collections::BTreeSet<(i32, u64)>,
+    /// The clock tick the suite began in: anything started in it or
+    /// before is not the suite's.
+    began: u64,
+}
+
+impl Inherited {
+    /// Now: every live process, and the current clock tick.
+    pub fn now() -> Self {
+        Inherited {
+            processes: all_pids()
+                .filter_map(|pid| Some((pid, journal::start_time(pid)?)))
+                .collect(),
+            began: boot_clock_ticks().unwrap_or(0),
+        }
+    }
+
+    /// Was this process there before the suite began?
+    fn holds(&self, pid: i32, start_time: u64) -> bool {
+        start_time <= self.began || self.processes.contains(&(pid, start_time))
+    }
+}
+
+static INHERITED: std::sync::OnceLock<Inherited> = std::sync::OnceLock::new();
+
+/// Note what runs before the suite starts anything, as its first step:
+/// [`kill_own_children`] leaves all of it alone.
+pub fn note_inherited() {
+    let _ = INHERITED.set(Inherited::now());
+}
+
+/// The time since boot in the clock ticks /proc/PID/stat gives start
+/// times in (CLOCK_BOOTTIME, which the kernel counts start times from).
+fn boot_clock_ticks() -> Option<u64> {
+    use nix::time::{clock_gettime, ClockId};
+    use nix::unistd::{sysconf, SysconfVar};
+    let hz = u64::try_from(sysconf(SysconfVar::CLK_TCK).ok()??).ok()?;
+    let now = clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?;
+    let secs = u64::try_from(now.tv_sec()).ok()?;
+    let nanos = u64::try_from(now.tv_nsec()).ok()?;
+    Some(secs * hz + nanos * hz / 1_000_000_000)
+}
+
 /// SIGKILL every process this one started that still runs, with its
 /// descendants: what a test case left behind, such as the program a body
-/// the runner gave up on is stuck on. Says what it killed.
+/// the runner gave up on is stuck on. Says what it killed. What was
+/// already running when the suite began ([`note_inherited`]) is left alone.
 pub fn kill_own_children() -> Vec<String> {
-    kill_children_of(Pid::this())
+    let inherited = INHERITED.get().cloned().unwrap_or_else(|| Inherited {
+        processes: Default::default(),
+        // Not noted: at least nothing older than this process.
+        began: journal::start_time(Pid::this().as_raw()).map_or(0, |t| t.saturating_sub(1)),
+    });
+    kill_children_of(Pid::this(), &inherited)
 }
 
 /// SIGKILL the live children of `parent` (with their descendants) that
-/// started after it. Only those: run as PID 1 of a container (`sh -c 'start
-/// daemons; exec cip-iec-fr1-tests'`), the suite inherits daemons that were
-/// re-parented to that PID before, and they are not its own.
-fn kill_children_of(parent: Pid) -> Vec<String> {
-    let Some(parent_start) = crate::journal::start_time(parent.as_raw()) else {
-        return Vec::new();
-    };
+/// were not already running when `inherited` was noted.
+fn kill_children_of(parent: Pid, inherited: &Inherited) -> Vec<String> {
     let children: Vec<i32> = all_pids()
         .filter(|pid| live_parent_of(*pid) == Some(parent.as_raw()))
-        .filter(|pid| crate::journal::start_time(*pid).is_some_and(|t| t >= parent_start))
+        .filter(|pid| journal::start_time(*pid).is_some_and(|t| !inherited.holds(*pid, t)))
         .collect();
     children
         .into_iter()
@@ -362,6 +432,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn what_ran_before_the_suite_began_is_not_its_own() {
+        use std::io::Write;
+        // A shell stands in for `sh -c 'start daemons; exec the suite'`:
+        // its daemon runs before the suite begins; what it starts
+        // afterwards is its own.
+        let mut shell = std::process::Command::new("sh")
+            .args(["-c", "sleep 100 & read go; sleep 100 & wait"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let shell_pid = Pid::from_raw(shell.id() as i32);
+        std::thread::sleep(Duration::from_millis(200));
+        let daemon = process_tree(shell_pid)[1..].to_vec();
+        assert_eq!(daemon.len(), 1, "{daemon:?}");
+        let inherited = Inherited::now();
+        // A new clock tick (10 ms at the usual 100 Hz) before the suite's own.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut stdin = shell.stdin.take().unwrap();
+        writeln!(stdin, "go").unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        let killed = kill_children_of(shell_pid, &inherited);
+        assert_eq!(killed.len(), 1, "{killed:?}");
+        assert!(live_parent_of(daemon[0].as_raw()) == Some(shell_pid.as_raw()));
+        kill_tree(shell_pid);
+        let _ = shell.wait();
+    }
+
+    #[test]
     fn children_are_killed_with_theirs() {
         // A shell stands in for the suite: its two children, one with a
         // child of its own.
@@ -373,7 +471,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(200));
         let tree = process_tree(shell_pid);
         assert_eq!(tree.len(), 4, "{tree:?}");
-        let killed = kill_children_of(shell_pid);
+        let killed = kill_children_of(shell_pid, &Inherited::default());
         assert_eq!(killed.len(), 2, "{killed:?}");
         // The shell's children are gone, so its `wait` returns.
         assert!(shell.wait().unwrap().success());

@@ -75,6 +75,7 @@ impl Terminal {
         let (gate, gate_opener) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .context("creating the PTY start gate")?;
         let (gate_fd, opener_fd) = (gate.as_raw_fd(), gate_opener.as_raw_fd());
+        let run_lock_fd = crate::process::run_lock_fd();
         // SAFETY: runs in the forked child before exec; it only calls prctl,
         // close and read on the gate and tcgetattr/tcsetattr on fd 0, which
         // are async-signal-safe.
@@ -87,8 +88,12 @@ impl Terminal {
                 // and dies on the thread that forks, so the thread ending
                 // early cannot fire this.
                 nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL);
-                // The fork gave the child a copy of the write end too.
+                // The fork gave the child a copy of the write end too, and
+                // of the run lock, which it must not hold while it waits.
                 nix::libc::close(opener_fd);
+                if run_lock_fd >= 0 {
+                    nix::libc::close(run_lock_fd);
+                }
                 let mut byte = 0u8;
                 // Returns with our byte (an error, EINTR, also lets it go on).
                 nix::libc::read(gate_fd, (&mut byte as *mut u8).cast(), 1);

@@ -119,6 +119,13 @@ impl Run {
             (_, Some(body), _) => match self.execute(&case, &ev, body) {
                 BodyEnd::Returned(Ok(())) => Outcome::Passed,
                 BodyEnd::Returned(Err(e)) => match e.downcast_ref::<Skip>() {
+                    // A Met requirement is never skipped: without its
+                    // prerequisite (a program, a running service, a log
+                    // the suite can read) it is simply not demonstrated.
+                    // Only an NA row tested when present may skip.
+                    Some(skip) if case.verdict == Verdict::Met => {
+                        not_demonstrated(&case, &format!("a prerequisite is missing: {}", skip.0))
+                    }
                     Some(skip) => Outcome::Skipped(skip.0.clone()),
                     None => not_demonstrated(&case, &ev.mask(&format!("{e:#}"))),
                 },
@@ -307,9 +314,13 @@ mod tests {
             failed.outcome
         );
         assert!(failed.evidence.contains("VERDICT: FAIL"));
+        // A Met case that cannot run is not demonstrated, never skipped.
         assert_eq!(
             run_case(case("c", skipping)).outcome,
-            Outcome::Skipped("module not installed".into())
+            Outcome::Failed(
+                "CR9.9 (Title) not demonstrated: a prerequisite is missing: module not installed"
+                    .into()
+            )
         );
         assert!(
             matches!(run_case(case("d", panicking)).outcome, Outcome::Failed(m) if m.contains("boom"))
@@ -328,6 +339,10 @@ mod tests {
             Outcome::Failed(_)
         ));
         assert_eq!(run_case(case(passing)).outcome, Outcome::Passed);
+        assert_eq!(
+            run_case(case(skipping)).outcome,
+            Outcome::Skipped("module not installed".into())
+        );
         // The plain NA entry never runs a body as a test.
         let plain = Case::not_applicable("f", "CR9.9", "T", na.clone()).with_probe(failing);
         assert!(matches!(run_case(plain).outcome, Outcome::Skipped(_)));

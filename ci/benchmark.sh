@@ -12,18 +12,22 @@
 # waits; the goals compare the default run with the longest of them (at
 # most 1.5 times) and with the 1-thread run (at most half).
 #
-#   ci/benchmark.sh [--suite bookworm|trixie]
+# With --boot, a third run: the default threads in the image booted with
+# systemd (ci/target-image.sh run --boot), as on a device.
+#
+#   ci/benchmark.sh [--suite bookworm|trixie] [--boot]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-case "${1:-}" in
-    "") ;;
-    --suite)
-        [ $# -eq 2 ] || { echo "usage: $0 [--suite bookworm|trixie]" >&2; exit 2; }
-        export FR1_SUITE=$2
-        ;;
-    *) echo "usage: $0 [--suite bookworm|trixie]" >&2; exit 2 ;;
-esac
+usage() { echo "usage: $0 [--suite bookworm|trixie] [--boot]" >&2; exit 2; }
+boot=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --suite) [ $# -ge 2 ] || usage; export FR1_SUITE=$2; shift 2 ;;
+        --boot) boot=1; shift ;;
+        *) usage ;;
+    esac
+done
 
 ci/install-deps.sh
 cargo build --release --locked
@@ -57,8 +61,9 @@ threads=$(target/release/cip-iec-fr1-tests --help |
     sed -n 's/.*--test-threads N.*(default \([0-9]*\)).*/\1/p')
 
 wall_of() {
-    # The suite prints "suite wall time: N s" as its last line.
-    sed -n 's/^suite wall time: \([0-9.]*\) s$/\1/p' "$1" | tail -n 1
+    # The suite prints "suite wall time: N s" as its last line (with a
+    # carriage return where it wrote to the booted image's console).
+    tr -d '\r' < "$1" | sed -n 's/^suite wall time: \([0-9.]*\) s$/\1/p' | tail -n 1
 }
 load() {
     cut -d' ' -f1-3 /proc/loadavg
@@ -72,10 +77,18 @@ echo "==> full suite, default test threads (${threads:-?}; $(nproc) cores; load 
 ci/target-image.sh run --out "$out/default" > "$out/default.log" 2>&1 || true
 default=$(wall_of "$out/default.log")
 echo "    load after: $(load)"
+booted=''
+if [ "$boot" = 1 ]; then
+    echo "==> full suite, default test threads, booted with systemd (load before: $(load))"
+    ci/target-image.sh run --boot --out "$out/booted" > "$out/booted.log" 2>&1 || true
+    booted=$(wall_of "$out/booted.log")
+    echo "    load after: $(load)"
+fi
 
 printf '\n%-44s %8s\n' "run" "wall (s)"
 printf '%-44s %8s\n' "1 thread" "${one:-?}"
 printf '%-44s %8s\n' "default threads (${threads:-?})" "${default:-?}"
+[ "$boot" = 0 ] || printf '%-44s %8s\n' "default threads, booted (systemd-nspawn)" "${booted:-?}"
 printf '%-44s %8s\n' "mandated wait: faillock unlock_time" "$unlock"
 printf '%-44s %8s\n' "mandated wait: certificate expiry" "0"
 printf '%-44s %8s\n' "floor: sum of mandated waits" "$floor"
@@ -98,4 +111,4 @@ if [ -f "$out/default/junit.xml" ]; then
         sed 's/<testcase name="\([^"]*\)".*time="\([0-9.]*\)"/\2 \1/' |
         sort -rn | head -n 5 | awk '{ printf "  %-16s %7.1f\n", $2, $1 }'
 fi
-grep -h '^test result:' "$out/one.log" "$out/default.log" || true
+grep -h 'test result:' "$out/one.log" "$out/default.log" ${booted:+"$out/booted.log"} || true

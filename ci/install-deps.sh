@@ -5,14 +5,17 @@
 # dpkg-dev, python3, binutils and git (ci/build-deb.sh: source package,
 # debian/copyright check, binary size), apt-utils (apt-ftparchive: the local
 # apt repository of ci/deb-in-image.sh), python3-yaml (ci/lava checks),
-# qemu-system-x86 and e2fsprogs (ci/qemu-image.sh), qemu-user-binfmt
-# (ci/cross-build.sh). Idempotent; runs
+# qemu-system-x86 and e2fsprogs (ci/qemu-image.sh), systemd-container
+# (systemd-nspawn: ci/target-image.sh run --boot), qemu-user-binfmt
+# (ci/cross-build.sh), and a Rust toolchain when none is on PATH (Debian's
+# own). Idempotent; runs
 # apt-get update only when a package is missing, so a warm machine pays
 # nothing.
 set -euo pipefail
 
 packages=(mmdebstrap shellcheck iproute2 util-linux ca-certificates
-    dpkg-dev python3 python3-yaml binutils git apt-utils e2fsprogs)
+    dpkg-dev python3 python3-yaml binutils git apt-utils e2fsprogs
+    systemd-container)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -63,7 +66,28 @@ if [ "${1:-}" = --delivery ] && { ! command -v qemu-system-x86_64 > /dev/null ||
     install_qemu
 fi
 
-if ! command -v cargo >/dev/null; then
-    echo "install-deps: cargo not found: install a Rust toolchain (rustup or Debian's cargo)" >&2
+# Rust: whatever toolchain is on PATH (rustup's, say); on a machine without
+# one, Debian's own. The workspace needs Rust >= 1.85: bookworm's rustc is
+# 1.63, but bookworm-security carries the newer rustc-web/cargo-web family
+# (with its clippy and rustfmt), which trixie has too; the release's own
+# packages are taken where no -web family exists.
+MIN_RUST=1.85
+install_debian_rust() {
+    local family=(cargo-web rustc-web rust-web-clippy rustfmt-web)
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    if ! apt-cache policy cargo-web 2> /dev/null | grep -Eq '^ *Candidate: [0-9]'; then
+        family=(cargo rustc rust-clippy rustfmt)
+    fi
+    echo "install-deps: no cargo on PATH: installing Debian's Rust toolchain (${family[*]})"
+    apt-get install -y -qq --no-install-recommends "${family[@]}" gcc libc6-dev
+}
+if ! command -v cargo > /dev/null; then
+    [ "$(id -u)" -eq 0 ] || { echo "install-deps: cargo not found and not root: install Rust >= $MIN_RUST (rustup or Debian's cargo)" >&2; exit 1; }
+    install_debian_rust
+fi
+rust_version=$(rustc --version | awk '{print $2}')
+if [ "$(printf '%s\n' "$MIN_RUST" "$rust_version" | sort -V | head -n1)" != "$MIN_RUST" ]; then
+    echo "install-deps: rustc $rust_version is older than $MIN_RUST, which Cargo.lock needs (rustup, or Debian's rustc-web)" >&2
     exit 1
 fi

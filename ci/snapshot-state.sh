@@ -104,7 +104,16 @@ ps -e -o pid=,ppid=,user:32=,args= | awk -v self="$$" '
 ' | sort
 
 section 'listening TCP sockets'
-ss -ltnH | sed -E 's/[[:space:]]+/ /g' | sort
+# With the listening process and its PID: a system sshd that was restarted
+# (the suite must never) shows with another PID.
+ss -ltnpH | sed -E 's/[[:space:]]+/ /g' | sort
+
+section 'fail2ban bans'
+if command -v fail2ban-client > /dev/null && fail2ban-client ping > /dev/null 2>&1; then
+    fail2ban-client banned 2>&1
+else
+    echo 'fail2ban not running'
+fi
 
 section 'network namespaces'
 ip netns list | sort

@@ -7,7 +7,9 @@
 #          the result is cached, keyed by what went into it.
 #   run    runs the suite in a throw-away overlay of that cache, inside fresh
 #          mount/pid/net/uts/ipc namespaces, optionally with one negative-
-#          control profile (fixtures/profiles/NAME) applied first.
+#          control profile (fixtures/profiles/NAME) applied first; with
+#          --boot, the overlay boots with systemd in systemd-nspawn instead
+#          and a oneshot unit runs the suite, as on a device.
 #
 # Namespaces + chroot instead of bubblewrap: bwrap sets no_new_privs, which
 # turns su/passwd into non-set-uid programs and breaks the PAM flows under test.
@@ -38,8 +40,9 @@ usage() {
     cat <<EOF
 Usage:
   $PROG build [--print-path] [--rebuild]
-  $PROG run   [--profile NAME] [--out DIR] [--bin PATH | --no-bin]
-              [--setup FILE] [--after FILE] [--] [SUITE-ARGS...]
+  $PROG run   [--boot [--boot-timeout SECONDS]] [--profile NAME] [--out DIR]
+              [--bin PATH | --no-bin] [--setup FILE] [--after FILE]
+              [--] [SUITE-ARGS...]
   $PROG exec  [--profile NAME] [--bin PATH] [--setup FILE] -- CMD [ARGS...]
   $PROG shell [--profile NAME] [--bin PATH] [--setup FILE]
   $PROG profiles
@@ -64,6 +67,14 @@ run        Run the suite in a throw-away overlay of the cached rootfs (built
            at boot (rsyslogd, fail2ban):
              $SUITE_BIN_IN_IMAGE --junit /fr1-out/junit.xml \\
                  --evidence-dir /fr1-out/evidence SUITE-ARGS...
+           --boot          boot the overlay with systemd (systemd-nspawn
+                           --private-network --boot) instead: journald,
+                           ssh.service, fail2ban and every other enabled
+                           unit run as on the device; a oneshot unit after
+                           multi-user.target runs --setup, the suite and
+                           --after, then powers off; the output shows on
+                           the console. --boot-timeout bounds the whole
+                           boot (default 3600 s)
            --profile NAME  apply fixtures/profiles/NAME/mutate.sh first
                            (default: compliant = no mutation); the profile's
                            downloaded .deb files are next to it, in debs/
@@ -322,6 +333,7 @@ cmd_profiles() {
 
 # Parse the options shared by run/exec/shell into R_* variables.
 R_PROFILE=compliant R_OUT=./fr1-results R_BIN='' R_NO_BIN=0 R_SETUP='' R_AFTER='' R_ARGS=()
+R_BOOT=0 R_BOOT_TIMEOUT=3600
 parse_run_opts() {
     local mode=$1
     shift
@@ -343,6 +355,13 @@ parse_run_opts() {
                 set -- "$opt" "${1#*=}" "${@:2}"
                 ;;
             --no-bin) [ "$mode" = run ] || usage_error "--no-bin is only for run"; R_NO_BIN=1; shift ;;
+            --boot) [ "$mode" = run ] || usage_error "--boot is only for run"; R_BOOT=1; shift ;;
+            --boot-timeout)
+                [ "$mode" = run ] || usage_error "--boot-timeout is only for run"
+                [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || usage_error "--boot-timeout needs a number of seconds"
+                R_BOOT_TIMEOUT=$2
+                shift 2
+                ;;
             -h | --help) usage; exit 0 ;;
             --) shift; R_ARGS=("$@"); break ;;
             -*)
@@ -416,10 +435,137 @@ enter_image() {
         rm -rf --one-file-system -- "$out/junit.xml" "$out/evidence"
     fi
     local rc=0
+    if [ "$R_BOOT" = 1 ]; then
+        command -v systemd-nspawn > /dev/null ||
+            die "--boot needs systemd-nspawn (apt-get install systemd-container)"
+        [ -x "$rootfs/usr/lib/systemd/systemd" ] || [ -x "$rootfs/lib/systemd/systemd" ] ||
+            die "--boot: the image has no systemd to boot (FR1_SUITE=$SUITE)"
+        # A private mount namespace only: nspawn makes the container's
+        # own namespaces; the overlay mount disappears with this one.
+        FR1_I_ROOTFS=$rootfs FR1_I_WORK=$work FR1_I_OUT=$out FR1_I_PROFILE=$R_PROFILE \
+            FR1_I_T0=$t0 FR1_I_TIMEOUT=$R_BOOT_TIMEOUT \
+            unshare --mount --propagation private -- "$SELF" __boot "${R_ARGS[@]}" || rc=$?
+        return "$rc"
+    fi
     FR1_I_MODE=$mode FR1_I_ROOTFS=$rootfs FR1_I_WORK=$work FR1_I_OUT=$out \
         FR1_I_PROFILE=$R_PROFILE FR1_I_T0=$t0 \
         unshare --mount --pid --net --uts --ipc --fork --kill-child --propagation private -- \
         "$SELF" __inner "${R_ARGS[@]}" || rc=$?
+    return "$rc"
+}
+
+# The host environment the image gets, NAME=VALUE a line: the project's own
+# knobs (FR1_*, but the runner's internal FR1_I_*) and Rust's diagnostics.
+passed_env() {
+    local v
+    for v in $(compgen -e); do
+        case $v in
+            FR1_I_*) ;;
+            FR1_* | RUST_BACKTRACE | RUST_LOG | NO_COLOR) printf '%s\n' "$v=${!v}" ;;
+        esac
+    done
+}
+
+# The script the booted image's oneshot unit runs (bash, in the image):
+# --setup, the suite with SUITE-ARGS, --after, and the exit status for the
+# host in /fr1-out/.exit-status.
+boot_run_script() {
+    local quoted=''
+    [ $# -eq 0 ] || quoted=$(printf ' %q' "$@")
+    cat <<EOF
+#!/bin/bash
+# Written by ci/target-image.sh --boot; runs once, after multi-user.target.
+status=/fr1-out/.exit-status
+# A device's tests start once its services are up: fail2ban's server
+# answers a moment after its unit is active.
+if systemctl -q is-enabled fail2ban.service 2> /dev/null; then
+    for _ in \$(seq 60); do
+        fail2ban-client ping > /dev/null 2>&1 && break
+        sleep 0.5
+    done
+fi
+echo "fr1: booted; units that failed at boot: \$(systemctl --failed --plain --no-legend | awk '{print \$1}' | paste -sd' ' -)"
+if [ -f /fr1-stage/setup.sh ] && ! sh /fr1-stage/setup.sh < /dev/null; then
+    echo "fr1: --setup script failed" >&2
+    echo $EX_RUNNER > "\$status"
+    exit 0
+fi
+rc=0
+$SUITE_BIN_IN_IMAGE --junit /fr1-out/junit.xml --evidence-dir /fr1-out/evidence$quoted < /dev/null || rc=\$?
+if [ -f /fr1-stage/after.sh ]; then
+    arc=0
+    sh /fr1-stage/after.sh < /dev/null || arc=\$?
+    if [ "\$arc" -ne 0 ] && [ "\$rc" -eq 0 ]; then
+        echo "fr1: the suite passed but the --after hook failed (exit \$arc)" >&2
+        rc=$EX_AFTER_HOOK
+    fi
+fi
+echo "\$rc" > "\$status"
+EOF
+}
+
+# The oneshot unit that runs boot_run_script's script after
+# multi-user.target and powers the container off, with the environment the
+# namespace runner gives the suite.
+boot_unit() {
+    local v
+    printf '%s\n' '[Unit]' 'Description=FR-1 suite (ci/target-image.sh run --boot)' \
+        'After=multi-user.target' 'SuccessAction=poweroff-force' 'FailureAction=poweroff-force' \
+        '[Service]' 'Type=oneshot' 'TimeoutStartSec=infinity' \
+        'StandardOutput=tty' 'StandardError=tty' 'TTYPath=/dev/console' \
+        'WorkingDirectory=/' 'ExecStart=/bin/bash /fr1-stage/run.sh'
+    for v in "$@" HOME=/root USER=root LOGNAME=root SHELL=/bin/bash LANG=C.UTF-8 \
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; do
+        printf 'Environment="%s"\n' "$v"
+    done
+    printf '%s\n' '[Install]' 'WantedBy=multi-user.target'
+}
+
+# Booted half, in a private mount namespace: the overlay, the profile
+# applied in a container that is not booted (before any service starts, as
+# in the namespace runner), the oneshot unit, then the boot.
+boot_inner() {
+    local m=$FR1_I_WORK/merged stage=$FR1_I_WORK/stage env=()
+    mount -t overlay overlay \
+        -o "lowerdir=$FR1_I_ROOTFS,upperdir=$FR1_I_WORK/upper,workdir=$FR1_I_WORK/work" "$m" ||
+        die "cannot mount the overlay"
+    mapfile -t env < <(passed_env)
+    env+=("FR1_PROFILE=$FR1_I_PROFILE")
+    # The stage lives in the throw-away upper layer: /run is a fresh tmpfs
+    # in every container.
+    mkdir -m 0700 "$m/fr1-stage"
+    mkdir -p "$m/fr1-out"
+    local nspawn=(systemd-nspawn --quiet --register=no --keep-unit --private-network
+        "--hostname=$HOSTNAME_IN_IMAGE" -D "$m" "--bind=$FR1_I_OUT:/fr1-out")
+    if [ -d "$stage/profile" ]; then
+        cp -a "$stage/profile" "$m/fr1-stage/profile"
+        "${nspawn[@]}" --pipe /bin/bash /fr1-stage/profile/mutate.sh < /dev/null ||
+            die "profile '$FR1_I_PROFILE': mutate.sh failed"
+        rm -rf "$m/fr1-stage/profile"
+    fi
+    [ ! -f "$stage/suite" ] || install -m 0755 "$stage/suite" "$m$SUITE_BIN_IN_IMAGE"
+    install -D -m 0755 "$stage/fr1-snapshot-state" "$m/usr/local/sbin/fr1-snapshot-state"
+    [ ! -f "$stage/setup.sh" ] || install -m 0644 "$stage/setup.sh" "$m/fr1-stage/setup.sh"
+    [ ! -f "$stage/after.sh" ] || install -m 0644 "$stage/after.sh" "$m/fr1-stage/after.sh"
+    boot_run_script "$@" > "$m/fr1-stage/run.sh"
+    boot_unit "${env[@]}" > "$m/etc/systemd/system/fr1-suite.service"
+    ln -sf /etc/systemd/system/fr1-suite.service \
+        "$m/etc/systemd/system/multi-user.target.wants/fr1-suite.service"
+    rm -f "$FR1_I_OUT/.exit-status"
+    log "overlay ready in $(elapsed "$FR1_I_T0") s (suite $SUITE, profile $FR1_I_PROFILE); booting"
+    local t1=$EPOCHREALTIME nrc=0
+    # The console shows the suite's output: systemd's status lines are off,
+    # and so is the container's console login prompt (console-getty, which
+    # systemd starts only in containers), for this boot only.
+    timeout -k 30 "$FR1_I_TIMEOUT" "${nspawn[@]}" --boot -- \
+        systemd.show_status=0 systemd.mask=console-getty.service < /dev/null || nrc=$?
+    log "booted run ended in $(elapsed "$t1") s"
+    [ "$nrc" -ne 124 ] || die "the booted run did not power off within $FR1_I_TIMEOUT s"
+    [ -f "$FR1_I_OUT/.exit-status" ] ||
+        die "the booted run reported no exit status (systemd-nspawn exit $nrc)"
+    local rc
+    rc=$(cat "$FR1_I_OUT/.exit-status")
+    rm -f "$FR1_I_OUT/.exit-status"
     return "$rc"
 }
 
@@ -467,13 +613,7 @@ inner() {
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
         HOME=/root USER=root LOGNAME=root SHELL=/bin/bash LANG=C.UTF-8
         "TERM=${TERM:-dumb}" "FR1_PROFILE=$FR1_I_PROFILE")
-    local v
-    for v in $(compgen -e); do
-        case $v in
-            FR1_I_*) ;;
-            FR1_* | RUST_BACKTRACE | RUST_LOG | NO_COLOR) envv+=("$v=${!v}") ;;
-        esac
-    done
+    mapfile -t -O "${#envv[@]}" envv < <(passed_env)
     in_image() { chroot "$m" "${envv[@]}" "$@"; }
     prep_fail() { printf '%s: %s\n' "$PROG" "$*" >&2; exit "$EX_RUNNER"; }
     # Any failure while preparing the image is the runner's, not the suite's.
@@ -568,6 +708,7 @@ main() {
         -h | --help | help) usage ;;
         __customize) customize "$@" ;;
         __inner) inner "$@" ;;
+        __boot) boot_inner "$@" ;;
         *) usage_error "unknown command '$cmd'" ;;
     esac
 }

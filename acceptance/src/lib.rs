@@ -71,6 +71,9 @@ pub struct RunSpec<'a> {
     /// Shell script run in the image after the suite.
     pub after: Option<&'a str>,
     pub suite_args: &'a [&'a str],
+    /// Boot the image with systemd (`run --boot`) instead of the namespace
+    /// runner.
+    pub boot: bool,
 }
 
 /// Run the suite in a fresh overlay of the cached image and parse its JUnit.
@@ -86,6 +89,9 @@ pub fn run_in_image(spec: &RunSpec) -> Result<ImageRun> {
         .arg(suite_binary());
     if let Some(suite) = spec.suite {
         cmd.env("FR1_SUITE", suite);
+    }
+    if spec.boot {
+        cmd.arg("--boot");
     }
     if let Some(p) = spec.profile {
         cmd.args(["--profile", p]);

@@ -71,22 +71,46 @@ fn compliant_bookworm_image_passes_alike_at_one_and_default_threads_and_is_left_
     );
 }
 
+/// Booted with systemd (systemd-nspawn), as the device runs: journald,
+/// ssh.service, fail2ban and the other enabled units are up, and the state
+/// check covers them too (the system sshd's PID, fail2ban's bans).
 #[test]
 #[ignore = "needs root and the disposable image: run ci/test.sh"]
-fn compliant_trixie_image_passes_and_is_left_as_found() {
-    compliant_image_passes_and_is_left_as_found("trixie", &[]);
+fn compliant_trixie_image_booted_passes_and_is_left_as_found() {
+    let run = compliant_image_passes_and_is_left_as_found_in(&RunSpec {
+        suite: Some("trixie"),
+        boot: true,
+        ..RunSpec::default()
+    });
+    let before = std::fs::read_to_string(run.out_file("before")).expect("before snapshot");
+    assert!(
+        before.lines().any(|l| l.contains("sshd")),
+        "the booted image runs no system sshd, or the snapshot does not show it:\n{before}"
+    );
+    println!(
+        "booted trixie: suite wall time {}",
+        wall_time(&run).unwrap_or("not printed")
+    );
 }
 
 /// The whole suite on a compliant image of `suite`: every foundation case
 /// passes (and nothing fails), each has its evidence, and the image is
 /// exactly as before, a pre-existing `user1` included.
 fn compliant_image_passes_and_is_left_as_found(suite: &str, suite_args: &[&str]) -> ImageRun {
-    let run = run_in_image(&RunSpec {
+    compliant_image_passes_and_is_left_as_found_in(&RunSpec {
         suite: Some(suite),
-        setup: Some(SETUP),
-        after: Some(AFTER),
         suite_args,
         ..RunSpec::default()
+    })
+}
+
+/// [`compliant_image_passes_and_is_left_as_found`] for any way of running
+/// the image (`spec`'s setup and after scripts are the snapshot's).
+fn compliant_image_passes_and_is_left_as_found_in(spec: &RunSpec) -> ImageRun {
+    let run = run_in_image(&RunSpec {
+        setup: Some(SETUP),
+        after: Some(AFTER),
+        ..*spec
     })
     .expect("image run");
     for id in FOUNDATION {
@@ -150,7 +174,7 @@ fn wall_time(run: &ImageRun) -> Option<&str> {
     run.console
         .lines()
         .rev()
-        .find_map(|l| l.strip_prefix("suite wall time: "))
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("suite wall time: "))
 }
 
 /// Whether TC_CR1.11_2 made its still-locked check or skipped it (see the

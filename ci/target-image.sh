@@ -109,6 +109,9 @@ environment.
 
 Environment:
   FR1_SUITE   Debian suite (default: bookworm; trixie also supported)
+  FR1_FLAVOR  tidied (default: the project's compliant profile,
+              fixtures/compliant) or cip (CIP's own customisation as
+              isar-cip-core writes it, fixtures/cip; boot it with run --boot)
   FR1_CACHE   cache directory (default: /var/cache/cip-iec-fr1-tests)
   FR1_MIRROR  Debian mirror URL for mmdebstrap (default: mmdebstrap's own)
   TMPDIR      where the per-run overlay directories are created (default /tmp)
@@ -132,23 +135,59 @@ quality_package() {
     esac
 }
 
-# The security image's package list (shared/target-image.md), plus what
-# fail2ban needs to work: a system logger (rsyslog: the sshd jail needs a log
-# to read, see fixtures/compliant/rootfs/etc/fail2ban/jail.d/cip-security.local)
-# and /etc/services (netbase: the ban action names the port "ssh", which nft
+# Which customisation the image gets (FR1_FLAVOR):
+#   tidied  the project's compliant profile (fixtures/compliant): CIP's
+#           settings in a textbook shape, plus rsyslog and netbase so that
+#           fail2ban works in the namespace runner (the default, for now);
+#   cip     CIP's own customisation as isar-cip-core writes it
+#           (fixtures/cip), quirks and defects included, with CIP's package
+#           set for the suite's generation; boots with systemd (run --boot).
+FLAVOR=${FR1_FLAVOR:-tidied}
+case $FLAVOR in
+    tidied) FIXTURE=$REPO/fixtures/compliant ;;
+    cip) FIXTURE=$REPO/fixtures/cip ;;
+    *) printf '%s: FR1_FLAVOR must be tidied or cip, not %s\n' "$PROG" "$FLAVOR" >&2; exit "$EX_USAGE" ;;
+esac
+
+# The security image's package list (shared/target-image.md).
+#
+# cip: CIP's list for the suite's generation (bookworm: syslog-ng with its
+# journal module; trixie: libpam-systemd and fail2ban-config's
+# python3-systemd), systemd as init, and what installing the suite's package
+# with its Recommends adds (iproute2, adduser), plus procps for the state
+# snapshot of the project's tests. No netbase, no rsyslog: CIP has neither.
+#
+# tidied: plus what fail2ban needs to work: a system logger (rsyslog: the
+# sshd jail needs a log to read, see
+# fixtures/compliant/rootfs/etc/fail2ban/jail.d/cip-security.local) and
+# /etc/services (netbase: the ban action names the port "ssh", which nft
 # cannot resolve without it, so no ban would ever be applied); plus what the
 # suite itself drives on the target.
 packages() {
     local quality
     quality=$(quality_package)
-    printf '%s\n' \
-        openssl fail2ban openssh-server openssh-sftp-server openssh-client \
-        nftables sudo passwd login util-linux acl uuid-runtime tpm2-tools \
-        libpam-pkcs11 chrony aide auditd libpam-google-authenticator \
-        libpam-modules libpam-runtime "$quality" \
-        rsyslog netbase \
-        procps iproute2 adduser bsdutils python3 |
-        LC_ALL=C sort -u
+    {
+        if [ "$FLAVOR" = cip ]; then
+            printf '%s\n' \
+                openssl fail2ban openssh-server openssh-sftp-server openssh-client \
+                nftables sudo passwd login util-linux acl uuid-runtime tpm2-tools \
+                libpam-pkcs11 chrony aide aide-common auditd audispd-plugins \
+                libpam-google-authenticator libpam-modules libpam-runtime "$quality" \
+                systemd systemd-sysv iproute2 adduser procps
+            case $SUITE in
+                bookworm) printf '%s\n' syslog-ng-core syslog-ng-mod-journal ;;
+                *) printf '%s\n' libpam-systemd python3-systemd ;;
+            esac
+        else
+            printf '%s\n' \
+                openssl fail2ban openssh-server openssh-sftp-server openssh-client \
+                nftables sudo passwd login util-linux acl uuid-runtime tpm2-tools \
+                libpam-pkcs11 chrony aide auditd libpam-google-authenticator \
+                libpam-modules libpam-runtime "$quality" \
+                rsyslog netbase \
+                procps iproute2 adduser bsdutils python3
+        fi
+    } | LC_ALL=C sort -u
 }
 
 # "PROFILE PACKAGE..." for every broken profile that installs Debian
@@ -167,11 +206,13 @@ cache_key() {
     {
         printf 'recipe %s\nsuite %s\narch %s\nmirror %s\n' \
             "$RECIPE_VERSION" "$SUITE" "$(dpkg --print-architecture)" "$MIRROR"
+        # (tidied images keep the key they had before flavors existed)
+        [ "$FLAVOR" = tidied ] || printf 'flavor %s\n' "$FLAVOR"
         packages | sed 's/^/package /'
         profile_packages | sed 's/^/profile-packages /'
         # Content and path of every profile file; not the mode, which depends
         # on the checkout's umask and is normalised by apply.sh anyway.
-        (cd "$REPO/fixtures/compliant" && find . -type f -print0 | LC_ALL=C sort -z |
+        (cd "$FIXTURE" && find . -type f -print0 | LC_ALL=C sort -z |
             while IFS= read -r -d '' f; do
                 printf 'file %s %s\n' "$f" "$(sha256sum < "$f" | cut -d' ' -f1)"
             done)
@@ -193,9 +234,9 @@ customize() {
 EOF
     # resolv.conf is copied from the build host; the target has no network.
     rm -f "$root/etc/resolv.conf"
-    cp -a "$REPO/fixtures/compliant" "$root/tmp/fr1-compliant"
-    chroot "$root" /bin/bash /tmp/fr1-compliant/apply.sh
-    rm -rf "$root/tmp/fr1-compliant"
+    cp -a "$FIXTURE" "$root/tmp/fr1-fixture"
+    chroot "$root" /bin/bash /tmp/fr1-fixture/apply.sh
+    rm -rf "$root/tmp/fr1-fixture"
 }
 
 # The .deb files each broken profile installs, resolved against this very

@@ -65,6 +65,9 @@ impl ImageRun {
 pub struct RunSpec<'a> {
     /// Debian suite of the image (default: the runner's, bookworm).
     pub suite: Option<&'a str>,
+    /// The image's customisation (`FR1_FLAVOR`: tidied, the default, or
+    /// cip, CIP's own).
+    pub flavor: Option<&'a str>,
     pub profile: Option<&'a str>,
     /// Shell script run in the image before the suite.
     pub setup: Option<&'a str>,
@@ -89,6 +92,9 @@ pub fn run_in_image(spec: &RunSpec) -> Result<ImageRun> {
         .arg(suite_binary());
     if let Some(suite) = spec.suite {
         cmd.env("FR1_SUITE", suite);
+    }
+    if let Some(flavor) = spec.flavor {
+        cmd.env("FR1_FLAVOR", flavor);
     }
     if spec.boot {
         cmd.arg("--boot");

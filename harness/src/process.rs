@@ -162,6 +162,17 @@ fn all_pids() -> impl Iterator<Item = i32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
 }
 
+/// PIDs of the processes whose command name (/proc/PID/comm) is `name`.
+pub fn pids_named(name: &str) -> Vec<Pid> {
+    all_pids()
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .map(Pid::from_raw)
+        .collect()
+}
+
 /// PIDs whose real or effective UID is `uid`.
 pub fn pids_of_uid(uid: Uid) -> Vec<Pid> {
     all_pids()

@@ -76,9 +76,28 @@ impl Route {
     }
 }
 
+/// A server the client flows connect to: a [`PrivateSshd`], or the
+/// device's own ([`crate::device_sshd::DeviceSshd`]).
+pub trait SshServer {
+    /// The port the client connects to.
+    fn port(&self) -> u16;
+    /// A `known_hosts` file that trusts exactly this server's host keys.
+    fn known_hosts(&self) -> &Path;
+}
+
+impl SshServer for PrivateSshd {
+    fn port(&self) -> u16 {
+        PrivateSshd::port(self)
+    }
+
+    fn known_hosts(&self) -> &Path {
+        PrivateSshd::known_hosts(self)
+    }
+}
+
 /// Options every flow uses: only this server, only its host key, nothing
 /// from root's ssh configuration, agent or key files.
-fn base_command(sshd: &PrivateSshd, route: &Route) -> Result<Command> {
+fn base_command(sshd: &dyn SshServer, route: &Route) -> Result<Command> {
     if find_program("ssh").is_none() {
         return skip("the ssh client is not installed (package openssh-client)");
     }
@@ -150,10 +169,11 @@ pub fn ssh_prompts(
 }
 
 /// [`ssh_prompts`] along another [`Route`] (from a network namespace, to
-/// another address of the private sshd).
+/// another address of the private sshd), or to another server, such as the
+/// device's own sshd.
 pub fn ssh_prompts_via(
     ev: &Evidence,
-    sshd: &PrivateSshd,
+    sshd: &dyn SshServer,
     route: &Route,
     user: &str,
     answers: &[&str],

@@ -173,6 +173,22 @@ pub fn pids_named(name: &str) -> Vec<Pid> {
         .collect()
 }
 
+/// Every live process with its command line as `ps` shows it (arguments
+/// joined by spaces; a daemon's retitled line such as `sshd: USER [priv]`).
+pub fn command_lines() -> Vec<(Pid, String)> {
+    all_pids()
+        .filter_map(|pid| {
+            let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&raw)
+                .split('\0')
+                .filter(|a| !a.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            (!text.is_empty()).then(|| (Pid::from_raw(pid), text))
+        })
+        .collect()
+}
+
 /// PIDs whose real or effective UID is `uid`.
 pub fn pids_of_uid(uid: Uid) -> Vec<Pid> {
     all_pids()

@@ -17,9 +17,9 @@
 
 use crate::case::skip;
 use crate::command::find_program;
-use crate::dialogue::{converse, finish, whoami_of, Ends, ShellSign, QUESTION};
+use crate::dialogue::{converse_within, finish, whoami_of, Ends, ShellSign, QUESTION};
 use crate::login::{console_command, Attempt, AuthOutcome, Moments, WHOAMI, WHOAMI_OUTPUT};
-use crate::pty::Terminal;
+use crate::pty::{Terminal, DEFAULT_TIMEOUT};
 use crate::sshd::{PrivateSshd, HOST};
 use crate::Evidence;
 use anyhow::{bail, Result};
@@ -178,6 +178,20 @@ pub fn ssh_prompts_via(
     user: &str,
     answers: &[&str],
 ) -> Result<Attempt> {
+    ssh_prompts_within(ev, sshd, route, user, answers, DEFAULT_TIMEOUT)
+}
+
+/// [`ssh_prompts_via`], giving up after `timeout` without an answer from
+/// the server (an error, never a refusal): for attempts that a ban may cut
+/// off half-way, whose client would otherwise wait for the full timeout.
+pub fn ssh_prompts_within(
+    ev: &Evidence,
+    sshd: &dyn SshServer,
+    route: &Route,
+    user: &str,
+    answers: &[&str],
+    timeout: std::time::Duration,
+) -> Result<Attempt> {
     let host = route.destination();
     let mut cmd = base_command(sshd, route)?;
     cmd.args([
@@ -197,7 +211,7 @@ pub fn ssh_prompts_via(
         sshd.port(),
         route.describe()
     );
-    converse(ev, flow, cmd, answers, &SSH)
+    converse_within(ev, flow, cmd, answers, &SSH, timeout)
 }
 
 /// `ssh -i identity_file user@127.0.0.1 'echo FR1-$(id -un)-END'`, publickey

@@ -26,7 +26,7 @@ use harness::device_sshd::DeviceSshd;
 use harness::fail2ban::{self, Ban};
 use harness::netns::PeerNamespace;
 use harness::password::strong_password;
-use harness::ssh::{ssh_prompts_via, Route};
+use harness::ssh::{ssh_prompts_via, ssh_prompts_within, Route};
 use harness::{Case, Evidence, TestUser};
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::process::Command;
@@ -51,6 +51,13 @@ const BAN_TIMEOUT: Duration = Duration::from_secs(30);
 /// fail2ban lists a ban (or its end) before its action has changed the
 /// firewall: how long the ruleset may lag behind.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the device's sshd may take to end the sessions of the case's
+/// connections once the ban is lifted (a client's retransmitted goodbye).
+const SESSIONS_END: Duration = Duration::from_secs(3);
+/// A failing login the ban cuts off half-way (its client's packets are
+/// rejected from then on) never ends by itself: how long it is waited for.
+/// A refusal over ssh takes about 2-3 s, 8 s under QEMU without KVM.
+const CUT_OFF_ATTEMPT: Duration = Duration::from_secs(15);
 /// A connection attempt that neither connects nor is refused in this time
 /// counts as refused (a ban that drops instead of rejecting).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -137,6 +144,8 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let attacked = TestUser::create(ev)?;
     let visitor = TestUser::create(ev)?;
     let wrong = strong_password()?;
+    // Dropped after the ban is lifted, while the test network still exists.
+    let _sessions = sshd.sweep_sessions_of(ev, &[attacked.name(), visitor.name()], SESSIONS_END);
     let mut ban = Ban::expect(ev, JAIL, IpAddr::V4(banned))?;
     let from = |address: Ipv4Addr| Route {
         netns: Some(net.name().to_owned()),
@@ -154,7 +163,16 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         maxretry,
         bantime,
         BAN_TIMEOUT,
-        || ssh_prompts_via(ev, &sshd, &from(banned), attacked.name(), &[&wrong]),
+        || {
+            ssh_prompts_within(
+                ev,
+                &sshd,
+                &from(banned),
+                attacked.name(),
+                &[&wrong],
+                CUT_OFF_ATTEMPT,
+            )
+        },
     );
     note_log_lines(ev, &status.files, banned);
     let provoked = provoked?;

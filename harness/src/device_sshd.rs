@@ -8,19 +8,16 @@
 use crate::command::run_ok;
 use crate::net::holds_listening_socket;
 use crate::private_dir::PrivateDir;
-use crate::process::{command_lines, pids_named};
+use crate::process::pids_named;
 use crate::services::{tcp_listeners, Listener};
 use crate::ssh::SshServer;
 use crate::sshd::SSHD;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 pub struct DeviceSshd {
     /// Where a remote client reaches it: each port it listens on, at the
@@ -79,84 +76,6 @@ impl DeviceSshd {
     pub fn target(&self) -> SocketAddrV4 {
         self.targets[0]
     }
-}
-
-/// Ends, when dropped, the device sshd's sessions of a case's accounts
-/// ([`DeviceSshd::sweep_sessions_of`]). Declare it before the bans the case
-/// provokes (so it drops after they are lifted) and after the network the
-/// clients connect from (so that still exists then).
-pub struct SessionSweep {
-    users: Vec<String>,
-    within: Duration,
-    ev: Evidence,
-}
-
-impl DeviceSshd {
-    /// A [`SessionSweep`] for `users`. A connection whose client left
-    /// while its address was banned never told sshd (the ban drops its
-    /// packets, the goodbye too), and sshd keeps that session until
-    /// LoginGraceTime; once the ban is lifted the client's retransmitted
-    /// goodbye usually arrives. The sweep waits at most `within` for that,
-    /// then ends what is left. Only the per-connection processes of the
-    /// case's own accounts are ended, never the listener.
-    pub fn sweep_sessions_of(
-        &self,
-        ev: &Evidence,
-        users: &[&str],
-        within: Duration,
-    ) -> SessionSweep {
-        SessionSweep {
-            users: users.iter().map(|u| (*u).to_owned()).collect(),
-            within,
-            ev: ev.clone(),
-        }
-    }
-}
-
-impl Drop for SessionSweep {
-    fn drop(&mut self) {
-        let users: Vec<&str> = self.users.iter().map(String::as_str).collect();
-        let started = Instant::now();
-        loop {
-            let left = sessions_of(&users);
-            if left.is_empty() {
-                return;
-            }
-            if started.elapsed() >= self.within {
-                for (pid, line) in &left {
-                    let _ = kill(*pid, Signal::SIGTERM);
-                    self.ev.cleanup(format!(
-                        "ended the device sshd's leftover session process {pid} ({line}): its client had gone while its address was banned"
-                    ));
-                }
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-/// The device sshd's per-connection processes serving one of `users`:
-/// `sshd: USER [priv]`, `sshd: USER@notty` (before OpenSSH 9.8),
-/// `sshd-session: USER [priv]`, `sshd-auth: USER [net]` (since).
-fn sessions_of(users: &[&str]) -> Vec<(Pid, String)> {
-    command_lines()
-        .into_iter()
-        .filter(|(_, line)| serves(line, users))
-        .collect()
-}
-
-/// Is `line` the title of an sshd per-connection process serving one of
-/// `users`?
-fn serves(line: &str, users: &[&str]) -> bool {
-    let Some((program, rest)) = line.split_once(": ") else {
-        return false;
-    };
-    matches!(program, "sshd" | "sshd-session" | "sshd-auth")
-        && users.iter().any(|u| {
-            rest.strip_prefix(u)
-                .is_some_and(|r| r.starts_with(" [") || r.starts_with('@'))
-        })
 }
 
 impl SshServer for DeviceSshd {
@@ -321,27 +240,6 @@ mod tests {
             text,
             "192.0.2.1 ssh-ed25519 AAAAC3Nz\n[192.0.2.1]:2222 ssh-ed25519 AAAAC3Nz\n"
         );
-    }
-
-    #[test]
-    fn only_the_sessions_of_the_given_accounts_are_theirs() {
-        let users = ["fr1-ab12cd"];
-        for line in [
-            "sshd: fr1-ab12cd [priv]",
-            "sshd: fr1-ab12cd@notty",
-            "sshd-session: fr1-ab12cd [priv]",
-            "sshd-auth: fr1-ab12cd [net]",
-        ] {
-            assert!(serves(line, &users), "{line}");
-        }
-        for line in [
-            "sshd: /usr/sbin/sshd -D [listener] 1 of 10-100 startups",
-            "sshd: fr1-ab12cde [priv]",
-            "sshd-session: operator [priv]",
-            "bash -c sshd: fr1-ab12cd [priv]",
-        ] {
-            assert!(!serves(line, &users), "{line}");
-        }
     }
 
     #[test]

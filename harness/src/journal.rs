@@ -401,7 +401,6 @@ pub fn undo_one(undo: &Undo) -> Result<Option<String>> {
                     )));
                 }
                 crate::process::kill_all_of_uid(user.uid);
-                crate::process::end_sshd_sessions_of(name);
                 quiet("faillock", &["--user", name, "--reset"]);
                 quiet("userdel", &["--remove", "--force", name]);
                 did.push(format!("removed account {name}"));

@@ -128,22 +128,6 @@ impl PeerNamespace {
         }
         sh(ev, "ip", &["-n", ns, "link", "set", &peer_link, "up"])?;
         sh(ev, "ip", &["-n", ns, "link", "set", "lo", "up"])?;
-        // Any address of this host is reached through its end of the pair,
-        // as a remote host would route to it (a service that listens on
-        // one address of the device only).
-        sh(
-            ev,
-            "ip",
-            &[
-                "-n",
-                ns,
-                "route",
-                "add",
-                "default",
-                "via",
-                &host_address.to_string(),
-            ],
-        )?;
         Ok(peer)
     }
 

@@ -162,62 +162,6 @@ fn all_pids() -> impl Iterator<Item = i32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
 }
 
-/// PIDs of the processes whose command name (/proc/PID/comm) is `name`.
-pub fn pids_named(name: &str) -> Vec<Pid> {
-    all_pids()
-        .filter(|pid| {
-            fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|comm| comm.trim_end() == name)
-        })
-        .map(Pid::from_raw)
-        .collect()
-}
-
-/// Every live process with its command line as `ps` shows it (arguments
-/// joined by spaces; a daemon's retitled line such as `sshd: USER [priv]`).
-pub fn command_lines() -> Vec<(Pid, String)> {
-    all_pids()
-        .filter_map(|pid| {
-            let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let text = String::from_utf8_lossy(&raw)
-                .split('\0')
-                .filter(|a| !a.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            (!text.is_empty()).then(|| (Pid::from_raw(pid), text))
-        })
-        .collect()
-}
-
-/// End the sshd per-connection processes that serve the account `name`
-/// (they run as root or sshd, not as the account, so killing its UID's
-/// processes misses them). A connection whose client left while its
-/// address was banned never told sshd, which keeps such a session until
-/// LoginGraceTime. Never the listener. Returns what it ended.
-pub fn end_sshd_sessions_of(name: &str) -> Vec<String> {
-    command_lines()
-        .into_iter()
-        .filter(|(_, line)| sshd_serves(line, name))
-        .map(|(pid, line)| {
-            let _ = kill(pid, Signal::SIGTERM);
-            format!("ended sshd session process {pid} ({line})")
-        })
-        .collect()
-}
-
-/// Is `line` the title of an sshd per-connection process serving `name`:
-/// `sshd: NAME [priv]`, `sshd: NAME@notty` (before OpenSSH 9.8),
-/// `sshd-session: NAME [priv]`, `sshd-auth: NAME [net]` (since)?
-fn sshd_serves(line: &str, name: &str) -> bool {
-    let Some((program, rest)) = line.split_once(": ") else {
-        return false;
-    };
-    matches!(program, "sshd" | "sshd-session" | "sshd-auth")
-        && rest
-            .strip_prefix(name)
-            .is_some_and(|r| r.starts_with(" [") || r.starts_with('@'))
-}
-
 /// PIDs whose real or effective UID is `uid`.
 pub fn pids_of_uid(uid: Uid) -> Vec<Pid> {
     all_pids()
@@ -513,26 +457,6 @@ mod tests {
         assert!(live_parent_of(daemon[0].as_raw()) == Some(shell_pid.as_raw()));
         kill_tree(shell_pid);
         let _ = shell.wait();
-    }
-
-    #[test]
-    fn only_the_sshd_sessions_of_the_account_are_its() {
-        for line in [
-            "sshd: fr1-ab12cd [priv]",
-            "sshd: fr1-ab12cd@notty",
-            "sshd-session: fr1-ab12cd [priv]",
-            "sshd-auth: fr1-ab12cd [net]",
-        ] {
-            assert!(sshd_serves(line, "fr1-ab12cd"), "{line}");
-        }
-        for line in [
-            "sshd: /usr/sbin/sshd -D [listener] 1 of 10-100 startups",
-            "sshd: fr1-ab12cde [priv]",
-            "sshd-session: operator [priv]",
-            "bash -c sshd: fr1-ab12cd [priv]",
-        ] {
-            assert!(!sshd_serves(line, "fr1-ab12cd"), "{line}");
-        }
     }
 
     #[test]

@@ -288,9 +288,6 @@ impl TestUser {
                 self.name
             ));
         }
-        for ended in crate::process::end_sshd_sessions_of(&self.name) {
-            self.ev.cleanup(format!("{ended}: its client had gone"));
-        }
         // Clear the faillock record first: userdel does not know about it.
         if crate::command::find_program("faillock").is_some() {
             let _ = run(

@@ -40,9 +40,6 @@ fn main() -> ExitCode {
 }
 
 fn real_main() -> Result<ExitCode> {
-    // First, before the suite starts anything: what already runs is not
-    // its own to kill at the end (see process::Inherited).
-    harness::process::note_inherited();
     let opts = cli::parse(std::env::args().skip(1))?;
     if opts.help {
         print!("{}", cli::USAGE);
@@ -82,6 +79,10 @@ fn real_main() -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    // Before the run starts anything: what already runs is not its own to
+    // kill at the end (see process::Inherited). Not for --help, --list or
+    // --cleanup, which never kill what is left behind.
+    harness::process::note_inherited();
     require_root()?;
     cli::check_destinations(&opts)?;
     if !cases.iter().any(|c| selected(&args, c.id)) {

@@ -51,6 +51,19 @@ impl ImageRun {
         self.out.path().join(name)
     }
 
+    /// What differs between the state snapshots the setup and after
+    /// scripts took (see [`SETUP_USER1_AND_SNAPSHOT`]); panics when either
+    /// is missing or the snapshot does not cover accounts.
+    pub fn snapshot_changes(&self) -> Vec<String> {
+        let before = std::fs::read_to_string(self.out_file("before")).expect("before snapshot");
+        let after = std::fs::read_to_string(self.out_file("after")).expect("after snapshot");
+        assert!(
+            before.contains("user1"),
+            "the snapshot does not cover accounts:\n{before}"
+        );
+        snapshot_diff(&before, &after)
+    }
+
     /// The console output, for assertion messages.
     pub fn explain(&self) -> String {
         format!(
@@ -59,6 +72,18 @@ impl ImageRun {
         )
     }
 }
+
+/// `--setup` for runs that must leave the image as they found it: a real
+/// account the suite must not touch (`user1`), then the state snapshot.
+pub const SETUP_USER1_AND_SNAPSHOT: &str = "set -e
+useradd --create-home --shell /bin/sh user1
+echo 'user1:Pre-existing1!Account' | chpasswd
+fr1-snapshot-state > /fr1-out/before
+";
+/// `--after` for the same runs: the state snapshot after the suite.
+pub const SNAPSHOT_AFTER: &str = "set -e
+fr1-snapshot-state > /fr1-out/after
+";
 
 /// Options for [`run_in_image`].
 #[derive(Default)]

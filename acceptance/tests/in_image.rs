@@ -5,7 +5,9 @@
 //! one test thread and at the default, and the name filter selects.
 //! The negative-control matrix lives in `negative_controls.rs`.
 
-use fr1_acceptance::{run_in_image, snapshot_diff, ImageRun, RunSpec, Status};
+use fr1_acceptance::{
+    run_in_image, ImageRun, RunSpec, Status, SETUP_USER1_AND_SNAPSHOT, SNAPSHOT_AFTER,
+};
 use std::collections::BTreeMap;
 
 const FOUNDATION: &[&str] = &[
@@ -34,17 +36,6 @@ const FOUNDATION: &[&str] = &[
     "TC_CR1.11_2",
     "TC_CR1.11_3",
 ];
-
-/// A real account the suite must not touch, and a snapshot of the state the
-/// suite must leave as it found it.
-const SETUP: &str = "set -e
-useradd --create-home --shell /bin/sh user1
-echo 'user1:Pre-existing1!Account' | chpasswd
-fr1-snapshot-state > /fr1-out/before
-";
-const AFTER: &str = "set -e
-fr1-snapshot-state > /fr1-out/after
-";
 
 /// Also the thread-parity check: the bookworm run at the default number of
 /// test threads is the one the compliant check needs anyway, so parity
@@ -108,8 +99,8 @@ fn compliant_image_passes_and_is_left_as_found(suite: &str, suite_args: &[&str])
 /// the image (`spec`'s setup and after scripts are the snapshot's).
 fn compliant_image_passes_and_is_left_as_found_in(spec: &RunSpec) -> ImageRun {
     let run = run_in_image(&RunSpec {
-        setup: Some(SETUP),
-        after: Some(AFTER),
+        setup: Some(SETUP_USER1_AND_SNAPSHOT),
+        after: Some(SNAPSHOT_AFTER),
         ..*spec
     })
     .expect("image run");
@@ -133,13 +124,7 @@ fn compliant_image_passes_and_is_left_as_found_in(spec: &RunSpec) -> ImageRun {
         assert!(!log.contains("Pre-existing1!Account"));
     }
 
-    let before = std::fs::read_to_string(run.out_file("before")).expect("before snapshot");
-    let after = std::fs::read_to_string(run.out_file("after")).expect("after snapshot");
-    assert!(
-        before.contains("user1"),
-        "the snapshot does not cover accounts:\n{before}"
-    );
-    let diff = snapshot_diff(&before, &after);
+    let diff = run.snapshot_changes();
     assert!(
         diff.is_empty(),
         "the run changed the system:\n{}",

@@ -517,8 +517,14 @@ boot_run_script() {
 #!/bin/bash
 # Written by ci/target-image.sh --boot; runs once, after multi-user.target.
 status=/fr1-out/.exit-status
-# A device's tests start once its services are up: fail2ban's server
-# answers a moment after its unit is active.
+# A device's tests start once its boot has settled: no unit still starting
+# (this unit's own job aside; bounded, 60 s), so the state snapshot of
+# --setup does not catch a daemon half-way through its start.
+for _ in \$(seq 300); do
+    [ -z "\$(systemctl list-jobs --no-legend 2> /dev/null | grep -v fr1-suite.service)" ] && break
+    sleep 0.2
+done
+# fail2ban's server answers a moment after its unit is active.
 if systemctl -q is-enabled fail2ban.service 2> /dev/null; then
     for _ in \$(seq 60); do
         fail2ban-client ping > /dev/null 2>&1 && break

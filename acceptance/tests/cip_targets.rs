@@ -11,7 +11,9 @@
 //!   the ban is not demonstrated (the case must move to the device's own
 //!   sshd; see the project's issue on real CIP targets);
 //! - cip-bookworm: no netbase, so the jail's port `ssh` cannot be resolved
-//!   and no ban could ever be applied (a real defect of that image).
+//!   and no ban could ever be applied (a real defect of that image); in
+//!   some boots fail2ban does not even start, because it starts before
+//!   syslog-ng has created /var/log/auth.log (a second one).
 //!
 //! Every other Met case passes on both, none is skipped, and the image is
 //! left as it was found.
@@ -78,13 +80,13 @@ fn all_but_the_remote_ban_pass(run: &ImageRun) {
 
 /// CIP's image of `suite`, booted: every Met case but the remote ban
 /// passes (see [`all_but_the_remote_ban_pass`]), and the remote ban fails
-/// naming the requirement and `because`.
-fn booted_cip_fails_only_the_remote_ban(suite: &str, because: &str) {
+/// naming the requirement and one of the reasons in `because`.
+fn booted_cip_fails_only_the_remote_ban(suite: &str, because: &[&str]) {
     let run = booted_cip(suite);
     all_but_the_remote_ban_pass(&run);
     match run.status(REMOTE_BAN) {
         Some(Status::Failed(message))
-            if message.starts_with("CR1.11 ") && message.contains(because) => {}
+            if message.starts_with("CR1.11 ") && because.iter().any(|b| message.contains(b)) => {}
         other => panic!("{REMOTE_BAN}: {other:?}\n{}", run.explain()),
     }
 }
@@ -92,11 +94,15 @@ fn booted_cip_fails_only_the_remote_ban(suite: &str, because: &str) {
 #[test]
 #[ignore = "needs root and the disposable image: run ci/test.sh"]
 fn cip_trixie_booted_holds_but_the_remote_ban_is_not_demonstrated() {
-    booted_cip_fails_only_the_remote_ban("trixie", "reads the systemd journal");
+    booted_cip_fails_only_the_remote_ban("trixie", &["reads the systemd journal"]);
 }
 
 #[test]
 #[ignore = "needs root and the disposable image: run ci/test.sh"]
 fn cip_bookworm_booted_fails_the_remote_ban_for_lack_of_etc_services() {
-    booted_cip_fails_only_the_remote_ban("bookworm", "/etc/services");
+    // Two real defects of that image; which one shows depends on the boot:
+    // fail2ban starts before syslog-ng has created /var/log/auth.log in
+    // some boots and then fails for good ("Have not found any log file for
+    // sshd jail"); when it does start, the jail's port cannot be resolved.
+    booted_cip_fails_only_the_remote_ban("bookworm", &["/etc/services", "fail2ban is not running"]);
 }

@@ -619,7 +619,8 @@ boot_inner() {
 # What the image would have running after boot. The namespaces have no init
 # system, so the runner starts the enabled services whose work the suite
 # observes (the suite itself never starts or stops a system service): the
-# system logger, which writes /var/log/auth.log, and fail2ban, which reads it.
+# system logger, which writes /var/log/auth.log, the device's sshd, whose
+# failures it logs, and fail2ban, which reads them.
 # A service that fails to start is reported and left stopped, as a failed
 # unit would be at boot; the test cases then see it not running. Everything
 # started here dies with the PID namespace.
@@ -636,6 +637,15 @@ boot_services() {
             started+=(rsyslogd)
         else
             log "WARNING: rsyslogd did not start"
+        fi
+    fi
+    # The device's own sshd (ssh.service): test cases connect to it as a
+    # remote client would; it logs through the system logger started above.
+    if [ -x "$m/usr/sbin/sshd" ] && [ -L "$wants/ssh.service" ]; then
+        if in_image /usr/sbin/sshd; then
+            started+=(sshd)
+        else
+            log "WARNING: sshd did not start"
         fi
     fi
     if [ -x "$m/usr/bin/fail2ban-server" ] && [ -L "$wants/fail2ban.service" ]; then

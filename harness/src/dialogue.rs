@@ -7,7 +7,7 @@
 //! the command and read the [`Attempt`].
 
 use crate::login::{Attempt, AuthOutcome, Moments, CHANGE_REQUIRED, WHOAMI, WHOAMI_OUTPUT};
-use crate::pty::Terminal;
+use crate::pty::{Terminal, DEFAULT_TIMEOUT};
 use crate::Evidence;
 use anyhow::{bail, Result};
 use std::process::Command;
@@ -78,11 +78,23 @@ pub(crate) fn converse(
     answers: &[&str],
     ends: &Ends,
 ) -> Result<Attempt> {
+    converse_within(ev, flow, cmd, answers, ends, DEFAULT_TIMEOUT)
+}
+
+/// [`converse`], giving up on each wait for the program after `timeout`.
+pub(crate) fn converse_within(
+    ev: &Evidence,
+    flow: String,
+    mut cmd: Command,
+    answers: &[&str],
+    ends: &Ends,
+    timeout: Duration,
+) -> Result<Attempt> {
     for a in answers {
         ev.secret(a);
     }
     let started = SystemTime::now();
-    let mut term = Terminal::spawn(ev, &flow, cmd)?;
+    let mut term = Terminal::spawn_with_timeout(ev, &flow, &mut cmd, timeout)?;
     let decision = decide(ev, &flow, &mut term, answers, ends)?;
     let moments = decision.moments(started);
     if !decision.asked {

@@ -157,6 +157,87 @@ impl BanWindow {
     }
 }
 
+/// What it took to get an address banned ([`provoke_ban`]).
+#[derive(Debug, Clone)]
+pub struct Provoked {
+    /// Failed logins made.
+    pub failures: i64,
+    /// From the first failure to the ban being listed.
+    pub took: Duration,
+    /// How long the ban must hold.
+    pub window: BanWindow,
+}
+
+/// How long a server that dropped a connection before asking anything
+/// (OpenSSH's own PerSourcePenalties refuse a failing source for a while)
+/// is given before the next attempt.
+const DROPPED_PAUSE: Duration = Duration::from_secs(3);
+
+/// Fail logins from `address` (`fail_once` makes one, with a wrong
+/// password) until `jail` lists the address as banned: at most `maxretry`
+/// refused logins, then up to `ban_timeout` after the last one for
+/// fail2ban to act. A connection the server drops before it decides (its
+/// own penalty on a failing source) is no failed login: it is tried again
+/// after a pause, within the same `ban_timeout`. An error when no ban
+/// comes, naming how many failures were made.
+pub fn provoke_ban(
+    ev: &Evidence,
+    jail: &str,
+    address: IpAddr,
+    maxretry: i64,
+    bantime: i64,
+    ban_timeout: Duration,
+    mut fail_once: impl FnMut() -> Result<crate::login::Attempt>,
+) -> Result<Provoked> {
+    let started = Instant::now();
+    let window = BanWindow::new(SystemTime::now(), bantime);
+    let address_text = address.to_string();
+    let mut failures = 0;
+    let mut last_failure = Instant::now();
+    loop {
+        if banned_within(jail, &address_text, Duration::ZERO) {
+            return Ok(Provoked {
+                failures,
+                took: started.elapsed(),
+                window,
+            });
+        }
+        if last_failure.elapsed() > ban_timeout {
+            bail!(
+                "after {failures} failed ssh logins from {address} (maxretry={maxretry}), fail2ban did not ban it within {} s",
+                ban_timeout.as_secs()
+            );
+        }
+        if failures >= maxretry {
+            crate::deadline::sleep(Duration::from_millis(500));
+            continue;
+        }
+        match fail_once() {
+            Ok(attempt) => {
+                attempt.assert_refused()?;
+                failures += 1;
+                last_failure = Instant::now();
+            }
+            // Out of time, a missing program, or the run stopping: no
+            // dropped connection, so no second try.
+            Err(e)
+                if e.is::<crate::deadline::TimeLimit>()
+                    || e.is::<crate::case::Skip>()
+                    || crate::deadline::stopped() =>
+            {
+                return Err(e)
+            }
+            Err(e) => {
+                ev.note(format!(
+                    "the connection from {address} ended before sshd decided ({e:#}); tried again in {} s",
+                    DROPPED_PAUSE.as_secs()
+                ));
+                crate::deadline::sleep(DROPPED_PAUSE);
+            }
+        }
+    }
+}
+
 /// The names of the jail's actions (`nftables`, `iptables-multiport`, …).
 pub fn actions(ev: &Evidence, jail: &str) -> Result<Vec<String>> {
     let text = get(ev, jail, "actions")?;

@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use nix::unistd::{chown, Gid, Pid, Uid, User};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,8 +58,9 @@ pub enum Undo {
     KillByCommandLine { needle: String },
     /// A private directory (keys, configs): remove it with its content.
     RemoveTree { path: PathBuf },
-    /// A network namespace the suite created.
-    DeleteNetns { name: String },
+    /// A network namespace the suite created, and the addresses in it:
+    /// the connections they left open on this host are ended too.
+    DeleteNetns { name: String, peers: Vec<IpAddr> },
     /// An address a test case got banned by fail2ban: lift the ban.
     Unban { jail: String, address: String },
     /// The faillock directory as it was before the run: remove the empty
@@ -281,7 +283,15 @@ fn encode(undo: &Undo) -> String {
         }
         Undo::KillByCommandLine { needle } => vec!["command-line".into(), needle.clone()],
         Undo::RemoveTree { path } => vec!["tree".into(), path_str(path)],
-        Undo::DeleteNetns { name } => vec!["netns".into(), name.clone()],
+        Undo::DeleteNetns { name, peers } => vec![
+            "netns".into(),
+            name.clone(),
+            peers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        ],
         Undo::Unban { jail, address } => vec!["unban".into(), jail.clone(), address.clone()],
         // Tally names are account names: they never contain '/'.
         Undo::TidyFaillock { dir, kept, created } => vec![
@@ -317,7 +327,15 @@ fn decode(f: &[String]) -> Option<Undo> {
         },
         "command-line" => Undo::KillByCommandLine { needle: s(1)? },
         "tree" => Undo::RemoveTree { path: s(1)?.into() },
-        "netns" => Undo::DeleteNetns { name: s(1)? },
+        "netns" => Undo::DeleteNetns {
+            name: s(1)?,
+            // Absent in a journal written before the addresses were kept.
+            peers: s(2)
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|a| a.parse().ok())
+                .collect(),
+        },
         "unban" => Undo::Unban {
             jail: s(1)?,
             address: s(2)?,
@@ -501,14 +519,25 @@ pub fn undo_one(undo: &Undo) -> Result<Option<String>> {
             }
             Ok((!did.is_empty()).then(|| did.join(", ")))
         }
-        Undo::DeleteNetns { name } => {
+        Undo::DeleteNetns { name, peers } => {
+            let mut did = Vec::new();
             if Path::new("/run/netns").join(name).exists()
                 && quiet("ip", &["netns", "delete", name])
             {
-                Ok(Some(format!("deleted network namespace {name}")))
-            } else {
-                Ok(None)
+                did.push(format!("deleted network namespace {name}"));
             }
+            // A process of the killed run (an ssh client) may still hold
+            // the namespace, and with it the pair: delete this host's end.
+            let link = crate::netns::host_link_of(name);
+            if Path::new("/sys/class/net").join(&link).exists()
+                && quiet("ip", &["link", "delete", &link])
+            {
+                did.push(format!("deleted veth {link}"));
+            }
+            for ended in crate::process::end_connections_from(peers) {
+                did.push(format!("ended {ended}, which served a connection from it"));
+            }
+            Ok((!did.is_empty()).then(|| did.join(", ")))
         }
         Undo::Unban { jail, address } => {
             let banned = crate::fail2ban::banned_within(jail, address, crate::fail2ban::LATE_BAN);
@@ -552,6 +581,14 @@ mod tests {
             },
             Undo::DeleteNetns {
                 name: "fr1-ns".into(),
+                peers: vec![
+                    "198.18.7.10".parse().unwrap(),
+                    "198.18.7.11".parse().unwrap(),
+                ],
+            },
+            Undo::DeleteNetns {
+                name: "fr1-ns2".into(),
+                peers: Vec::new(),
             },
             Undo::Unban {
                 jail: "sshd".into(),
@@ -612,7 +649,10 @@ mod tests {
 
     #[test]
     fn bans_are_lifted_after_everything_else() {
-        let ns = |n: &str| Undo::DeleteNetns { name: n.into() };
+        let ns = |n: &str| Undo::DeleteNetns {
+            name: n.into(),
+            peers: Vec::new(),
+        };
         let ban = Undo::Unban {
             jail: "sshd".into(),
             address: "192.0.2.2".into(),

@@ -24,6 +24,7 @@
 //! - [`services`]: installed packages and listening TCP sockets;
 //! - [`access`]: opening a file as an unprivileged user;
 //! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
+//! - [`device_sshd`]: the device's own running sshd, found, never touched;
 //! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY;
 //! - [`private_dir`]: a 0700 temporary directory for keys, journaled and removed ([`private_dir::PrivateDir`]);
 //! - [`net`]: loopback ports, and servers in a private network namespace ([`net::IsolatedServer`]);
@@ -41,6 +42,7 @@ pub mod accounts;
 pub mod case;
 pub mod command;
 pub mod deadline;
+pub mod device_sshd;
 pub mod dialogue;
 pub mod evidence;
 pub mod fail2ban;

@@ -51,33 +51,8 @@ pub fn free_port() -> Result<u16> {
 /// this way rather than by connecting: a probe connection would be a client
 /// the server logs (and sshd penalises).
 pub fn holds_listening_socket(pid: Pid, port: u16) -> bool {
-    const LISTEN: &str = "0A";
-    let sockets: Vec<String> = ["tcp", "tcp6"]
-        .iter()
-        .filter_map(|t| fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok())
-        .flat_map(|table| {
-            table
-                .lines()
-                .skip(1)
-                .filter_map(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
-                    let inode = f.get(9)?;
-                    (local_port == port && *f.get(3)? == LISTEN)
-                        .then(|| format!("socket:[{inode}]"))
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if sockets.is_empty() {
-        return false;
-    }
-    fs::read_dir(format!("/proc/{pid}/fd"))
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e.ok())
-        .filter_map(|e| fs::read_link(e.path()).ok())
-        .any(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+    let inodes = crate::services::listening_socket_inodes(pid, port);
+    !inodes.is_empty() && crate::process::holds_socket(pid, &inodes)
 }
 
 /// A server process in a network namespace of its own (loopback only).

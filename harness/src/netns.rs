@@ -4,20 +4,30 @@
 //! Loopback addresses cannot leave their namespace, so a client that must
 //! look remote to this host (to be banned by address, say) needs its own
 //! namespace and link. [`PeerNamespace`] creates both, with addresses from
-//! TEST-NET-1 (192.0.2.0/24, RFC 5737: documentation only, never routed).
-//! A free /29 is picked: the host side gets `.1`, the namespace `.2` and
-//! `.3`, so a test can compare two client addresses. Traffic stays on the
-//! veth pair between the two namespaces of this machine. Dropping it deletes
-//! the namespace, which also deletes both ends of the pair.
+//! the benchmarking network 198.18.0.0/15 (RFC 2544, RFC 5735: never routed
+//! on the internet). A free /29 is picked at random: the host side gets
+//! its first address, the namespace the next two, so a test can compare
+//! two client addresses. Traffic stays on the veth pair between the two
+//! namespaces of this machine. Dropping it ends the connections its
+//! addresses left open on this host (a client cut off by a ban never says
+//! goodbye) and deletes the namespace, which also deletes both ends of the
+//! pair.
+//!
+//! Why a /15 and random blocks: failed logins from a test address count
+//! toward fail2ban's `maxretry` on the device for `findtime` (10 min by
+//! default), also those of an earlier, interrupted run. Among 16384 blocks
+//! a run practically never reuses an address another run failed from
+//! minutes before (TEST-NET-1's 32 blocks made that likely).
 
 use crate::command::{run, run_ok, sh};
 use crate::journal::{self, Undo};
 use crate::password::random_token;
+use crate::process::end_connections_from;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
 use nix::sys::time::TimeVal;
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4, TcpStream};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::process::Command;
@@ -26,8 +36,8 @@ use std::time::Duration;
 /// Where `ip netns` keeps its namespaces. The first `ip netns add` creates
 /// it and mounts it onto itself (a shared mount), and nothing removes it.
 const NETNS_DIR: &str = "/run/netns";
-/// TEST-NET-1; /29 blocks of it are handed out.
-const NET: [u8; 3] = [192, 0, 2];
+/// RFC 2544's benchmarking network; /29 blocks of it are handed out.
+const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 18, 0, 0), 15);
 const PREFIX: u8 = 29;
 
 pub struct PeerNamespace {
@@ -50,15 +60,11 @@ impl PeerNamespace {
         }
         let token = random_token(6)?;
         let name = format!("fr1-{token}");
-        // Interface names are at most 15 characters.
-        let host_link = format!("fr1h-{token}");
+        let host_link = host_link_of(&name);
         let peer_link = format!("fr1n-{token}");
-        let block = free_block(ev)?;
-        let host_address = Ipv4Addr::new(NET[0], NET[1], NET[2], block + 1);
-        let client_addresses = [
-            Ipv4Addr::new(NET[0], NET[1], NET[2], block + 2),
-            Ipv4Addr::new(NET[0], NET[1], NET[2], block + 3),
-        ];
+        let block = u32::from(free_block(ev)?);
+        let host_address = Ipv4Addr::from(block + 1);
+        let client_addresses = [Ipv4Addr::from(block + 2), Ipv4Addr::from(block + 3)];
         ev.step(format!(
             "create network namespace {name} joined by veth {host_link} (this host, {host_address}/{PREFIX}) \
              <-> {peer_link} (namespace, {} and {})",
@@ -67,7 +73,10 @@ impl PeerNamespace {
         let made_netns_dir = !Path::new(NETNS_DIR).exists();
         // Journaled first: an interrupted run deletes the namespace, and
         // with it both ends of the veth pair.
-        let journal = journal::record(&Undo::DeleteNetns { name: name.clone() })?;
+        let journal = journal::record(&Undo::DeleteNetns {
+            name: name.clone(),
+            peers: client_addresses.map(IpAddr::V4).to_vec(),
+        })?;
         if let Err(e) = sh(ev, "ip", &["netns", "add", &name]) {
             journal.done();
             return Err(e);
@@ -128,6 +137,22 @@ impl PeerNamespace {
         }
         sh(ev, "ip", &["-n", ns, "link", "set", &peer_link, "up"])?;
         sh(ev, "ip", &["-n", ns, "link", "set", "lo", "up"])?;
+        // Any address of this host is reached through its end of the pair,
+        // as a remote host would route to it (a service that listens on
+        // one address of the device only).
+        sh(
+            ev,
+            "ip",
+            &[
+                "-n",
+                ns,
+                "route",
+                "add",
+                "default",
+                "via",
+                &host_address.to_string(),
+            ],
+        )?;
         Ok(peer)
     }
 
@@ -140,7 +165,7 @@ impl PeerNamespace {
         self.host_address
     }
 
-    /// The /29 both sides are in, e.g. `192.0.2.8/29`.
+    /// The /29 both sides are in, e.g. `198.18.7.8/29`.
     pub fn subnet(&self) -> String {
         let o = self.host_address.octets();
         format!("{}.{}.{}.{}/{PREFIX}", o[0], o[1], o[2], o[3] - 1)
@@ -240,6 +265,11 @@ impl Drop for PeerNamespace {
         } else {
             self.ev.cleanup(format!("veth {} is gone", self.host_link));
         }
+        for ended in end_connections_from(&self.client_addresses.map(IpAddr::V4)) {
+            self.ev.cleanup(format!(
+                "ended {ended}: it served a connection from the test network, whose client had gone"
+            ));
+        }
         if !Path::new(NETNS_DIR).join(&self.name).exists() {
             self.journal.done();
         }
@@ -247,6 +277,14 @@ impl Drop for PeerNamespace {
             remove_netns_dir(&self.ev);
         }
     }
+}
+
+/// This host's end of the veth pair of namespace `name` (`fr1-TOKEN` →
+/// `fr1h-TOKEN`; interface names are at most 15 characters). The journal's
+/// replay deletes it by this name: a namespace that a leftover process
+/// still holds outlives `ip netns delete`, and the pair with it.
+pub fn host_link_of(name: &str) -> String {
+    format!("fr1h-{}", name.strip_prefix("fr1-").unwrap_or(name))
 }
 
 /// Undo what the first `ip netns add` did to NETNS_DIR, if no namespace is
@@ -269,9 +307,9 @@ fn remove_netns_dir(ev: &Evidence) {
     }
 }
 
-/// A /29 of TEST-NET-1 that no address or route of this host touches
-/// (the last octet of its network address).
-fn free_block(ev: &Evidence) -> Result<u8> {
+/// A /29 of [`POOL`], picked at random, that no address or route of this
+/// host overlaps (its network address).
+fn free_block(ev: &Evidence) -> Result<Ipv4Addr> {
     let addrs = run_ok(
         ev,
         Command::new("ip").args(["-4", "-o", "addr", "show"]),
@@ -284,25 +322,70 @@ fn free_block(ev: &Evidence) -> Result<u8> {
         None,
     )?
     .stdout;
-    let used = format!("{addrs}\n{routes}");
-    let prefix = format!("{}.{}.{}.", NET[0], NET[1], NET[2]);
-    if used.lines().any(|l| {
-        l.split_whitespace()
-            .any(|w| w.starts_with(&format!("{}.{}.{}.0/", NET[0], NET[1], NET[2])))
-    }) {
-        bail!("this host routes {prefix}0/24 itself; not using it for a test network");
-    }
-    let start = crate::password::random_bytes(1)?[0] % 32;
-    for i in 0..32u8 {
-        let block = ((start + i) % 32) * 8;
-        let taken = (block..block + 8).any(|last| {
-            let a = format!("{prefix}{last}");
-            used.split(|c: char| c.is_whitespace() || c == '/')
-                .any(|w| w == a)
-        });
-        if !taken {
-            return Ok(block);
+    let used = networks_named(&format!("{addrs}\n{routes}"));
+    let blocks = 1u32 << (PREFIX - POOL.1);
+    for _ in 0..64 {
+        let r = crate::password::random_bytes(4)?;
+        let n = u32::from_ne_bytes([r[0], r[1], r[2], r[3]]) % blocks;
+        let block = (u32::from(POOL.0) + (n << (32 - PREFIX)), PREFIX);
+        if !used.iter().any(|u| overlap(*u, block)) {
+            return Ok(Ipv4Addr::from(block.0));
         }
     }
-    bail!("no free /29 left in {prefix}0/24")
+    bail!(
+        "no free /{PREFIX} found in {}/{}: this host's addresses or routes cover it",
+        POOL.0,
+        POOL.1
+    )
+}
+
+/// Every IPv4 network (`a.b.c.d/len`) or address (as a /32) named in `ip`
+/// output, but the default route's 0.0.0.0/0.
+fn networks_named(text: &str) -> Vec<(u32, u8)> {
+    text.split_whitespace()
+        .filter_map(|w| {
+            let (a, len) = match w.split_once('/') {
+                Some((a, len)) => (a, len.parse::<u8>().ok()?),
+                None => (w, 32),
+            };
+            let a: Ipv4Addr = a.parse().ok()?;
+            (len > 0 && len <= 32).then_some((u32::from(a), len))
+        })
+        .collect()
+}
+
+/// Do two networks (address, prefix length) share an address?
+fn overlap(a: (u32, u8), b: (u32, u8)) -> bool {
+    let shorter = a.1.min(b.1);
+    let mask = if shorter == 0 {
+        0
+    } else {
+        u32::MAX << (32 - shorter)
+    };
+    a.0 & mask == b.0 & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_is_free_unless_an_address_or_route_touches_it() {
+        let block = (u32::from(Ipv4Addr::new(198, 18, 7, 8)), PREFIX);
+        let used = networks_named(
+            "2: eth0    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth0\n\
+             default via 10.0.0.1 dev eth0\n\
+             198.18.7.16/29 dev fr1h-x proto kernel scope link src 198.18.7.17",
+        );
+        assert!(!used.iter().any(|u| overlap(*u, block)), "{used:?}");
+        for touching in [
+            "198.18.7.9",
+            "198.18.0.0/16",
+            "198.16.0.0/12",
+            "198.18.7.8/30",
+        ] {
+            let used = networks_named(touching);
+            assert!(used.iter().any(|u| overlap(*u, block)), "{touching}");
+        }
+    }
 }

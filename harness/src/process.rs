@@ -162,6 +162,82 @@ fn all_pids() -> impl Iterator<Item = i32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
 }
 
+/// PIDs of the processes whose command name (/proc/PID/comm) is `name`.
+pub fn pids_named(name: &str) -> Vec<Pid> {
+    all_pids()
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .map(Pid::from_raw)
+        .collect()
+}
+
+/// End the processes (other than this one) that serve a TCP connection
+/// from one of `peers`, e.g. the device sshd's per-connection processes
+/// (`sshd: [accepted]`, `sshd-session: USER [priv]`, `[net]`) for a test
+/// address. A client that went away while its address was banned, or
+/// whose namespace was deleted under it, never told the server, which
+/// keeps such a process until its own timeout (sshd: LoginGraceTime).
+/// A listener has no peer, so it is never one of them. SIGTERM, then
+/// SIGKILL for what is left after 2 s. Returns what it ended.
+pub fn end_connections_from(peers: &[std::net::IpAddr]) -> Vec<String> {
+    let Ok(inodes) = crate::services::sockets_with_peer(peers) else {
+        return Vec::new();
+    };
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let me = std::process::id() as i32;
+    let serving: Vec<(Pid, String)> = all_pids()
+        .filter(|pid| *pid != me && holds_socket(Pid::from_raw(*pid), &inodes))
+        .map(|pid| (Pid::from_raw(pid), command_line_of(pid)))
+        .collect();
+    for (pid, _) in &serving {
+        let _ = kill(*pid, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while serving
+        .iter()
+        .any(|(pid, _)| live_parent_of(pid.as_raw()).is_some())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for (pid, _) in &serving {
+        if live_parent_of(pid.as_raw()).is_some() {
+            let _ = kill(*pid, Signal::SIGKILL);
+        }
+    }
+    serving
+        .into_iter()
+        .map(|(pid, line)| format!("process {pid} ({line})"))
+        .collect()
+}
+
+/// Does `pid` hold an open file descriptor on one of the sockets `inodes`
+/// (as /proc/net/tcp names them)?
+pub fn holds_socket(pid: Pid, inodes: &[u64]) -> bool {
+    let sockets: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .any(|t| sockets.iter().any(|s| t.as_os_str() == s.as_str()))
+}
+
+/// A process's command line as `ps` shows it: its arguments joined by
+/// spaces, or a daemon's retitled line such as `sshd: USER [priv]`.
+fn command_line_of(pid: i32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw)
+        .split('\0')
+        .filter(|a| !a.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// PIDs whose real or effective UID is `uid`.
 pub fn pids_of_uid(uid: Uid) -> Vec<Pid> {
     all_pids()

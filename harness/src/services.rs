@@ -5,7 +5,8 @@
 use crate::command::{find_program, run};
 use crate::Evidence;
 use anyhow::{Context, Result};
-use std::net::{Ipv4Addr, Ipv6Addr};
+use nix::unistd::Pid;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
 /// A listening TCP socket.
@@ -34,35 +35,103 @@ pub fn tcp_listeners() -> Result<Vec<Listener>> {
 }
 
 fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<Listener> {
+    parse_rows(text, v6)
+        .into_iter()
+        .filter(|r| r.state == TCP_LISTEN)
+        .map(|r| Listener {
+            address: r.local.to_string(),
+            port: r.local_port,
+        })
+        .collect()
+}
+
+/// The inodes of the TCP sockets in this network namespace that are
+/// connected to (or connecting with) a peer at one of `peers`: the
+/// server side of a connection a client at that address opened.
+pub fn sockets_with_peer(peers: &[IpAddr]) -> Result<Vec<u64>> {
+    let mut inodes = Vec::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        match std::fs::read_to_string(file) {
+            Ok(text) => inodes.extend(connected_to(parse_rows(&text, v6), peers)),
+            Err(e) if v6 && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {file}")),
+        }
+    }
+    Ok(inodes)
+}
+
+/// The inodes of the `rows` that are not listeners and have a peer in
+/// `peers`.
+fn connected_to(rows: Vec<TcpRow>, peers: &[IpAddr]) -> Vec<u64> {
+    rows.into_iter()
+        .filter(|r| r.state != TCP_LISTEN && peers.contains(&r.remote))
+        .map(|r| r.inode)
+        .collect()
+}
+
+/// The inodes of the TCP sockets listening on `port` in the network
+/// namespace of process `pid` (/proc/PID/net/tcp{,6}).
+pub fn listening_socket_inodes(pid: Pid, port: u16) -> Vec<u64> {
+    [("tcp", false), ("tcp6", true)]
+        .iter()
+        .filter_map(|(t, v6)| {
+            let text = std::fs::read_to_string(format!("/proc/{pid}/net/{t}")).ok()?;
+            Some(parse_rows(&text, *v6))
+        })
+        .flatten()
+        .filter(|r| r.state == TCP_LISTEN && r.local_port == port)
+        .map(|r| r.inode)
+        .collect()
+}
+
+/// One socket of /proc/net/tcp or tcp6.
+struct TcpRow {
+    local: IpAddr,
+    local_port: u16,
+    /// An IPv4 peer of an IPv6 socket (`::ffff:a.b.c.d`) as IPv4.
+    remote: IpAddr,
+    state: String,
+    inode: u64,
+}
+
+/// The rows of /proc/net/tcp{,6}: `sl local rem st tx:rx tr:tm retrnsmt
+/// uid timeout inode ...`.
+fn parse_rows(text: &str, v6: bool) -> Vec<TcpRow> {
     text.lines()
         .skip(1)
         .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let local = f.nth(1)?;
-            let state = f.nth(1)?;
-            if state != TCP_LISTEN {
-                return None;
-            }
-            let (addr, port) = local.split_once(':')?;
-            Some(Listener {
-                address: decode_address(addr, v6)?,
-                port: u16::from_str_radix(port, 16).ok()?,
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (local, local_port) = f.get(1)?.split_once(':')?;
+            let (remote, _) = f.get(2)?.split_once(':')?;
+            Some(TcpRow {
+                local: decode_address(local, v6)?,
+                local_port: u16::from_str_radix(local_port, 16).ok()?,
+                remote: decode_address(remote, v6)?,
+                state: (*f.get(3)?).to_owned(),
+                // A short row (as in the tests) has no inode.
+                inode: f.get(9).and_then(|i| i.parse().ok()).unwrap_or(0),
             })
         })
         .collect()
 }
 
 /// /proc/net/tcp prints addresses as 32-bit words in host byte order.
-fn decode_address(hex: &str, v6: bool) -> Option<String> {
+fn decode_address(hex: &str, v6: bool) -> Option<IpAddr> {
     let words: Vec<u32> = (0..hex.len() / 8)
         .map(|i| u32::from_str_radix(hex.get(i * 8..i * 8 + 8)?, 16).ok())
         .collect::<Option<_>>()?;
     let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
     match (v6, bytes.len()) {
-        (false, 4) => Some(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).to_string()),
+        (false, 4) => Some(IpAddr::V4(Ipv4Addr::new(
+            bytes[0], bytes[1], bytes[2], bytes[3],
+        ))),
         (true, 16) => {
             let b: [u8; 16] = bytes.try_into().ok()?;
-            Some(Ipv6Addr::from(b).to_string())
+            let a = Ipv6Addr::from(b);
+            Some(match a.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(a),
+            })
         }
         _ => None,
     }
@@ -129,6 +198,29 @@ mod tests {
                 port: 22
             }]
         );
+    }
+
+    #[test]
+    fn the_server_side_of_a_connection_is_found_by_its_peer() {
+        // 198.18.0.10:22 <- 198.18.0.11:40000 (v4), and the same peer on a
+        // v6 socket (::ffff:198.18.0.11); a listener and another peer.
+        let word = |a: [u8; 4]| format!("{:08X}", u32::from_ne_bytes(a));
+        let host = word([198, 18, 0, 10]);
+        let peer = word([198, 18, 0, 11]);
+        let other = word([198, 18, 0, 12]);
+        let tcp = format!(
+            "header\n\
+   0: {host}:0016 00000000:0000 0A 0:0 0:0 0 0 0 100\n\
+   1: {host}:0016 {peer}:9C40 01 0:0 0:0 0 0 0 101\n\
+   2: {host}:0016 {other}:9C40 01 0:0 0:0 0 0 0 102\n"
+        );
+        let mapped = format!("0000000000000000{}{peer}", word([0, 0, 0xff, 0xff]));
+        let tcp6 = format!(
+            "header\n   0: 00000000000000000000000000000000:0016 {mapped}:9C41 01 0:0 0:0 0 0 0 103\n"
+        );
+        let peers = [IpAddr::V4(Ipv4Addr::new(198, 18, 0, 11))];
+        assert_eq!(connected_to(parse_rows(&tcp, false), &peers), [101]);
+        assert_eq!(connected_to(parse_rows(&tcp6, true), &peers), [103]);
     }
 
     #[test]

@@ -17,9 +17,9 @@
 
 use crate::case::skip;
 use crate::command::find_program;
-use crate::dialogue::{converse, finish, whoami_of, Ends, ShellSign, QUESTION};
+use crate::dialogue::{converse_within, finish, whoami_of, Ends, ShellSign, QUESTION};
 use crate::login::{console_command, Attempt, AuthOutcome, Moments, WHOAMI, WHOAMI_OUTPUT};
-use crate::pty::Terminal;
+use crate::pty::{Terminal, DEFAULT_TIMEOUT};
 use crate::sshd::{PrivateSshd, HOST};
 use crate::Evidence;
 use anyhow::{bail, Result};
@@ -76,9 +76,28 @@ impl Route {
     }
 }
 
+/// A server the client flows connect to: a [`PrivateSshd`], or the
+/// device's own ([`crate::device_sshd::DeviceSshd`]).
+pub trait SshServer {
+    /// The port the client connects to.
+    fn port(&self) -> u16;
+    /// A `known_hosts` file that trusts exactly this server's host keys.
+    fn known_hosts(&self) -> &Path;
+}
+
+impl SshServer for PrivateSshd {
+    fn port(&self) -> u16 {
+        PrivateSshd::port(self)
+    }
+
+    fn known_hosts(&self) -> &Path {
+        PrivateSshd::known_hosts(self)
+    }
+}
+
 /// Options every flow uses: only this server, only its host key, nothing
 /// from root's ssh configuration, agent or key files.
-fn base_command(sshd: &PrivateSshd, route: &Route) -> Result<Command> {
+fn base_command(sshd: &dyn SshServer, route: &Route) -> Result<Command> {
     if find_program("ssh").is_none() {
         return skip("the ssh client is not installed (package openssh-client)");
     }
@@ -150,13 +169,28 @@ pub fn ssh_prompts(
 }
 
 /// [`ssh_prompts`] along another [`Route`] (from a network namespace, to
-/// another address of the private sshd).
+/// another address of the private sshd), or to another server, such as the
+/// device's own sshd.
 pub fn ssh_prompts_via(
     ev: &Evidence,
-    sshd: &PrivateSshd,
+    sshd: &dyn SshServer,
     route: &Route,
     user: &str,
     answers: &[&str],
+) -> Result<Attempt> {
+    ssh_prompts_within(ev, sshd, route, user, answers, DEFAULT_TIMEOUT)
+}
+
+/// [`ssh_prompts_via`], giving up after `timeout` without an answer from
+/// the server (an error, never a refusal): for attempts that a ban may cut
+/// off half-way, whose client would otherwise wait for the full timeout.
+pub fn ssh_prompts_within(
+    ev: &Evidence,
+    sshd: &dyn SshServer,
+    route: &Route,
+    user: &str,
+    answers: &[&str],
+    timeout: std::time::Duration,
 ) -> Result<Attempt> {
     let host = route.destination();
     let mut cmd = base_command(sshd, route)?;
@@ -177,7 +211,7 @@ pub fn ssh_prompts_via(
         sshd.port(),
         route.describe()
     );
-    converse(ev, flow, cmd, answers, &SSH)
+    converse_within(ev, flow, cmd, answers, &SSH, timeout)
 }
 
 /// `ssh -i identity_file user@127.0.0.1 'echo FR1-$(id -un)-END'`, publickey

@@ -1,33 +1,36 @@
 //! TC_CR1.11_3 — CR1.11 unsuccessful login attempts, remote ban.
 //!
 //! Proves: with the image's fail2ban configuration, as the running fail2ban
-//! applies it, repeated failed ssh logins from one address get that address
-//! banned: `fail2ban-client status sshd` lists it, the nftables ruleset
-//! holds it, and a new connection from it to the port the jail protects is
-//! refused, while another address still connects and logs in. The ban is
-//! lifted again (`fail2ban-client set sshd unbanip`) and the address
-//! connects again.
+//! applies it, repeated failed ssh logins to the device's own sshd from one
+//! address get that address banned: `fail2ban-client status sshd` lists it,
+//! the nftables ruleset holds it, and a new connection from it to every
+//! port the device's sshd listens on is refused, while another address
+//! still connects and logs in. The ban is lifted again (`fail2ban-client
+//! set sshd unbanip`) and the address connects again.
 //!
 //! Set-up on a single node: a network namespace of the test's own, joined by
-//! a veth pair (TEST-NET-1 addresses that stay on this machine), plays the
-//! remote host with two addresses. A private sshd with the system's policy
-//! and PAM stack also listens on this host's end of the pair and logs
-//! through syslog like the system sshd, so the jail reads its failures from
-//! the log it watches. The test never starts, stops or reconfigures
-//! fail2ban; it only lifts the ban it caused.
+//! a veth pair (benchmarking addresses, 198.18.0.0/15, that stay on this
+//! machine), plays the remote host with two addresses. The failures go to the device's own
+//! sshd (ssh.service: its real ports, PAM stack and Match blocks), so they
+//! reach the jail through the jail's own log source, a file or the journal.
+//! The test never starts, stops, edits or reconfigures sshd or fail2ban;
+//! it only lifts the ban it caused, with throw-away accounts.
 //!
-//! Negative control: profile `fail2ban-jail-disabled` (the sshd jail set to
-//! `enabled = false`) — nothing is banned.
+//! Negative controls: profiles `fail2ban-jail-disabled` (the sshd jail set
+//! to `enabled = false`: nothing is banned), `fail2ban-removed` (not
+//! demonstrated, never skipped) and `sshd-port-unprotected` (sshd also
+//! listens on a port the ban leaves open).
 
 use anyhow::{bail, Context};
 use harness::case::skip;
 use harness::command::{find_program, run_ok};
-use harness::fail2ban::{self, Ban, BanWindow};
+use harness::device_sshd::DeviceSshd;
+use harness::fail2ban::{self, Ban};
 use harness::netns::PeerNamespace;
 use harness::password::strong_password;
-use harness::ssh::{ssh_prompts_via, Route};
-use harness::{Case, Evidence, PrivateSshd, TestUser};
-use std::net::{IpAddr, Ipv4Addr, SocketAddrV4, TcpListener};
+use harness::ssh::{ssh_prompts_via, ssh_prompts_within, Route};
+use harness::{Case, Evidence, TestUser};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -50,6 +53,11 @@ const BAN_TIMEOUT: Duration = Duration::from_secs(30);
 /// fail2ban lists a ban (or its end) before its action has changed the
 /// firewall: how long the ruleset may lag behind.
 const ACTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// A failing login the ban cuts off half-way (its client's packets are
+/// rejected from then on) never ends by itself: how long it is waited for.
+/// (sshd keeps its side of it until the test network's removal ends it.)
+/// A refusal over ssh takes about 2-3 s, 8 s under QEMU without KVM.
+const CUT_OFF_ATTEMPT: Duration = Duration::from_secs(15);
 /// A connection attempt that neither connects nor is refused in this time
 /// counts as refused (a ban that drops instead of rejecting).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,19 +81,15 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let Some(status) = fail2ban::status(ev, JAIL)? else {
         bail!("fail2ban runs but its {JAIL} jail is not active");
     };
-    if let Some(matches) = &status.journal_matches {
-        // Not a skip: the remote ban is a Met requirement, and its
-        // evidence is missing on such an image.
-        bail!(
-            "the {JAIL} jail reads the systemd journal (matches: {matches}); this case provokes the failures through a private sshd, which runs outside ssh.service, so the jail never sees them and the ban cannot be shown (a file-backed jail, e.g. /var/log/auth.log, is checked)"
-        );
-    }
     let maxretry = fail2ban::get_number(ev, JAIL, "maxretry")?;
     let findtime = fail2ban::get_number(ev, JAIL, "findtime")?;
     let bantime = fail2ban::get_number(ev, JAIL, "bantime")?;
     ev.note(format!(
         "jail {JAIL}: reads {}; maxretry={maxretry} findtime={findtime} s bantime={bantime} s",
-        status.files.join(", ")
+        match &status.journal_matches {
+            Some(matches) => format!("the systemd journal ({matches})"),
+            None => status.files.join(", "),
+        }
     ));
     if maxretry < 1 {
         bail!("the {JAIL} jail has maxretry={maxretry}");
@@ -105,85 +109,77 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             format!("port(s) {}", port_property.as_deref().unwrap_or("?"))
         }
     ));
-
-    let net = PeerNamespace::create(ev)?;
-    let host = net.host_address();
-    let [banned, other] = net.client_addresses();
-    let sshd = PrivateSshd::builder()
-        .listen_also(IpAddr::V4(host))
-        .log_to_syslog()
-        // OpenSSH >= 9.8 would itself refuse the failing address for a while
-        // (PerSourcePenalties) and log that instead of authentication
-        // failures. This private sshd is ours; the ban under test is
-        // fail2ban's.
-        .option_if_supported(
-            "PerSourcePenaltyExemptList",
-            format!("127.0.0.1,{}", net.subnet()),
-        )
-        .start(ev)?;
-    // The port the ban must close: the jail's (the system sshd's), or with
-    // an all-ports action any port, e.g. the private sshd's.
-    let port = if all_ports {
-        sshd.port()
-    } else {
+    if !all_ports {
+        // A service name the firewall cannot resolve makes every ban
+        // action fail, whatever fail2ban lists.
         let text = port_property.unwrap_or_else(|| "ssh".to_owned());
         fail2ban::first_port(&text).with_context(|| {
             format!(
                 "cannot resolve the jail's port {text:?}: /etc/services has no such service (package netbase), so nft cannot resolve it either and the ban action fails"
             )
-        })?
-    };
-    let _listener = listener_on(ev, host, port)?;
-    let target = SocketAddrV4::new(host, port);
+        })?;
+    }
 
+    let net = PeerNamespace::create(ev)?;
+    let [banned, other] = net.client_addresses();
+    let sshd = DeviceSshd::find(ev, net.host_address())?;
+    let targets = sshd.targets().to_vec();
+    let login_at = sshd.target();
     ev.step(format!(
-        "before any ban: {banned} and {other} both connect to {target}"
+        "before any ban: {banned} and {other} both connect to the device's sshd ({})",
+        list(&targets)
     ));
-    for from in [banned, other] {
-        if let Err(e) = net.try_connect(from, target, CONNECT_TIMEOUT)? {
-            bail!("{from} cannot connect to {target} before any ban ({e}): the test network does not work");
+    for target in &targets {
+        for from in [banned, other] {
+            if let Err(e) = net.try_connect(from, *target, CONNECT_TIMEOUT)? {
+                bail!("{from} cannot connect to the device's sshd at {target} before any ban ({e}): the test network does not work");
+            }
         }
     }
-    ev.ok(format!("{banned} and {other} connect to {target}"));
+    ev.ok(format!(
+        "{banned} and {other} connect to {}",
+        list(&targets)
+    ));
 
     let attacked = TestUser::create(ev)?;
     let visitor = TestUser::create(ev)?;
     let wrong = strong_password()?;
     let mut ban = Ban::expect(ev, JAIL, IpAddr::V4(banned))?;
-    let from_banned = Route {
+    let from = |address: Ipv4Addr| Route {
         netns: Some(net.name().to_owned()),
-        from: Some(IpAddr::V4(banned)),
-        to: Some(IpAddr::V4(host)),
+        from: Some(IpAddr::V4(address)),
+        to: Some(IpAddr::V4(*login_at.ip())),
     };
     ev.step(format!(
-        "failed ssh logins from {banned} as {} (wrong password), until fail2ban bans {banned} (maxretry={maxretry})",
+        "failed ssh logins from {banned} to the device's sshd at {login_at} as {} (wrong password), until fail2ban bans {banned} (maxretry={maxretry})",
         attacked.name()
     ));
-    let started = Instant::now();
-    let window = BanWindow::new(SystemTime::now(), bantime);
-    let mut failures = 0;
-    let mut is_banned = false;
-    while failures < maxretry && !is_banned {
-        ssh_prompts_via(ev, &sshd, &from_banned, attacked.name(), &[&wrong])?.assert_refused()?;
-        failures += 1;
-        is_banned = banned_now(ev, banned)?;
-    }
-    let deadline = Instant::now() + BAN_TIMEOUT;
-    while !is_banned && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(1));
-        is_banned = banned_now(ev, banned)?;
-    }
+    let provoked = fail2ban::provoke_ban(
+        ev,
+        JAIL,
+        IpAddr::V4(banned),
+        maxretry,
+        bantime,
+        BAN_TIMEOUT,
+        || {
+            ssh_prompts_within(
+                ev,
+                &sshd,
+                &from(banned),
+                attacked.name(),
+                &[&wrong],
+                CUT_OFF_ATTEMPT,
+            )
+        },
+    );
     note_log_lines(ev, &status.files, banned);
-    if !is_banned {
-        bail!(
-            "after {failures} failed ssh logins from {banned}, fail2ban did not ban it within {} s",
-            BAN_TIMEOUT.as_secs()
-        );
-    }
+    let provoked = provoked?;
     ev.ok(format!(
-        "fail2ban-client status {JAIL} lists {banned} as banned, {:.1} s after the first of {failures} failed logins",
-        started.elapsed().as_secs_f64()
+        "fail2ban-client status {JAIL} lists {banned} as banned, {:.1} s after the first of {} failed logins",
+        provoked.took.as_secs_f64(),
+        provoked.failures
     ));
+    let window = provoked.window;
     if find_program("nft").is_some() {
         // fail2ban lists a ban before its action has run.
         let rules = ruleset_once(ev, banned, true)?;
@@ -205,32 +201,35 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     }
 
     ev.step(format!(
-        "while banned: {banned} is refused at {target}; {other} still connects and logs in"
+        "while banned: {banned} is refused on every port the device's sshd listens on; {other} still connects and logs in"
     ));
-    match net.try_connect(banned, target, CONNECT_TIMEOUT)? {
-        Ok(()) => match window.must_hold(SystemTime::now()) {
-            Err(why) => ev.note(format!("check of the refusal while banned not made: {why}")),
-            Ok(()) => bail!("{banned} is listed as banned but still connects to {target}"),
-        },
-        Err(e) => ev.ok(format!("{banned} -> {target}: refused ({e})")),
+    for target in &targets {
+        match net.try_connect(banned, *target, CONNECT_TIMEOUT)? {
+            Ok(()) => match window.must_hold(SystemTime::now()) {
+                Err(why) => ev.note(format!(
+                    "check of the refusal at {target} while banned not made: {why}"
+                )),
+                Ok(()) => bail!(
+                    "{banned} is listed as banned but still connects to the device's sshd at {target}: the ban does not cover that port"
+                ),
+            },
+            Err(e) => ev.ok(format!("{banned} -> {target}: refused ({e})")),
+        }
+        if let Err(e) = net.try_connect(other, *target, CONNECT_TIMEOUT)? {
+            bail!("the ban of {banned} also cut {other} off from {target} ({e}): it is not specific to the address");
+        }
     }
-    if let Err(e) = net.try_connect(other, target, CONNECT_TIMEOUT)? {
-        bail!("the ban of {banned} also cut {other} off ({e}): it is not specific to the address");
-    }
-    let from_other = Route {
-        from: Some(IpAddr::V4(other)),
-        ..from_banned.clone()
-    };
     ssh_prompts_via(
         ev,
         &sshd,
-        &from_other,
+        &from(other),
         visitor.name(),
         &[visitor.password()],
     )?
     .assert_shell_as(visitor.name())?;
     ev.ok(format!(
-        "{other} still connects to {target} and logs in over ssh with the right password"
+        "{other} still connects to {} and logs in over ssh at {login_at} with the right password",
+        list(&targets)
     ));
 
     ev.step(format!("lift the ban of {banned}"));
@@ -249,13 +248,24 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     if find_program("nft").is_some() && !ruleset_once(ev, banned, false)?.is_empty() {
         bail!("the nftables ruleset still holds {banned} after unbanip");
     }
-    if let Err(e) = net.try_connect(banned, target, CONNECT_TIMEOUT)? {
-        bail!("{banned} still cannot connect to {target} after unbanip ({e})");
+    for target in &targets {
+        if let Err(e) = net.try_connect(banned, *target, CONNECT_TIMEOUT)? {
+            bail!("{banned} still cannot connect to {target} after unbanip ({e})");
+        }
     }
     ev.ok(format!(
         "after unbanip {banned} is no longer listed, not in the ruleset, and connects again"
     ));
     Ok(())
+}
+
+/// `a:22, b:2222` for the evidence.
+fn list(targets: &[SocketAddrV4]) -> String {
+    targets
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn banned_now(ev: &Evidence, address: Ipv4Addr) -> anyhow::Result<bool> {
@@ -289,28 +299,6 @@ fn lines_with(text: &str, address: Ipv4Addr) -> Vec<String> {
         })
         .map(|l| l.trim().to_owned())
         .collect()
-}
-
-/// Something must listen on the protected port at this host's end of the
-/// pair, or "refused" would prove nothing. The system sshd may (it listens
-/// on every address); otherwise the test listens there itself, on its own
-/// address only, until it ends.
-fn listener_on(ev: &Evidence, host: Ipv4Addr, port: u16) -> anyhow::Result<Option<TcpListener>> {
-    match TcpListener::bind((host, port)) {
-        Ok(l) => {
-            ev.note(format!(
-                "nothing listened on {host}:{port}; the test listens there itself (a plain TCP socket on its own address, closed at the end)"
-            ));
-            Ok(Some(l))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-            ev.note(format!(
-                "{host}:{port} is served already (the system sshd listens on all addresses)"
-            ));
-            Ok(None)
-        }
-        Err(e) => Err(e).with_context(|| format!("cannot listen on {host}:{port}")),
-    }
 }
 
 /// The lines of the jail's log files about `address`: what fail2ban read.

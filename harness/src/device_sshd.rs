@@ -6,14 +6,17 @@
 //! where the device's own log readers (fail2ban's jail) look for them.
 
 use crate::command::run_ok;
+use crate::login::Attempt;
 use crate::net::holds_listening_socket;
+use crate::netns::{PeerNamespace, MAX_CLIENTS};
 use crate::private_dir::PrivateDir;
 use crate::process::pids_named;
 use crate::services::{tcp_listeners, Listener};
-use crate::ssh::SshServer;
+use crate::ssh::{ssh_prompts_via, Route, SshServer};
 use crate::sshd::SSHD;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -85,6 +88,54 @@ impl SshServer for DeviceSshd {
 
     fn known_hosts(&self) -> &Path {
         &self.known_hosts
+    }
+}
+
+/// Logins to the device's own sshd from a test network of the case's own,
+/// each from the next of the network's addresses: failures never add up
+/// per address, so neither fail2ban's `maxretry` nor OpenSSH's
+/// `PerSourcePenalties` react to a case that is not about them, and the
+/// device's sshd decides every attempt with its real configuration.
+pub struct RemoteLogins {
+    sshd: DeviceSshd,
+    net: PeerNamespace,
+    next: Cell<usize>,
+}
+
+impl RemoteLogins {
+    /// The test network and the device's sshd as a client there reaches it.
+    pub fn open(ev: &Evidence) -> Result<Self> {
+        let net = PeerNamespace::with_clients(ev, MAX_CLIENTS)?;
+        let sshd = DeviceSshd::find(ev, net.host_address())?;
+        Ok(RemoteLogins {
+            sshd,
+            net,
+            next: Cell::new(0),
+        })
+    }
+
+    /// `ssh USER@DEVICE`, typing `answers` at the server's prompts in turn
+    /// (see [`ssh_prompts_via`]), from the next test address.
+    pub fn prompts(&self, ev: &Evidence, user: &str, answers: &[&str]) -> Result<Attempt> {
+        let addresses = self.net.client_addresses();
+        let from = addresses[self.next.get() % addresses.len()];
+        self.next.set(self.next.get() + 1);
+        let route = Route {
+            netns: Some(self.net.name().to_owned()),
+            from: Some(IpAddr::V4(from)),
+            to: Some(IpAddr::V4(*self.sshd.target().ip())),
+        };
+        ssh_prompts_via(ev, &self.sshd, &route, user, answers)
+    }
+
+    /// [`RemoteLogins::prompts`] with one answer: the password.
+    pub fn password(&self, ev: &Evidence, user: &str, password: &str) -> Result<Attempt> {
+        self.prompts(ev, user, &[password])
+    }
+
+    /// `the device's sshd at A:P`, for the evidence.
+    pub fn describe(&self) -> String {
+        format!("the device's sshd at {}", self.sshd.target())
     }
 }
 

@@ -5,9 +5,10 @@
 //! look remote to this host (to be banned by address, say) needs its own
 //! namespace and link. [`PeerNamespace`] creates both, with addresses from
 //! the benchmarking network 198.18.0.0/15 (RFC 2544, RFC 5735: never routed
-//! on the internet). A free /29 is picked at random: the host side gets
-//! its first address, the namespace the next two, so a test can compare
-//! two client addresses. Traffic stays on the veth pair between the two
+//! on the internet). A free /28 is picked at random: the host side gets
+//! its first address, the namespace the next ones (up to
+//! [`MAX_CLIENTS`]), so a test can compare two client addresses, or send
+//! each attempt from an address of its own. Traffic stays on the veth pair between the two
 //! namespaces of this machine. Dropping it ends the connections its
 //! addresses left open on this host (a client cut off by a ban never says
 //! goodbye) and deletes the namespace, which also deletes both ends of the
@@ -15,9 +16,9 @@
 //!
 //! Why a /15 and random blocks: failed logins from a test address count
 //! toward fail2ban's `maxretry` on the device for `findtime` (10 min by
-//! default), also those of an earlier, interrupted run. Among 16384 blocks
+//! default), also those of an earlier, interrupted run. Among 8192 blocks
 //! a run practically never reuses an address another run failed from
-//! minutes before (TEST-NET-1's 32 blocks made that likely).
+//! minutes before (TEST-NET-1's 16 made that likely).
 
 use crate::command::{run, run_ok, sh};
 use crate::journal::{self, Undo};
@@ -38,13 +39,16 @@ use std::time::Duration;
 const NETNS_DIR: &str = "/run/netns";
 /// RFC 2544's benchmarking network; /29 blocks of it are handed out.
 const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 18, 0, 0), 15);
-const PREFIX: u8 = 29;
+const PREFIX: u8 = 28;
+/// A /28 has 16 addresses: the network's, this host's, the broadcast and
+/// 13 for the namespace.
+pub const MAX_CLIENTS: usize = 13;
 
 pub struct PeerNamespace {
     name: String,
     host_link: String,
     host_address: Ipv4Addr,
-    client_addresses: [Ipv4Addr; 2],
+    client_addresses: Vec<Ipv4Addr>,
     /// NETNS_DIR did not exist before: remove it (and its mount) again.
     made_netns_dir: bool,
     journal: journal::Entry,
@@ -52,9 +56,20 @@ pub struct PeerNamespace {
 }
 
 impl PeerNamespace {
-    /// Create the namespace, the veth pair and the addresses, and bring the
-    /// links up.
+    /// Create the namespace with two client addresses, the veth pair, and
+    /// bring the links up.
     pub fn create(ev: &Evidence) -> Result<Self> {
+        Self::with_clients(ev, 2)
+    }
+
+    /// [`PeerNamespace::create`] with `clients` addresses in the namespace
+    /// (at most [`MAX_CLIENTS`]): one per attempt, for a test whose
+    /// failures must not add up per address (fail2ban's `maxretry`,
+    /// OpenSSH's `PerSourcePenalties`).
+    pub fn with_clients(ev: &Evidence, clients: usize) -> Result<Self> {
+        if !(1..=MAX_CLIENTS).contains(&clients) {
+            bail!("a test network has 1 to {MAX_CLIENTS} client addresses, not {clients}");
+        }
         if crate::command::find_program("ip").is_none() {
             return crate::case::skip("the ip program is not installed (package iproute2)");
         }
@@ -64,18 +79,24 @@ impl PeerNamespace {
         let peer_link = format!("fr1n-{token}");
         let block = u32::from(free_block(ev)?);
         let host_address = Ipv4Addr::from(block + 1);
-        let client_addresses = [Ipv4Addr::from(block + 2), Ipv4Addr::from(block + 3)];
+        let client_addresses: Vec<Ipv4Addr> = (0..clients as u32)
+            .map(|i| Ipv4Addr::from(block + 2 + i))
+            .collect();
         ev.step(format!(
             "create network namespace {name} joined by veth {host_link} (this host, {host_address}/{PREFIX}) \
-             <-> {peer_link} (namespace, {} and {})",
-            client_addresses[0], client_addresses[1]
+             <-> {peer_link} (namespace, {})",
+            client_addresses
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
         let made_netns_dir = !Path::new(NETNS_DIR).exists();
         // Journaled first: an interrupted run deletes the namespace, and
         // with it both ends of the veth pair.
         let journal = journal::record(&Undo::DeleteNetns {
             name: name.clone(),
-            peers: client_addresses.map(IpAddr::V4).to_vec(),
+            peers: client_addresses.iter().map(|a| IpAddr::V4(*a)).collect(),
         })?;
         if let Err(e) = sh(ev, "ip", &["netns", "add", &name]) {
             journal.done();
@@ -120,7 +141,7 @@ impl PeerNamespace {
             ],
         )?;
         sh(ev, "ip", &["link", "set", &peer.host_link, "up"])?;
-        for a in client_addresses {
+        for a in &peer.client_addresses {
             sh(
                 ev,
                 "ip",
@@ -165,15 +186,15 @@ impl PeerNamespace {
         self.host_address
     }
 
-    /// The /29 both sides are in, e.g. `198.18.7.8/29`.
+    /// The /28 both sides are in, e.g. `198.18.7.16/28`.
     pub fn subnet(&self) -> String {
         let o = self.host_address.octets();
         format!("{}.{}.{}.{}/{PREFIX}", o[0], o[1], o[2], o[3] - 1)
     }
 
-    /// The namespace's two addresses; the first is its default source.
-    pub fn client_addresses(&self) -> [Ipv4Addr; 2] {
-        self.client_addresses
+    /// The namespace's addresses; the first is its default source.
+    pub fn client_addresses(&self) -> &[Ipv4Addr] {
+        &self.client_addresses
     }
 
     /// Open a TCP connection from inside the namespace, from `source`, to
@@ -265,7 +286,12 @@ impl Drop for PeerNamespace {
         } else {
             self.ev.cleanup(format!("veth {} is gone", self.host_link));
         }
-        for ended in end_connections_from(&self.client_addresses.map(IpAddr::V4)) {
+        let peers: Vec<IpAddr> = self
+            .client_addresses
+            .iter()
+            .map(|a| IpAddr::V4(*a))
+            .collect();
+        for ended in end_connections_from(&peers) {
             self.ev.cleanup(format!(
                 "ended {ended}: it served a connection from the test network, whose client had gone"
             ));
@@ -371,18 +397,18 @@ mod tests {
 
     #[test]
     fn a_block_is_free_unless_an_address_or_route_touches_it() {
-        let block = (u32::from(Ipv4Addr::new(198, 18, 7, 8)), PREFIX);
+        let block = (u32::from(Ipv4Addr::new(198, 18, 7, 16)), PREFIX);
         let used = networks_named(
             "2: eth0    inet 10.0.0.5/24 brd 10.0.0.255 scope global eth0\n\
              default via 10.0.0.1 dev eth0\n\
-             198.18.7.16/29 dev fr1h-x proto kernel scope link src 198.18.7.17",
+             198.18.7.32/28 dev fr1h-x proto kernel scope link src 198.18.7.33",
         );
         assert!(!used.iter().any(|u| overlap(*u, block)), "{used:?}");
         for touching in [
-            "198.18.7.9",
+            "198.18.7.17",
             "198.18.0.0/16",
             "198.16.0.0/12",
-            "198.18.7.8/30",
+            "198.18.7.24/30",
         ] {
             let used = networks_named(touching);
             assert!(used.iter().any(|u| overlap(*u, block)), "{touching}");

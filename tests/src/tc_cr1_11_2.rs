@@ -1,16 +1,22 @@
 //! TC_CR1.11_2 — CR1.11 unsuccessful login attempts, remote lockout and
 //! unlock.
 //!
-//! Proves: over ssh to a private sshd with the system's sshd policy and
-//! PAM stack (/etc/pam.d/sshd), the lockout policy as configured holds: one
-//! wrong password fewer than `deny` does not lock, `deny` wrong passwords
-//! do (the RIGHT password is refused and `faillock --user` lists the
-//! failures from 127.0.0.1), the account is still locked shortly before
+//! Proves: over ssh to the device's own running sshd (its real port,
+//! `UsePAM`, PAM stack and `Match` blocks; never edited or restarted), from
+//! addresses of a test network of the case's own, the lockout policy as
+//! configured holds: one wrong password fewer than `deny` does not lock,
+//! `deny` wrong passwords do (the RIGHT password is refused and `faillock
+//! --user` lists the failures), the account is still locked shortly before
 //! `unlock_time` has passed, and works again with the right password once
 //! it has. With `unlock_time=never` that is reported, and the
 //! administrator's reset (`faillock --reset`) is shown to unlock instead.
-//! Negative control: profile `faillock-removed` — no lockout is configured,
-//! the right password works after `deny` wrong ones.
+//! Every attempt comes from the next test address, so the failures never
+//! add up per address (fail2ban's `maxretry`, OpenSSH's
+//! `PerSourcePenalties`): the lock observed is the account's.
+//! Negative controls: profiles `faillock-removed` (no lockout is
+//! configured, the right password works after `deny` wrong ones) and
+//! `sshd-without-pam` (the device's sshd checks passwords itself, `UsePAM
+//! no`, so pam_faillock never sees an ssh login).
 //!
 //! Every timed check is measured from the failure faillock recorded last
 //! (not from when the suite saw the refusal: on a slow target that is
@@ -22,14 +28,14 @@
 //!
 //! The wait for `unlock_time` (60 s on a CIP image) dominates: the case is
 //! started first and steps aside while it sleeps (`harness::case::idle`),
-//! and it shares nothing with other cases (its own account and sshd).
+//! and it shares nothing with other cases (its own account and addresses).
 
 use anyhow::Context;
 use harness::case::wait_idle_until;
+use harness::device_sshd::RemoteLogins;
 use harness::evidence::utc_text;
 use harness::faillock::{self, Lock, LockCheck, Policy, UnlockTime};
-use harness::ssh::ssh_password;
-use harness::{Case, Evidence, PrivateSshd, TestUser};
+use harness::{Case, Evidence, TestUser};
 use std::time::{Duration, SystemTime};
 
 pub const CASE: Case = Case::met(
@@ -53,22 +59,16 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     );
     let policy = faillock::policy_under_test(ev, "sshd")?;
 
-    // OpenSSH >= 9.8 refuses connections from a source that failed to
-    // authenticate repeatedly (PerSourcePenalties), which would cut this
-    // test's own later logins from 127.0.0.1. This private sshd is ours;
-    // the lockout under test is PAM's, so its penalties are lifted for
-    // 127.0.0.1 (the option is left out on older sshd, which has none).
-    let sshd = PrivateSshd::builder()
-        .option_if_supported("PerSourcePenaltyExemptList", "127.0.0.1")
-        .start(ev)?;
+    let sshd = RemoteLogins::open(ev)?;
     let user = TestUser::create(ev)?;
+    ev.note(format!("every ssh login goes to {}", sshd.describe()));
     let time_to_ask = faillock::drive_to_lock(ev, &policy, &user, "ssh", |password| {
-        ssh_password(ev, &sshd, user.name(), password)
+        sshd.password(ev, user.name(), password)
     })?;
 
     ev.step("the right password over ssh");
     let lock = Lock::read(ev, &policy, user.name())?;
-    let attempt = ssh_password(ev, &sshd, user.name(), user.password())?;
+    let attempt = sshd.password(ev, user.name(), user.password())?;
     faillock::assert_locked(&policy, &lock, "ssh", &attempt)?;
     let record = faillock::assert_recorded(ev, &policy, user.name())?;
     let sources: Vec<&str> = record.iter().map(|f| f.source.as_str()).collect();
@@ -83,7 +83,8 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             ev.note("unlock_time=never: the account stays locked until an administrator resets it");
             ev.step("the administrator's reset (faillock --reset), then the right password");
             faillock::reset(ev, &policy.dir, &user)?;
-            ssh_password(ev, &sshd, user.name(), user.password())?.assert_shell_as(user.name())?;
+            sshd.password(ev, user.name(), user.password())?
+                .assert_shell_as(user.name())?;
             ev.ok("after the administrator's reset the right password works again");
         }
         UnlockTime::After(unlock) => {
@@ -103,7 +104,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
                 ),
                 lifts + MARGIN,
             );
-            let attempt = ssh_password(ev, &sshd, user.name(), user.password())?;
+            let attempt = sshd.password(ev, user.name(), user.password())?;
             attempt.assert_shell_as(user.name()).with_context(|| {
                 format!(
                     "the account is still locked after unlock_time: the attempt started at {}, after the lock should have lifted ({})",
@@ -128,7 +129,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
 /// behind a case that runs alone, a target too slow): not made, and said.
 fn still_locked_shortly_before_it_lifts(
     ev: &Evidence,
-    sshd: &PrivateSshd,
+    sshd: &RemoteLogins,
     user: &TestUser,
     policy: &Policy,
     time_to_ask: Duration,
@@ -159,7 +160,7 @@ fn still_locked_shortly_before_it_lifts(
         "the right password over ssh, {} s before the lock lifts by itself",
         STILL_LOCKED_BEFORE.as_secs()
     ));
-    let attempt = ssh_password(ev, sshd, user.name(), user.password())?;
+    let attempt = sshd.password(ev, user.name(), user.password())?;
     match lock.check(policy, "ssh", &attempt)? {
         LockCheck::Held => {
             let sent = attempt.moments.answered.unwrap_or(attempt.moments.decided);

@@ -121,7 +121,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     }
 
     let net = PeerNamespace::create(ev)?;
-    let [banned, other] = net.client_addresses();
+    let (banned, other) = (net.client_addresses()[0], net.client_addresses()[1]);
     let sshd = DeviceSshd::find(ev, net.host_address())?;
     let targets = sshd.targets().to_vec();
     let login_at = sshd.target();

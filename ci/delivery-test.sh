@@ -28,8 +28,8 @@ shellcheck ci/lava/*.sh
 python3 ci/lava/check-definitions.py
 time ci/lava-in-image.sh
 
-step "QEMU: the image with the package, booted, runs the suite"
-time ci/qemu-image.sh
+step "QEMU: CIP's trixie image with the package, booted, runs the suite"
+time FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh
 
 step "Other architectures: arm64 and armhf cross-built, --list under qemu-user"
 time ci/cross-build.sh arm64

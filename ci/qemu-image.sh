@@ -1,5 +1,6 @@
 #!/bin/bash
-# QEMU image validation: the disposable CIP-security-like rootfs made
+# QEMU image validation: the disposable target rootfs (FR1_FLAVOR and
+# FR1_SUITE as for ci/target-image.sh; CI uses CIP's trixie image) made
 # bootable (linux-image-amd64, systemd), the Debian package installed in it
 # with apt (offline, from a local repository), written to an ext4 disk image
 # and booted with qemu-system-x86_64. A systemd unit runs the suite on the

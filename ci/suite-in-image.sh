@@ -1,12 +1,64 @@
 #!/usr/bin/env bash
-# The main job: build the suite, stand up the disposable CIP-security-like
-# image and run the whole suite in it. Leaves junit.xml and evidence/ in the
-# output folder (default ./fr1-results). Needs root.
+# The main job: build the suite, stand up a disposable target image and run
+# the whole suite in it. Leaves junit.xml and evidence/ in the output folder
+# (default ./fr1-results). Needs root.
 #
-#   ci/suite-in-image.sh [--out DIR] [--profile NAME] [-- SUITE-ARGS...]
+#   ci/suite-in-image.sh [--target NAME] [--out DIR] [--profile NAME] [-- SUITE-ARGS...]
+#
+# Targets (see README, "The disposable target"):
+#   cip-trixie       CIP's own security customisation on trixie, booted with
+#                    systemd in systemd-nspawn (the default: CIP's default
+#                    generation, as CIP ships it)
+#   cip-bookworm     the same on bookworm (CIP's 2025 layer), booted; its
+#                    remote ban fails, a real defect of that image
+#   tidied-bookworm  the project's tidied compliant profile, in namespaces
+#                    without an init system (the default with --profile: the
+#                    broken profiles are written against it)
+#   tidied-trixie    the tidied profile on trixie, booted
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+target=
+args=()
+profile=no
+while [ $# -gt 0 ]; do
+    case $1 in
+        --target)
+            [ $# -ge 2 ] || { echo "suite-in-image.sh: --target needs a name" >&2; exit 2; }
+            target=$2
+            shift 2
+            ;;
+        --profile)
+            profile=yes
+            args+=("$1")
+            shift
+            ;;
+        --)
+            args+=("$@")
+            break
+            ;;
+        *)
+            args+=("$1")
+            shift
+            ;;
+    esac
+done
+if [ -z "$target" ]; then
+    if [ "$profile" = yes ]; then target=tidied-bookworm; else target=cip-trixie; fi
+fi
+boot=()
+case $target in
+    cip-trixie) export FR1_FLAVOR=cip FR1_SUITE=trixie; boot=(--boot) ;;
+    cip-bookworm) export FR1_FLAVOR=cip FR1_SUITE=bookworm; boot=(--boot) ;;
+    tidied-bookworm) export FR1_FLAVOR=tidied FR1_SUITE=bookworm ;;
+    tidied-trixie) export FR1_FLAVOR=tidied FR1_SUITE=trixie; boot=(--boot) ;;
+    *)
+        echo "suite-in-image.sh: unknown target '$target' (cip-trixie, cip-bookworm, tidied-bookworm, tidied-trixie)" >&2
+        exit 2
+        ;;
+esac
+echo "suite-in-image.sh: target $target"
+
 ci/install-deps.sh
 cargo build --release --locked
-exec ci/target-image.sh run "$@"
+exec ci/target-image.sh run "${boot[@]}" "${args[@]}"

@@ -1,10 +1,9 @@
 //! The ssh client flows, driven on a pseudo-terminal against a
-//! [`PrivateSshd`].
+//! [`PrivateSshd`] or the device's own sshd.
 //!
-//! - [`ssh_password`]: a person typing their password at ssh's prompt
-//!   (keyboard-interactive through PAM, or sshd's password method);
-//! - [`ssh_prompts`]: the same with several answers in turn (password, then
-//!   e.g. a verification code);
+//! - [`ssh_prompts_via`]: a person typing their password (and e.g. a
+//!   verification code) at ssh's prompts (keyboard-interactive through PAM,
+//!   or sshd's password method);
 //! - [`ssh_key`]: a publickey (or certificate) login, no prompt at all.
 //!
 //! Like [`crate::login`], each returns an [`Attempt`], and a shell counts only
@@ -139,38 +138,16 @@ fn base_command(sshd: &dyn SshServer, route: &Route) -> Result<Command> {
     Ok(cmd)
 }
 
-/// `ssh user@127.0.0.1 'echo FR1-$(id -un)-END'` on a PTY, typing
-/// `password` at the server's password prompt.
+/// `ssh user@HOST 'echo FR1-$(id -un)-END'` on a PTY along `route`, to
+/// `sshd` (a private sshd, or the device's own: see
+/// `device_sshd::RemoteLogins`), typing `answers` at the server's prompts
+/// in turn (the password, then e.g. a TOTP code).
 ///
 /// Outcomes: the marker → `Shell`; `Permission denied (…)` → `Refused`; a
-/// password-change dialogue → `ChangeRequired`. A password that the server
-/// answers with a further prompt (a second method, or a second factor) was
-/// not enough on its own: `Refused`. Every wrong attempt counts in the
-/// image's faillock tally.
-pub fn ssh_password(
-    ev: &Evidence,
-    sshd: &PrivateSshd,
-    user: &str,
-    password: &str,
-) -> Result<Attempt> {
-    ssh_prompts(ev, sshd, user, &[password])
-}
-
-/// Like [`ssh_password`], answering the server's prompts with `answers` in
-/// turn (e.g. password, then a TOTP code). A prompt beyond the last answer
-/// ends the attempt as `Refused`: the answers given were not accepted.
-pub fn ssh_prompts(
-    ev: &Evidence,
-    sshd: &PrivateSshd,
-    user: &str,
-    answers: &[&str],
-) -> Result<Attempt> {
-    ssh_prompts_via(ev, sshd, &Route::default(), user, answers)
-}
-
-/// [`ssh_prompts`] along another [`Route`] (from a network namespace, to
-/// another address of the private sshd), or to another server, such as the
-/// device's own sshd.
+/// password-change dialogue → `ChangeRequired`. A prompt beyond the last
+/// answer (a second method, or a second factor) ends the attempt as
+/// `Refused`: the answers given were not enough. Every wrong attempt counts
+/// in the image's faillock tally.
 pub fn ssh_prompts_via(
     ev: &Evidence,
     sshd: &dyn SshServer,

@@ -16,16 +16,18 @@
 //! unknown users at once, before pam_unix asks for the password) — the
 //! unknown user gets no password prompt, and over ssh no failure delay.
 //!
-//! Timing is measured, so the case runs alone.
+//! ssh means the device's own running sshd, reached from a test network of
+//! the case's own (see `RemoteLogins`). Timing is measured, so the case
+//! runs alone.
 
 use anyhow::{bail, Context};
+use harness::device_sshd::RemoteLogins;
 use harness::faillock;
 use harness::login::{login_prompts, su_from, Attempt};
 use harness::password::strong_password;
 use harness::pty::Terminal;
-use harness::ssh::{ssh_password, ssh_prompts};
 use harness::user::unused_name;
-use harness::{Case, Evidence, PrivateSshd, TestUser};
+use harness::{Case, Evidence, TestUser};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -59,12 +61,11 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let wrong = strong_password()?;
     let unknown = unused_name()?;
     ev.note(format!("unknown user name: {unknown} (no such account)"));
-    let sshd = PrivateSshd::builder()
-        // OpenSSH >= 9.8 would refuse 127.0.0.1 after a few failures
-        // (PerSourcePenalties): this private sshd is ours, and the failures
-        // are the point of the test.
-        .option_if_supported("PerSourcePenaltyExemptList", "127.0.0.1")
-        .start(ev)?;
+    // The device's own sshd, each attempt from its own test address: 11
+    // logins, 10 of them failures, never add up per address (fail2ban's
+    // maxretry, OpenSSH's PerSourcePenalties), so every answer is the
+    // authentication's own.
+    let sshd = RemoteLogins::open(ev)?;
     // The wrong passwords for the known user count in its faillock record;
     // it is cleared after each so a lock never changes the answer.
     let lock_dir = faillock::policy(ev, "login")?.map(|p| p.dir);
@@ -76,7 +77,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         login_prompts(ev, user.name(), &[user.password()])?,
         su_from(ev, &caller, user.name(), user.password())?,
         su_from(ev, &caller, user.name(), &wrong)?,
-        ssh_password(ev, &sshd, user.name(), user.password())?,
+        sshd.password(ev, user.name(), user.password())?,
     ];
     echo_checked[0].assert_shell_as(user.name())?;
     echo_checked[1].assert_shell_as(user.name())?;
@@ -144,13 +145,13 @@ impl Flow {
     fn attempt(
         self,
         ev: &Evidence,
-        sshd: &PrivateSshd,
+        sshd: &RemoteLogins,
         name: &str,
         password: &str,
     ) -> anyhow::Result<Attempt> {
         match self {
             Flow::Login => login_prompts(ev, name, &[password]),
-            Flow::Ssh => ssh_prompts(ev, sshd, name, &[password]),
+            Flow::Ssh => sshd.password(ev, name, password),
         }
     }
 }

@@ -5,8 +5,8 @@
 //! a TOTP secret (`~/.google_authenticator`, written by the suite) must give
 //! the password AND the current code, computed by the suite (RFC 6238:
 //! HMAC-SHA1, 30 s, 6 digits), both locally (`su -` run by another
-//! unprivileged user) and over ssh (private sshd, system policy and PAM
-//! stack): the right password alone is not enough, a wrong code is refused,
+//! unprivileged user) and over ssh (the device's own sshd, from a test
+//! network of the case's own): the right password alone is not enough, a wrong code is refused,
 //! password and right code give a shell. Without the module the case is
 //! skipped with the assessment's NA reason.
 //! Negative control: profile `mfa-line-removed` (the pam_google_authenticator
@@ -15,9 +15,9 @@
 
 use anyhow::bail;
 use harness::case::skip;
+use harness::device_sshd::RemoteLogins;
 use harness::login::{su_prompts, Attempt};
-use harness::ssh::ssh_prompts;
-use harness::{mfa, totp, AuthOutcome, Case, Evidence, NotApplicable, PrivateSshd, TestUser};
+use harness::{mfa, totp, AuthOutcome, Case, Evidence, NotApplicable, TestUser};
 
 const NA: NotApplicable = NotApplicable {
     reason: "an SL-3 requirement (multifactor authentication for all interfaces), \
@@ -83,25 +83,19 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     ev.ok("su: the password alone and a wrong code are refused; password and the current code give a shell");
 
     ev.step("ssh: the right password alone, then with a wrong code, then with the right code");
-    let sshd = PrivateSshd::builder()
-        // Our private sshd must not refuse 127.0.0.1 for the failed tries
-        // (OpenSSH >= 9.8 PerSourcePenalties); the refusals under test are PAM's.
-        .option_if_supported("PerSourcePenaltyExemptList", "127.0.0.1")
-        .start(ev)?;
-    let alone = ssh_prompts(ev, &sshd, user.name(), &[user.password()])?;
+    // Each attempt from its own test address: the refusals under test are
+    // PAM's, not fail2ban's or OpenSSH's PerSourcePenalties.
+    let sshd = RemoteLogins::open(ev)?;
+    let alone = sshd.prompts(ev, user.name(), &[user.password()])?;
     refuse_password_alone(&alone)?;
-    ssh_prompts(
-        ev,
-        &sshd,
-        user.name(),
-        &[user.password(), &enrolment.wrong_code()],
-    )?
-    .assert_refused()?;
+    sshd.prompts(ev, user.name(), &[user.password(), &enrolment.wrong_code()])?
+        .assert_refused()?;
     // DISALLOW_REUSE: the code su used is spent. The next step's code is in
     // the window (WINDOW_SIZE 3) and not used yet.
     let next = (step + 1).max(totp::current_step());
     let code = enrolment.code_at(next);
-    ssh_prompts(ev, &sshd, user.name(), &[user.password(), &code])?.assert_shell_as(user.name())?;
+    sshd.prompts(ev, user.name(), &[user.password(), &code])?
+        .assert_shell_as(user.name())?;
     ev.ok("ssh: the password alone and a wrong code are refused; password and a current code give a shell");
     Ok(())
 }

@@ -8,8 +8,8 @@
 //! on the internet). A free /28 is picked at random: the host side gets
 //! its first address, the namespace the next ones (up to
 //! [`MAX_CLIENTS`]), so a test can compare two client addresses, or send
-//! each attempt from an address of its own. Traffic stays on the veth pair between the two
-//! namespaces of this machine. Dropping it ends the connections its
+//! each attempt from an address of its own. Traffic stays on the veth pair
+//! between the two namespaces of this machine. Dropping it ends the connections its
 //! addresses left open on this host (a client cut off by a ban never says
 //! goodbye) and deletes the namespace, which also deletes both ends of the
 //! pair.
@@ -37,7 +37,7 @@ use std::time::Duration;
 /// Where `ip netns` keeps its namespaces. The first `ip netns add` creates
 /// it and mounts it onto itself (a shared mount), and nothing removes it.
 const NETNS_DIR: &str = "/run/netns";
-/// RFC 2544's benchmarking network; /29 blocks of it are handed out.
+/// RFC 2544's benchmarking network; /28 blocks of it are handed out.
 const POOL: (Ipv4Addr, u8) = (Ipv4Addr::new(198, 18, 0, 0), 15);
 const PREFIX: u8 = 28;
 /// A /28 has 16 addresses: the network's, this host's, the broadcast and
@@ -333,7 +333,7 @@ fn remove_netns_dir(ev: &Evidence) {
     }
 }
 
-/// A /29 of [`POOL`], picked at random, that no address or route of this
+/// A /28 of [`POOL`], picked at random, that no address or route of this
 /// host overlaps (its network address).
 fn free_block(ev: &Evidence) -> Result<Ipv4Addr> {
     let addrs = run_ok(

@@ -22,11 +22,17 @@ const TCP_LISTEN: &str = "0A";
 
 /// Every listening TCP socket (IPv4 and IPv6) in this network namespace.
 pub fn tcp_listeners() -> Result<Vec<Listener>> {
+    Ok(listeners_of(tcp_rows()?))
+}
+
+/// Every socket of /proc/net/tcp and /proc/net/tcp6 (this network
+/// namespace).
+fn tcp_rows() -> Result<Vec<TcpRow>> {
     let mut all = Vec::new();
     for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
         match std::fs::read_to_string(file) {
-            Ok(text) => all.extend(parse_proc_net_tcp(&text, v6)),
-            // No IPv6 in this kernel: nothing can listen there.
+            Ok(text) => all.extend(parse_rows(&text, v6)),
+            // No IPv6 in this kernel: no socket there.
             Err(e) if v6 && e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("reading {file}")),
         }
@@ -34,9 +40,8 @@ pub fn tcp_listeners() -> Result<Vec<Listener>> {
     Ok(all)
 }
 
-fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<Listener> {
-    parse_rows(text, v6)
-        .into_iter()
+fn listeners_of(rows: Vec<TcpRow>) -> Vec<Listener> {
+    rows.into_iter()
         .filter(|r| r.state == TCP_LISTEN)
         .map(|r| Listener {
             address: r.local.to_string(),
@@ -49,15 +54,7 @@ fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<Listener> {
 /// connected to (or connecting with) a peer at one of `peers`: the
 /// server side of a connection a client at that address opened.
 pub fn sockets_with_peer(peers: &[IpAddr]) -> Result<Vec<u64>> {
-    let mut inodes = Vec::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        match std::fs::read_to_string(file) {
-            Ok(text) => inodes.extend(connected_to(parse_rows(&text, v6), peers)),
-            Err(e) if v6 && e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("reading {file}")),
-        }
-    }
-    Ok(inodes)
+    Ok(connected_to(tcp_rows()?, peers))
 }
 
 /// The inodes of the `rows` that are not listeners and have a peer in
@@ -169,7 +166,7 @@ mod tests {
    0: 00000000:0017 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n\
    1: 0100007F:9C41 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0\n\
    2: 0100007F:9C41 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 100 0 0 10 0\n";
-        let l = parse_proc_net_tcp(tcp, false);
+        let l = listeners_of(parse_rows(tcp, false));
         // Little-endian hosts print 127.0.0.1 as 0100007F.
         let localhost = if cfg!(target_endian = "little") {
             "127.0.0.1"
@@ -192,7 +189,7 @@ mod tests {
         let tcp6 = "  sl  local_address                         remote_address                        st\n\
    0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 0\n";
         assert_eq!(
-            parse_proc_net_tcp(tcp6, true),
+            listeners_of(parse_rows(tcp6, true)),
             [Listener {
                 address: "::".into(),
                 port: 22

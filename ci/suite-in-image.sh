@@ -11,6 +11,8 @@
 #                    generation, as CIP ships it)
 #   cip-bookworm     the same on bookworm (CIP's 2025 layer), booted; its
 #                    remote ban fails, a real defect of that image
+#   cip-bookworm-fixed  cip-bookworm with that defect fixed as a product
+#                    maker would (fixtures/cip-fixes), booted
 #   tidied-bookworm  the project's tidied compliant profile, in namespaces
 #                    without an init system (the default with --profile: the
 #                    broken profiles are written against it)
@@ -46,19 +48,13 @@ done
 if [ -z "$target" ]; then
     if [ "$profile" = yes ]; then target=tidied-bookworm; else target=cip-trixie; fi
 fi
-boot=()
-case $target in
-    cip-trixie) export FR1_FLAVOR=cip FR1_SUITE=trixie; boot=(--boot) ;;
-    cip-bookworm) export FR1_FLAVOR=cip FR1_SUITE=bookworm; boot=(--boot) ;;
-    tidied-bookworm) export FR1_FLAVOR=tidied FR1_SUITE=bookworm ;;
-    tidied-trixie) export FR1_FLAVOR=tidied FR1_SUITE=trixie; boot=(--boot) ;;
-    *)
-        echo "suite-in-image.sh: unknown target '$target' (cip-trixie, cip-bookworm, tidied-bookworm, tidied-trixie)" >&2
-        exit 2
-        ;;
-esac
+. ci/targets.sh
+select_target "$target" || {
+    echo "suite-in-image.sh: unknown target '$target' (${TARGETS// /, })" >&2
+    exit 2
+}
 echo "suite-in-image.sh: target $target"
 
 ci/install-deps.sh
 cargo build --release --locked
-exec ci/target-image.sh run "${boot[@]}" "${args[@]}"
+exec ci/target-image.sh run "${TARGET_RUN[@]}" "${args[@]}"

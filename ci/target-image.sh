@@ -110,8 +110,10 @@ environment.
 Environment:
   FR1_SUITE   Debian suite (default: bookworm; trixie also supported)
   FR1_FLAVOR  tidied (default: the project's compliant profile,
-              fixtures/compliant) or cip (CIP's own customisation as
+              fixtures/compliant), cip (CIP's own customisation as
               isar-cip-core writes it, fixtures/cip; boot it with run --boot)
+              or cip-fixed (cip, then the fixes a product maker makes for
+              CIP's defects, fixtures/cip-fixes)
   FR1_CACHE   cache directory (default: /var/cache/cip-iec-fr1-tests)
   FR1_MIRROR  Debian mirror URL for mmdebstrap (default: mmdebstrap's own)
   TMPDIR      where the per-run overlay directories are created (default /tmp)
@@ -142,11 +144,15 @@ quality_package() {
 #   cip     CIP's own customisation as isar-cip-core writes it
 #           (fixtures/cip), quirks and defects included, with CIP's package
 #           set for the suite's generation; boots with systemd (run --boot).
+#   cip-fixed  cip, then fixtures/cip-fixes: what a product maker adds to
+#           CIP's image to fix its defects (packages and files), nothing else.
+# FIXTURES are applied in order, each directory's apply.sh in the chroot.
 FLAVOR=${FR1_FLAVOR:-tidied}
 case $FLAVOR in
-    tidied) FIXTURE=$REPO/fixtures/compliant ;;
-    cip) FIXTURE=$REPO/fixtures/cip ;;
-    *) printf '%s: FR1_FLAVOR must be tidied or cip, not %s\n' "$PROG" "$FLAVOR" >&2; exit "$EX_USAGE" ;;
+    tidied) FIXTURES=("$REPO/fixtures/compliant") ;;
+    cip) FIXTURES=("$REPO/fixtures/cip") ;;
+    cip-fixed) FIXTURES=("$REPO/fixtures/cip" "$REPO/fixtures/cip-fixes") ;;
+    *) printf '%s: FR1_FLAVOR must be tidied, cip or cip-fixed, not %s\n' "$PROG" "$FLAVOR" >&2; exit "$EX_USAGE" ;;
 esac
 
 # The security image's package list (shared/target-image.md).
@@ -167,13 +173,17 @@ packages() {
     local quality
     quality=$(quality_package)
     {
-        if [ "$FLAVOR" = cip ]; then
+        if [ "$FLAVOR" != tidied ]; then
             printf '%s\n' \
                 openssl fail2ban openssh-server openssh-sftp-server openssh-client \
                 nftables sudo passwd login util-linux acl uuid-runtime tpm2-tools \
                 libpam-pkcs11 chrony aide aide-common auditd audispd-plugins \
                 libpam-google-authenticator libpam-modules libpam-runtime "$quality" \
                 systemd systemd-sysv iproute2 adduser procps
+            # cip-fixed: what the fixes add to the image recipe.
+            if [ "$FLAVOR" = cip-fixed ]; then
+                grep -Ev '^[[:space:]]*(#|$)' "$REPO/fixtures/cip-fixes/packages"
+            fi
             case $SUITE in
                 bookworm) printf '%s\n' syslog-ng-core syslog-ng-mod-journal ;;
                 *) printf '%s\n' libpam-systemd python3-systemd ;;
@@ -202,7 +212,7 @@ profile_packages() {
 }
 
 cache_key() {
-    local f
+    local f d prefix
     {
         printf 'recipe %s\nsuite %s\narch %s\nmirror %s\n' \
             "$RECIPE_VERSION" "$SUITE" "$(dpkg --print-architecture)" "$MIRROR"
@@ -210,12 +220,18 @@ cache_key() {
         [ "$FLAVOR" = tidied ] || printf 'flavor %s\n' "$FLAVOR"
         packages | sed 's/^/package /'
         profile_packages | sed 's/^/profile-packages /'
-        # Content and path of every profile file; not the mode, which depends
+        # Content and path of every fixture file; not the mode, which depends
         # on the checkout's umask and is normalised by apply.sh anyway.
-        (cd "$FIXTURE" && find . -type f -print0 | LC_ALL=C sort -z |
-            while IFS= read -r -d '' f; do
-                printf 'file %s %s\n' "$f" "$(sha256sum < "$f" | cut -d' ' -f1)"
-            done)
+        # (The first fixture's paths as they always were, "./NAME"; the
+        # others' prefixed with their directory.)
+        for d in "${FIXTURES[@]}"; do
+            prefix=.
+            [ "$d" = "${FIXTURES[0]}" ] || prefix=./$(basename "$d")
+            (cd "$d" && find . -type f -print0 | LC_ALL=C sort -z |
+                while IFS= read -r -d '' f; do
+                    printf 'file %s %s\n' "$prefix/${f#./}" "$(sha256sum < "$f" | cut -d' ' -f1)"
+                done)
+        done
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -234,9 +250,11 @@ customize() {
 EOF
     # resolv.conf is copied from the build host; the target has no network.
     rm -f "$root/etc/resolv.conf"
-    cp -a "$FIXTURE" "$root/tmp/fr1-fixture"
-    chroot "$root" /bin/bash /tmp/fr1-fixture/apply.sh
-    rm -rf "$root/tmp/fr1-fixture"
+    for d in "${FIXTURES[@]}"; do
+        cp -a "$d" "$root/tmp/fr1-fixture"
+        chroot "$root" /bin/bash /tmp/fr1-fixture/apply.sh
+        rm -rf "$root/tmp/fr1-fixture"
+    done
 }
 
 # The .deb files each broken profile installs, resolved against this very

@@ -191,6 +191,65 @@ pub fn skip<T>(reason: impl Into<String>) -> anyhow::Result<T> {
     Err(Skip(reason.into()).into())
 }
 
+/// What a case found wrong, kept through the steps after it: a step that
+/// cannot run (a missing program, an error) never hides a violation found
+/// before it. The verdict names every violation, and the steps that could
+/// not run with them; with no violation, a step that could not run is the
+/// verdict (a failure, or a skip where the step said so).
+#[derive(Debug, Default)]
+pub struct Findings {
+    violations: Vec<String>,
+    not_run: Vec<anyhow::Error>,
+}
+
+impl Findings {
+    pub fn violation(&mut self, what: impl Into<String>) {
+        self.violations.push(what.into());
+    }
+
+    /// A step's outcome: the violations it found, or why it could not run.
+    pub fn step(&mut self, outcome: anyhow::Result<Vec<String>>) {
+        match outcome {
+            Ok(found) => self.violations.extend(found),
+            Err(e) => self.not_run.push(e),
+        }
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty() && self.not_run.is_empty()
+    }
+
+    /// `Ok` when nothing was found and every step ran; otherwise the
+    /// failure, headed by `what` (e.g. "weak algorithms allowed").
+    pub fn verdict(self, what: &str) -> anyhow::Result<()> {
+        let mut not_run = self.not_run;
+        if self.violations.is_empty() {
+            return match not_run.len() {
+                0 => Ok(()),
+                // Kept as it is: it may be a Skip.
+                1 => Err(not_run.remove(0)),
+                _ => Err(anyhow::anyhow!(
+                    "{}",
+                    not_run
+                        .iter()
+                        .map(|e| format!("{e:#}"))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )),
+            };
+        }
+        let mut message = format!("{what}: {}", self.violations.join("; "));
+        let unchecked: Vec<String> = not_run.iter().map(|e| format!("{e:#}")).collect();
+        if !unchecked.is_empty() {
+            message.push_str(&format!(
+                " (and not checked, as a step could not run: {})",
+                unchecked.join("; ")
+            ));
+        }
+        Err(anyhow::anyhow!(message))
+    }
+}
+
 /// What [`idle`] tells the runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdlePhase {
@@ -292,4 +351,32 @@ pub fn wait_idle(ev: &Evidence, why: &str, duration: Duration) {
         duration.as_secs_f64(),
         started.elapsed().as_secs_f64()
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_step_that_cannot_run_never_hides_an_earlier_violation() {
+        let mut f = Findings::default();
+        f.violation("telnet listens on port 23");
+        f.step(Err(anyhow::anyhow!("openssl is not installed")));
+        let message = format!("{:#}", f.verdict("plain text").unwrap_err());
+        assert_eq!(
+            message,
+            "plain text: telnet listens on port 23 (and not checked, as a step could not run: openssl is not installed)"
+        );
+    }
+
+    #[test]
+    fn without_a_violation_the_step_that_could_not_run_is_the_verdict() {
+        let mut f = Findings::default();
+        f.step(Ok(vec![]));
+        assert!(f.is_clean());
+        f.step(skip::<Vec<String>>("no sshd"));
+        let e = f.verdict("x").unwrap_err();
+        assert!(e.downcast_ref::<Skip>().is_some(), "{e:#}");
+        assert!(Findings::default().verdict("x").is_ok());
+    }
 }

@@ -13,14 +13,13 @@ use crate::private_dir::PrivateDir;
 use crate::process::pids_named;
 use crate::services::{tcp_listeners, Listener};
 use crate::ssh::{ssh_prompts_via, Route, SshServer};
-use crate::sshd::SSHD;
+use crate::sshd_match::sshd_test_mode;
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 pub struct DeviceSshd {
     /// Where a remote client reaches it: each port it listens on, at the
@@ -52,7 +51,7 @@ impl DeviceSshd {
                 "the device's sshd listens on no address a remote client can reach ({listeners:?})"
             );
         }
-        let config = run_ok(ev, Command::new(SSHD).arg("-T"), None)
+        let config = run_ok(ev, &mut sshd_test_mode()?, None)
             .context("reading the device's sshd configuration (sshd -T)")?
             .stdout;
         let dir = PrivateDir::create(ev, "fr1-device-sshd-", "known_hosts of the device's sshd")?;
@@ -185,7 +184,7 @@ fn device_listeners(ev: &Evidence) -> Result<Vec<Listener>> {
     if !held.is_empty() {
         return Ok(held);
     }
-    let config = run_ok(ev, Command::new(SSHD).arg("-T"), None)?.stdout;
+    let config = run_ok(ev, &mut sshd_test_mode()?, None)?.stdout;
     let ports = configured_ports(&config);
     let activated: Vec<Listener> = all
         .into_iter()

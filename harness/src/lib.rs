@@ -25,6 +25,8 @@
 //! - [`access`]: opening a file as an unprivileged user;
 //! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
 //! - [`device_sshd`]: the device's own running sshd, found, never touched;
+//! - [`sshd_match`]: the system sshd's configuration for every connection
+//!   its `Match` blocks select (`sshd -T -C`);
 //! - [`ssh`]: the ssh client flows (password, publickey) against it, on a PTY;
 //! - [`private_dir`]: a 0700 temporary directory for keys, journaled and removed ([`private_dir::PrivateDir`]);
 //! - [`net`]: loopback ports, and servers in a private network namespace ([`net::IsolatedServer`]);
@@ -67,6 +69,7 @@ pub mod shadow;
 pub mod ssh;
 pub mod ssh_ca;
 pub mod sshd;
+pub mod sshd_match;
 pub mod totp;
 pub mod user;
 

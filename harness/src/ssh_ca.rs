@@ -234,16 +234,16 @@ pub enum PrincipalsLookup {
 /// read-only, evaluated for a connection of `user` from 127.0.0.1, so that
 /// `Match` blocks apply as they would).
 pub fn system_principals_lookup(ev: &Evidence, user: &str) -> Result<PrincipalsLookup> {
-    let t = run_ok(
-        ev,
-        Command::new(SSHD).args([
-            "-T",
-            "-C",
-            &format!("user={user},host=localhost,addr=127.0.0.1"),
-        ]),
-        None,
-    )
-    .context("reading the system's sshd configuration (sshd -T)")?;
+    // The private sshd the certificates are tried on listens on loopback.
+    let spec = crate::sshd_match::ConnectionSpec {
+        user: user.to_owned(),
+        host: "localhost".to_owned(),
+        addr: "127.0.0.1".to_owned(),
+        laddr: "127.0.0.1".to_owned(),
+        ..crate::sshd_match::ConnectionSpec::plain()?
+    };
+    let t = run_ok(ev, Command::new(SSHD).args(["-T", "-C", &spec.arg()]), None)
+        .context("reading the system's sshd configuration (sshd -T)")?;
     Ok(principals_lookup_of(&t.stdout))
 }
 

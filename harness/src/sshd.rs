@@ -323,7 +323,7 @@ impl PrivateSshd {
                 }
                 validated = true;
             }
-            let effective = run_ok(ev, Command::new(SSHD).arg("-T").args(&args), None)
+            let effective = run_ok(ev, crate::sshd_match::sshd_test_mode()?.args(&args), None)
                 .context("reading the private sshd's effective configuration (sshd -T)")?
                 .stdout;
             check_listens_only_on(&effective, port, &addresses)?;

@@ -247,6 +247,19 @@ impl TestUser {
         Ok(())
     }
 
+    /// Add the account to an existing group (`usermod --append --groups`).
+    /// Removing the account (`userdel`, also in a journal replay) takes it
+    /// out of the group's member lists again.
+    pub fn join_group(&self, group: &str) -> Result<()> {
+        run_ok(
+            &self.ev,
+            Command::new("usermod").args(["--append", "--groups", group, &self.name]),
+            None,
+        )
+        .with_context(|| format!("adding {} to group {group}", self.name))?;
+        Ok(())
+    }
+
     /// Remove the account now (the CR1.3/CR1.4 flows delete accounts on purpose).
     pub fn delete(mut self) -> Result<()> {
         self.remove()

@@ -9,7 +9,6 @@
 use harness::command::{find_program, run};
 use harness::{Case, Evidence, NotApplicable};
 use std::path::Path;
-use std::process::Command;
 
 pub const CASES: [Case; 10] = [
     Case::not_applicable(
@@ -138,7 +137,7 @@ fn probe_banner(ev: &Evidence) -> anyhow::Result<()> {
         }
     ));
     if find_program("sshd").is_some() {
-        let t = run(ev, Command::new("sshd").arg("-T"), None)?;
+        let t = run(ev, &mut harness::sshd_match::sshd_test_mode()?, None)?;
         let banner = t
             .stdout
             .lines()

@@ -7,20 +7,21 @@
 //! test's own); the system sshd's effective configuration (`sshd -T`, read
 //! only) offers no `none` cipher and sshd refuses to be given one; a
 //! connection to a private sshd with the system's policy negotiates a real
-//! cipher.
+//! cipher. A violation found is reported even when a later step cannot run.
 //! Negative control: profile `telnetd-listening` (inetutils-telnetd
 //! installed, inetd listening on port 23).
 
-use anyhow::{bail, ensure};
-use harness::command::{find_program, run as run_cmd, sh};
+use anyhow::ensure;
+use harness::case::Findings;
+use harness::command::{find_program, run as run_cmd, run_ok, sh};
 use harness::services::{installed_package, tcp_listeners};
 use harness::ssh::negotiated_ciphers;
 use harness::sshd::SSHD;
+use harness::sshd_match::sshd_test_mode;
 use harness::user::unused_name;
 use harness::{Case, Evidence, PrivateSshd};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 
 pub const CASE: Case = Case::met(
     "TC_CR1.5_1",
@@ -75,18 +76,10 @@ const PLAIN_TEXT_PORTS: [(u16, &str); 5] = [
 ];
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
-    let mut found = Vec::new();
-
+    let mut findings = Findings::default();
     ev.step("no plain-text login server is installed (dpkg and the programs)");
-    for pkg in PLAIN_TEXT_PACKAGES {
-        if let Some(version) = installed_package(ev, pkg)? {
-            found.push(format!("package {pkg} {version} is installed"));
-        }
-    }
-    for program in PLAIN_TEXT_PROGRAMS.iter().filter(|p| Path::new(p).exists()) {
-        found.push(format!("{program} is present"));
-    }
-    if found.is_empty() {
+    findings.step(installed_servers(ev));
+    if findings.is_clean() {
         ev.ok(format!(
             "none of {} packages and {} programs is present",
             PLAIN_TEXT_PACKAGES.len(),
@@ -95,6 +88,36 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     }
 
     ev.step("nothing listens on the plain-text login ports");
+    findings.step(listening_plain_text_ports(ev));
+
+    if Path::new(SSHD).is_file() {
+        if let Err(e) = check_sshd(ev, &mut findings) {
+            findings.step(Err(e));
+        }
+    } else {
+        ev.note("sshd is not installed (openssh-server): no ssh server to check");
+    }
+    findings.verdict("plain-text authentication is possible")
+}
+
+/// The plain-text login servers installed, as packages or programs.
+fn installed_servers(ev: &Evidence) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    for pkg in PLAIN_TEXT_PACKAGES {
+        if let Some(version) = installed_package(ev, pkg)? {
+            found.push(format!("package {pkg} {version} is installed"));
+        }
+    }
+    for program in PLAIN_TEXT_PROGRAMS.iter().filter(|p| Path::new(p).exists()) {
+        found.push(format!("{program} is present"));
+    }
+    Ok(found)
+}
+
+/// What listens on a plain-text login port, shown to see a socket of the
+/// test's own first.
+fn listening_plain_text_ports(ev: &Evidence) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
     // Positive half: a socket of our own must show up, or an empty list
     // would only mean the reading is broken.
     let probe = TcpListener::bind("127.0.0.1:0")?;
@@ -128,31 +151,18 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             "the reading sees the test's own socket on port {probe_port}; nothing listens on 21, 23, 512, 513 or 514"
         ));
     }
-
-    if Path::new(SSHD).is_file() {
-        check_sshd(ev, &mut found)?;
-    } else {
-        ev.note("sshd is not installed (openssh-server): no ssh server to check");
-    }
-
-    if !found.is_empty() {
-        bail!(
-            "plain-text authentication is possible: {}",
-            found.join("; ")
-        );
-    }
-    Ok(())
+    Ok(found)
 }
 
 /// The system sshd offers no `none` cipher, and a real connection is
 /// encrypted.
-fn check_sshd(ev: &Evidence, found: &mut Vec<String>) -> anyhow::Result<()> {
+fn check_sshd(ev: &Evidence, found: &mut Findings) -> anyhow::Result<()> {
     // Started first: it also provides sshd's privilege-separation
     // directory, which `sshd -T` needs on an image where ssh is not running.
     let sshd = PrivateSshd::start(ev)?;
 
     ev.step("the system sshd's effective configuration (sshd -T, read only)");
-    let effective = sh(ev, SSHD, &["-T"])?.stdout;
+    let effective = run_ok(ev, &mut sshd_test_mode()?, None)?.stdout;
     let ciphers = effective
         .lines()
         .find_map(|l| l.strip_prefix("ciphers "))
@@ -160,7 +170,7 @@ fn check_sshd(ev: &Evidence, found: &mut Vec<String>) -> anyhow::Result<()> {
         .to_owned();
     ensure!(!ciphers.is_empty(), "sshd -T shows no ciphers line");
     if ciphers.split(',').any(|c| c == "none") {
-        found.push(format!(
+        found.violation(format!(
             "the system sshd offers the none cipher ({ciphers})"
         ));
     } else {
@@ -168,18 +178,14 @@ fn check_sshd(ev: &Evidence, found: &mut Vec<String>) -> anyhow::Result<()> {
     }
 
     ev.step("sshd refuses a none cipher even when given one (test mode, nothing is started)");
-    let forced = run_cmd(
-        ev,
-        Command::new(SSHD).args(["-T", "-o", "Ciphers=none"]),
-        None,
-    )?;
+    let forced = run_cmd(ev, sshd_test_mode()?.args(["-o", "Ciphers=none"]), None)?;
     if forced.success
         && forced.stdout.lines().any(|l| {
             l.strip_prefix("ciphers ")
                 .is_some_and(|c| c.split(',').any(|c| c == "none"))
         })
     {
-        found.push("sshd accepts Ciphers=none".to_owned());
+        found.violation("sshd accepts Ciphers=none".to_owned());
     } else {
         ev.ok(format!(
             "sshd -T -o Ciphers=none is refused: {}",
@@ -192,7 +198,7 @@ fn check_sshd(ev: &Evidence, found: &mut Vec<String>) -> anyhow::Result<()> {
     }
     let client = sh(ev, "ssh", &["-Q", "cipher"])?.stdout;
     if client.lines().any(|c| c.trim() == "none") {
-        found.push("the ssh client supports the none cipher".to_owned());
+        found.violation("the ssh client supports the none cipher".to_owned());
     }
 
     ev.step("positive half: a connection to a private sshd with the system's policy is encrypted");

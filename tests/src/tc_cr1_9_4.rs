@@ -17,7 +17,6 @@ use harness::pki::{Pki, Timings};
 use harness::{Case, Evidence, TestUser};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 pub const CASE: Case = Case::met(
     "TC_CR1.9_4",
@@ -293,7 +292,7 @@ fn assert_unreadable(user: &TestUser, path: &Path) -> anyhow::Result<()> {
 fn image_private_keys(ev: &Evidence) -> anyhow::Result<Vec<PathBuf>> {
     let mut keys: Vec<PathBuf> = Vec::new();
     if Path::new(harness::sshd::SSHD).is_file() {
-        let t = run_cmd(ev, Command::new(harness::sshd::SSHD).arg("-T"), None)?;
+        let t = run_cmd(ev, &mut harness::sshd_match::sshd_test_mode()?, None)?;
         keys.extend(
             t.stdout
                 .lines()

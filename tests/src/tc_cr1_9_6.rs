@@ -1,19 +1,26 @@
 //! TC_CR1.9_6 — CR1.9 strength of public key-based authentication: algorithm compliance.
 //!
-//! Proves, on the system's real sshd configuration (`sshd -T`, read-only)
-//! and with the system's OpenSSL configuration: sshd offers modern
+//! Proves, on the system's real sshd configuration (`sshd -T -C`, read-only,
+//! for a plain connection, root, every port sshd listens on and a
+//! connection each `Match` block selects) and with the system's OpenSSL
+//! configuration: sshd offers modern
 //! algorithms and no `ssh-dss`, no SHA-1 `ssh-rsa` signature (user keys,
 //! host keys, CA signatures), no CBC or `none` cipher, no `hmac-md5` or
 //! `hmac-sha1-96` MAC; an OpenSSL TLS client at the configured security
 //! level completes a handshake with an RSA-2048 / SHA-256 server and refuses
 //! an RSA-1024 server certificate and a SHA-1-signed one, and an OpenSSL
 //! server refuses to load the RSA-1024 certificate at all.
-//! Negative control: profile `weak-ssh-algorithms` (an sshd drop-in with
-//! `PubkeyAcceptedAlgorithms +ssh-rsa,ssh-dss`).
+//! A violation found is reported even when a later step cannot run.
+//! Negative controls: profiles `weak-ssh-algorithms` (an sshd drop-in with
+//! `PubkeyAcceptedAlgorithms +ssh-rsa,ssh-dss`) and
+//! `weak-ssh-algorithms-in-match` (`+ssh-rsa` inside a `Match Address`
+//! block only, which `sshd -T` alone never shows).
 
-use harness::command::{find_program, run as run_cmd, run_ok};
+use harness::case::Findings;
+use harness::command::{find_program, run as run_cmd};
 use harness::pki::{KeyType, LeafSpec, Pki, Timings};
 use harness::sshd::SSHD;
+use harness::sshd_match::effective_configs;
 use harness::{Case, Evidence};
 use std::path::Path;
 use std::process::Command;
@@ -44,12 +51,10 @@ const STRONG_SIGNATURES: [&str; 4] = [
 ];
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
-    ev.step("sshd: the system's effective configuration (sshd -T), read-only");
-    let mut failures = Vec::new();
+    let mut findings = Findings::default();
+    ev.step("sshd: the effective configuration of every connection it treats differently (sshd -T -C), read-only");
     if Path::new(SSHD).is_file() {
-        let t = run_ok(ev, Command::new(SSHD).arg("-T"), None)
-            .map_err(|e| e.context("reading the system's sshd configuration"))?;
-        failures.extend(check_sshd(ev, &t.stdout)?);
+        check_every_connection(ev, &mut findings);
     } else {
         ev.note(format!(
             "{SSHD} is not installed (openssh-server): the sshd part is skipped"
@@ -57,81 +62,119 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     }
 
     ev.step("OpenSSL: TLS with the system's configuration and security level");
-    failures.extend(check_openssl(ev)?);
-
-    anyhow::ensure!(
-        failures.is_empty(),
-        "weak algorithms allowed: {}",
-        failures.join("; ")
-    );
-    Ok(())
+    if let Err(e) = check_openssl(ev, &mut findings) {
+        findings.step(Err(e));
+    }
+    findings.verdict("weak algorithms allowed")
 }
 
-/// The sshd algorithm lists: every violation, as text.
-fn check_sshd(ev: &Evidence, effective: &str) -> anyhow::Result<Vec<String>> {
-    let list = |key: &str| -> anyhow::Result<Vec<String>> {
-        let values: Vec<String> = effective
+/// Every connection that `Match` blocks, ports and root can tell apart:
+/// its algorithm lists, each violation named with the connection it is for.
+fn check_every_connection(ev: &Evidence, findings: &mut Findings) {
+    let (evaluations, _members) = match effective_configs(ev) {
+        Ok(evaluated) => evaluated,
+        Err(e) => return findings.step(Err(e)),
+    };
+    let plain = &evaluations[0].config;
+    for (i, evaluation) in evaluations.iter().enumerate() {
+        let who = &evaluation.spec.why;
+        if i > 0 && evaluation.config == *plain {
+            ev.ok(format!(
+                "{who}: the same configuration as a plain connection"
+            ));
+            continue;
+        }
+        ev.note(format!(
+            "algorithms for {who} (sshd -T -C {}):",
+            evaluation.spec.arg()
+        ));
+        check_sshd(ev, &evaluation.config, who, findings);
+    }
+}
+
+/// One algorithm list of `sshd -T`: what in it is weak, what it says when
+/// nothing is, and whether a modern signature algorithm must be in it (an
+/// empty or unparsed list would pass the absence check vacuously).
+struct AlgorithmRule {
+    key: &'static str,
+    weak: fn(&str) -> bool,
+    clean: &'static str,
+    needs_strong_signature: bool,
+}
+
+const RULES: [AlgorithmRule; 6] = [
+    signature_rule("pubkeyacceptedalgorithms"),
+    signature_rule("hostbasedacceptedalgorithms"),
+    signature_rule("hostkeyalgorithms"),
+    signature_rule("casignaturealgorithms"),
+    AlgorithmRule {
+        key: "ciphers",
+        weak: |c| {
+            c.ends_with("-cbc") || c.contains("-cbc@") || c == "none" || c.starts_with("arcfour")
+        },
+        clean: "no CBC, no none, no arcfour",
+        needs_strong_signature: false,
+    },
+    AlgorithmRule {
+        key: "macs",
+        weak: |m| m.starts_with("hmac-md5") || m.starts_with("hmac-sha1-96"),
+        clean: "no hmac-md5, no hmac-sha1-96",
+        needs_strong_signature: false,
+    },
+];
+
+const fn signature_rule(key: &'static str) -> AlgorithmRule {
+    AlgorithmRule {
+        key,
+        weak: |a| WEAK_SIGNATURES.contains(&a),
+        clean: "no ssh-dss, no SHA-1 ssh-rsa",
+        needs_strong_signature: true,
+    }
+}
+
+/// The sshd algorithm lists of one connection (`sshd -T -C` output): each
+/// violation, or why a list cannot be checked, into `findings`.
+fn check_sshd(ev: &Evidence, effective: &str, who: &str, findings: &mut Findings) {
+    let list = |key: &str| -> Vec<String> {
+        effective
             .lines()
             .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
             .map(|v| v.split(',').map(|a| a.trim().to_owned()).collect())
-            .unwrap_or_default();
-        anyhow::ensure!(
-            !values.is_empty() && !values[0].is_empty(),
-            "sshd -T shows no {key}: cannot check it"
-        );
-        ev.note(format!("{key}: {}", values.join(",")));
-        Ok(values)
+            .unwrap_or_default()
     };
-    let mut failures = Vec::new();
-    for key in [
-        "pubkeyacceptedalgorithms",
-        "hostkeyalgorithms",
-        "casignaturealgorithms",
-    ] {
-        let algs = list(key)?;
-        anyhow::ensure!(
-            algs.iter().any(|a| STRONG_SIGNATURES.contains(&a.as_str())),
-            "{key} offers none of {}: the list is not what this check expects",
-            STRONG_SIGNATURES.join(", ")
-        );
-        let weak: Vec<&String> = algs
-            .iter()
-            .filter(|a| WEAK_SIGNATURES.contains(&a.as_str()))
-            .collect();
+    for rule in &RULES {
+        let algs = list(rule.key);
+        if algs.is_empty() || algs[0].is_empty() {
+            findings.step(Err(anyhow::anyhow!(
+                "sshd -T shows no {} for {who}: cannot check it",
+                rule.key
+            )));
+            continue;
+        }
+        ev.note(format!("{}: {}", rule.key, algs.join(",")));
+        if rule.needs_strong_signature
+            && !algs.iter().any(|a| STRONG_SIGNATURES.contains(&a.as_str()))
+        {
+            findings.step(Err(anyhow::anyhow!(
+                "{} for {who} offers none of {}: the list is not what this check expects",
+                rule.key,
+                STRONG_SIGNATURES.join(", ")
+            )));
+            continue;
+        }
+        let weak: Vec<&String> = algs.iter().filter(|a| (rule.weak)(a)).collect();
         if weak.is_empty() {
-            ev.ok(format!("{key}: no ssh-dss, no SHA-1 ssh-rsa"));
+            ev.ok(format!("{}: {}", rule.key, rule.clean));
         } else {
-            failures.push(format!("sshd {key} offers {weak:?}"));
+            findings.violation(format!("sshd {} offers {weak:?} for {who}", rule.key));
         }
     }
 
-    let ciphers = list("ciphers")?;
-    let weak: Vec<&String> = ciphers
-        .iter()
-        .filter(|c| {
-            c.ends_with("-cbc") || c.contains("-cbc@") || *c == "none" || c.starts_with("arcfour")
-        })
-        .collect();
-    if weak.is_empty() {
-        ev.ok("ciphers: no CBC, no none, no arcfour");
-    } else {
-        failures.push(format!("sshd ciphers offer {weak:?}"));
-    }
-
-    let macs = list("macs")?;
-    let weak: Vec<&String> = macs
-        .iter()
-        .filter(|m| m.starts_with("hmac-md5") || m.starts_with("hmac-sha1-96"))
-        .collect();
-    if weak.is_empty() {
-        ev.ok("macs: no hmac-md5, no hmac-sha1-96");
-    } else {
-        failures.push(format!("sshd MACs offer {weak:?}"));
-    }
-
     // Not a catalog criterion, recorded for the assessor.
-    let kex = list("kexalgorithms")?;
-    let sha1_kex: Vec<&String> = kex.iter().filter(|k| k.ends_with("-sha1")).collect();
+    let sha1_kex: Vec<String> = list("kexalgorithms")
+        .into_iter()
+        .filter(|k| k.ends_with("-sha1"))
+        .collect();
     ev.note(format!(
         "key exchange with SHA-1: {}",
         if sha1_kex.is_empty() {
@@ -140,11 +183,11 @@ fn check_sshd(ev: &Evidence, effective: &str) -> anyhow::Result<Vec<String>> {
             format!("{sha1_kex:?} offered")
         }
     ));
-    Ok(failures)
 }
 
-/// TLS at the system's security level: every violation, as text.
-fn check_openssl(ev: &Evidence) -> anyhow::Result<Vec<String>> {
+/// TLS at the system's security level: each violation into `findings` as
+/// it is found (an error later does not take it back).
+fn check_openssl(ev: &Evidence, findings: &mut Findings) -> anyhow::Result<()> {
     let times = Timings::new(ev);
     let pki = Pki::new(ev, &times)?;
     let conf = std::fs::read_to_string("/etc/ssl/openssl.cnf").unwrap_or_default();
@@ -165,7 +208,6 @@ fn check_openssl(ev: &Evidence) -> anyhow::Result<Vec<String>> {
         let _ = run_cmd(ev, Command::new(openssl).arg("version"), None);
     }
     let root = pki.root().clone();
-    let mut failures = Vec::new();
 
     let strong = pki.issue(
         &root,
@@ -189,7 +231,7 @@ fn check_openssl(ev: &Evidence) -> anyhow::Result<Vec<String>> {
     match pki.tls_server(&weak_key, false) {
         Ok(server) => {
             drop(server);
-            failures.push(
+            findings.violation(
                 "openssl s_server loaded an RSA-1024 certificate at the configured security level"
                     .to_owned(),
             );
@@ -202,11 +244,11 @@ fn check_openssl(ev: &Evidence) -> anyhow::Result<Vec<String>> {
     let mut server = pki.tls_server(&weak_key, true)?;
     let refused = pki.tls_connect(&mut server, &root.cert)?;
     match refused.verify {
-        _ if refused.established => failures.push(
+        _ if refused.established => findings.violation(
             "the TLS client completed a handshake with an RSA-1024 server certificate".to_owned(),
         ),
         Some((66, _)) => ev.ok("RSA-1024 server certificate: the client refuses it (verify error 66, EE certificate key too weak)"),
-        other => failures.push(format!(
+        other => findings.violation(format!(
             "RSA-1024 server certificate: refused, but not for its key size ({other:?})"
         )),
     }
@@ -216,13 +258,13 @@ fn check_openssl(ev: &Evidence) -> anyhow::Result<Vec<String>> {
     let mut server = pki.tls_server(&sha1, true)?;
     let refused = pki.tls_connect(&mut server, &root.cert)?;
     match refused.verify {
-        _ if refused.established => failures.push(
+        _ if refused.established => findings.violation(
             "the TLS client completed a handshake with a SHA-1-signed server certificate".to_owned(),
         ),
         Some((68, _)) => ev.ok("SHA-1-signed server certificate: the client refuses it (verify error 68, CA signature digest algorithm too weak)"),
-        other => failures.push(format!(
+        other => findings.violation(format!(
             "SHA-1-signed server certificate: refused, but not for its digest ({other:?})"
         )),
     }
-    Ok(failures)
+    Ok(())
 }

@@ -15,6 +15,8 @@
 //! - [`dialogue`]: answering PAM's questions on a PTY and classifying the end,
 //!   for every flow below;
 //! - [`login`]: the real authentication flows (`login`, `su`) driven on a PTY;
+//! - [`entry_points`]: every interactive entry point of the image (`login`,
+//!   `su`, the device's sshd), for the cases about an account's state;
 //! - [`passwd`]: password changes (`passwd` on a PTY, `chpasswd`), checked
 //!   against /etc/shadow;
 //! - [`shadow`]: the stored hash and ageing fields, and `chage -l`;
@@ -46,6 +48,7 @@ pub mod command;
 pub mod deadline;
 pub mod device_sshd;
 pub mod dialogue;
+pub mod entry_points;
 pub mod evidence;
 pub mod fail2ban;
 pub mod faillock;

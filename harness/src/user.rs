@@ -260,6 +260,20 @@ impl TestUser {
         Ok(())
     }
 
+    /// Empty the account's faillock tally (`faillock --reset`), so failures
+    /// a case caused on purpose do not lock it for the next step.
+    pub fn clear_failures(&self) -> Result<()> {
+        if crate::command::find_program("faillock").is_some() {
+            run_ok(
+                &self.ev,
+                Command::new("faillock").args(["--user", &self.name, "--reset"]),
+                None,
+            )
+            .with_context(|| format!("clearing the faillock tally of {}", self.name))?;
+        }
+        Ok(())
+    }
+
     /// Remove the account now (the CR1.3/CR1.4 flows delete accounts on purpose).
     pub fn delete(mut self) -> Result<()> {
         self.remove()

@@ -2,15 +2,18 @@
 //!
 //! Proves: `chage -m/-M/-W` values are stored in /etc/shadow and reported by
 //! `chage -l`, and the user cannot change them; after `chage -d 0` (the
-//! administrator's "change at next login") a console login with the right
-//! password leads to the change dialogue on the PTY instead of a shell,
-//! with a wrong password it does not; once changed, the new password logs
-//! in and the old one is refused.
-//! Negative control: profile `account-no-unix` (the account stack ignores
-//! password expiry): the right password gives a shell with no change.
+//! administrator's "change at next login") the right password leads to the
+//! change dialogue instead of a shell at every interactive entry point
+//! (console `login`, `su`, ssh to the device's own sshd), a wrong password
+//! does not; the change is made on the console's PTY, after which the new
+//! password logs in and the old one is refused.
+//! Negative controls: profiles `account-no-unix` (the account stack ignores
+//! password expiry): the right password gives a shell with no change;
+//! `sshd-account-phase-skipped` (the same over ssh only).
 
 use anyhow::ensure;
 use harness::command::{run as run_cmd, sh};
+use harness::entry_points::EntryPoints;
 use harness::login::{login_changing, su_from};
 use harness::password::strong_password;
 use harness::shadow::{self, chage_list, CHAGE_MAX, CHAGE_MIN, CHAGE_WARN};
@@ -76,6 +79,10 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let wrong = strong_password()?;
     su_from(ev, &caller, user.name(), &wrong)?.assert_refused()?;
     ev.ok("a wrong password is refused, without any change dialogue");
+
+    let entries = EntryPoints::open(ev)?;
+    entries.each(ev, user.name(), &old, |a| a.assert_change_required())?;
+    ev.ok("the right password leads to the change dialogue, not a shell, at every entry point (the dialogue left unanswered)");
 
     let new = strong_password()?;
     let forced = login_changing(ev, &mut user, &new)?;

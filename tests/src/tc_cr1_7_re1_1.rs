@@ -3,16 +3,20 @@
 //! Proves: the ageing values set with `chage` are enforced, not just
 //! stored. Maximum: a password younger than the maximum logs in without
 //! being asked to change, one older than the maximum forces a change (and
-//! only the new password works afterwards). Warning: 5 days before expiry
+//! only the new password works afterwards; the change is demanded at every
+//! interactive entry point: console `login`, `su`, ssh to the device's own
+//! sshd). Warning: 5 days before expiry
 //! the login shows the 7-day warning, 20 days before it does not. Minimum:
 //! before the minimum age the user's own `passwd` is refused ("You must
 //! wait longer…") and the stored hash stays; with no minimum the same
 //! change goes through.
-//! Negative control: profile `account-no-unix` (the account stack ignores
-//! expiry): the expired password logs in without a change.
+//! Negative controls: profiles `account-no-unix` (the account stack ignores
+//! expiry): the expired password logs in without a change;
+//! `sshd-account-phase-skipped` (the same over ssh only).
 
 use anyhow::ensure;
 use harness::command::sh;
+use harness::entry_points::EntryPoints;
 use harness::login::{su_changing, su_from};
 use harness::passwd::passwd_own;
 use harness::password::strong_password;
@@ -53,6 +57,9 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     ev.step("changed 31 days ago: past the 30-day maximum, the login forces a change");
     sh(ev, "chage", &["-d", &last_change(31), &name])?;
     let old = user.password().to_owned();
+    let entries = EntryPoints::open(ev)?;
+    entries.each(ev, &name, &old, |a| a.assert_change_required())?;
+    ev.ok("past the maximum: every entry point demands the change before a shell (the dialogue left unanswered)");
     let new = strong_password()?;
     su_changing(ev, &caller, &mut user, &new)?.assert_changed_then_shell_as(&name)?;
     su_from(ev, &caller, &name, &old)?.assert_refused()?;

@@ -106,11 +106,20 @@ inner_disk() {
 # Runs the suite on the booted image (fr1-suite.service), puts the results on
 # the host's 9p share and powers off: ci/qemu-image.sh.
 mkdir -p /fr1-out
-if ! mount -t 9p -o trans=virtio,version=9p2000.L fr1out /fr1-out; then
-    echo "fr1-qemu-run: cannot mount the results share" > /dev/console
-    systemctl poweroff --no-block
-    exit 1
-fi
+# The share's virtio channel exists once 9pnet_virtio has probed the device,
+# which module autoloading can finish after this unit starts ("9pnet_virtio:
+# no channels available for device fr1out", seen once): wait for it, bounded.
+modprobe 9pnet_virtio 2> /dev/null || true
+tries=0
+until mount -t 9p -o trans=virtio,version=9p2000.L fr1out /fr1-out 2> /dev/null; do
+    tries=\$((tries + 1))
+    if [ "\$tries" -ge 60 ]; then
+        echo "fr1-qemu-run: cannot mount the results share (60 s)" > /dev/console
+        systemctl poweroff --no-block
+        exit 1
+    fi
+    sleep 1
+done
 cut -d' ' -f1 /proc/uptime > /fr1-out/suite-start-uptime
 status=0
 /usr/bin/cip-iec-fr1-tests --junit /fr1-out/junit.xml --evidence-dir /fr1-out/evidence$suite_args || status=\$?

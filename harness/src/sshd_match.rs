@@ -63,7 +63,11 @@ impl ConnectionSpec {
     /// only the global configuration sets (ports, host keys, ciphers), what
     /// any connection gets.
     pub fn plain() -> Result<Self> {
-        let blocks = match_blocks(Path::new(SYSTEM_CONFIG)).unwrap_or_default();
+        Self::plain_for(&match_blocks(Path::new(SYSTEM_CONFIG)).unwrap_or_default())
+    }
+
+    /// [`ConnectionSpec::plain`] for Match blocks already read.
+    fn plain_for(blocks: &[MatchBlock]) -> Result<Self> {
         let needs_rdomain = blocks
             .iter()
             .any(|b| b.criteria.iter().any(|(k, _)| k == "rdomain"));
@@ -110,15 +114,19 @@ pub fn sshd_test_mode() -> Result<Command> {
 /// evaluation is no longer needed (they are the group members made for
 /// `Match Group` blocks; dropping them removes them).
 pub fn effective_configs(ev: &Evidence) -> Result<(Vec<Evaluation>, Vec<TestUser>)> {
-    let plain = ConnectionSpec::plain()?;
-    let global = run_ok(ev, &mut sshd_test_mode()?, None)
-        .context("reading the system's sshd configuration (sshd -T)")?
-        .stdout;
+    let blocks = match_blocks(Path::new(SYSTEM_CONFIG))?;
+    let plain = ConnectionSpec::plain_for(&blocks)?;
+    let global = run_ok(
+        ev,
+        Command::new(SSHD).args(["-T", "-C", &plain.arg()]),
+        None,
+    )
+    .context("reading the system's sshd configuration (sshd -T)")?
+    .stdout;
     let ports: Vec<u16> = global
         .lines()
         .filter_map(|l| l.strip_prefix("port ")?.trim().parse().ok())
         .collect();
-    let blocks = match_blocks(Path::new(SYSTEM_CONFIG))?;
     ev.note(if blocks.is_empty() {
         format!("{SYSTEM_CONFIG} (includes followed) has no Match block")
     } else {

@@ -21,6 +21,10 @@
 //!   against /etc/shadow;
 //! - [`shadow`]: the stored hash and ageing fields, and `chage -l`;
 //! - [`pam`]: a PAM service's stack as libpam reads it (includes followed);
+//! - [`pam_grants`]: lines of any PAM service that let someone through without
+//!   an authenticator, and under which condition;
+//! - [`grant_trial`]: such a line tried for real, with a throw-away account
+//!   put in its condition and a wrong password;
 //! - [`password_policy`]: the quality module in the password stack, its
 //!   policy, and passwords derived from it to try;
 //! - [`services`]: installed packages and listening TCP sockets;
@@ -53,12 +57,14 @@ pub mod evidence;
 pub mod fail2ban;
 pub mod faillock;
 pub mod file_guard;
+pub mod grant_trial;
 pub mod journal;
 pub mod login;
 pub mod mfa;
 pub mod net;
 pub mod netns;
 pub mod pam;
+pub mod pam_grants;
 pub mod passwd;
 pub mod password;
 pub mod password_policy;

@@ -2,11 +2,28 @@
 //!
 //! Proves: on a PTY, `login` and `su -` (run by another unprivileged user)
 //! with the right password give a shell whose `id -un` is the user; the same
-//! flows with a wrong password are refused.
-//! Negative control: profile `pam-permit` (pam_unix.so replaced by
-//! pam_permit.so in common-auth) — the wrong password gets a shell.
+//! flows with a wrong password are refused. And no PAM service lets anyone
+//! through without an authenticator: every service's auth stack in
+//! /etc/pam.d (includes followed) is played through with the password
+//! failing; each line that still lets someone in (a `sufficient`
+//! pam_wheel `trust`, a pam_succeed_if jumping over pam_unix, a pam_permit,
+//! a pam_rootok in `login`/`sshd`) is listed, and tried for real where the
+//! suite drives the service: a throw-away account is put in the line's
+//! condition (the group it names) and must still be refused with a wrong
+//! password. A line in a service the suite cannot drive fails from the
+//! configuration alone; pam_rootok in su, chfn, runuser… (root needs no
+//! password to become anyone) is by design.
+//! Negative controls: profile `pam-permit` (pam_unix.so replaced by
+//! pam_permit.so in common-auth) — the wrong password gets a shell;
+//! profile `su-wheel-trust` (`auth sufficient pam_wheel.so trust use_uid
+//! group=operators` in /etc/pam.d/su) — a caller in group operators gets
+//! any account with a wrong password.
 
+use harness::case::Findings;
+use harness::device_sshd::RemoteLogins;
+use harness::grant_trial::{try_grant, Trial};
 use harness::login::{login, su_from};
+use harness::pam_grants::survey;
 use harness::password::strong_password;
 use harness::{Case, Evidence, TestUser};
 
@@ -14,7 +31,7 @@ pub const CASE: Case = Case::met(
     "TC_CR1.1_1",
     "CR1.1",
     "Human user identification and authentication (local)",
-    "login and su on a PTY accept the right password and refuse a wrong one",
+    "login and su on a PTY accept the right password and refuse a wrong one; no PAM line lets an account through without an authenticator, tried as a member of each group such a line names",
     run,
 );
 
@@ -22,6 +39,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let user = TestUser::create(ev)?;
     let caller = TestUser::create(ev)?;
     let wrong = strong_password()?;
+    let mut found = Findings::default();
 
     ev.step("console login with the right password, then with a wrong one");
     login(ev, user.name(), user.password())?.assert_shell_as(user.name())?;
@@ -32,5 +50,52 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     su_from(ev, &caller, user.name(), user.password())?.assert_shell_as(user.name())?;
     su_from(ev, &caller, user.name(), &wrong)?.assert_refused()?;
     ev.ok("su: right password gives a shell as the user, wrong password is refused");
-    Ok(())
+
+    ev.step("every PAM service's auth stack, played through with the password failing");
+    let pam = survey()?;
+    ev.note(format!("auth stacks read: {}", pam.services.join(", ")));
+    if !pam.assumed_authenticators.is_empty() {
+        ev.note(format!(
+            "modules taken to check an authenticator: {}",
+            pam.assumed_authenticators
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let remote = match pam.grants.iter().any(|g| g.service == "sshd") {
+        true if std::path::Path::new(harness::sshd::SSHD).is_file() => {
+            Some(RemoteLogins::open(ev)?)
+        }
+        _ => None,
+    };
+    for grant in &pam.grants {
+        if grant.only_root() {
+            ev.ok(format!(
+                "{} — by design: root needs no password to become anyone",
+                grant.describe()
+            ));
+            continue;
+        }
+        ev.note(grant.describe());
+        match try_grant(ev, grant, remote.as_ref()) {
+            Ok(Trial::GotIn { flow }) => found.violation(format!(
+                "{flow}: a wrong password got in ({})",
+                grant.describe()
+            )),
+            Ok(Trial::Refused { flow }) => ev.ok(format!(
+                "{flow}: with the condition met, the wrong password was still refused"
+            )),
+            Ok(Trial::Unmeetable(why)) => ev.ok(format!("nobody meets it: {why}")),
+            Ok(Trial::NotTried(why)) => {
+                found.violation(format!("{} (not tried: {why})", grant.describe()))
+            }
+            Err(e) => found.step(Err(e)),
+        }
+    }
+    if pam.grants.is_empty() {
+        ev.ok("no line in any service lets anyone through without an authenticator");
+    }
+    found.verdict("PAM lets an account through without an authenticator")
 }

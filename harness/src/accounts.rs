@@ -38,6 +38,37 @@ fn parse_id_file(text: &str) -> Result<Vec<Entry>> {
         .collect()
 }
 
+/// The accounts a person can log in to: root, and every account of
+/// /etc/passwd with a UID in login.defs' [UID_MIN, UID_MAX] (1000..60000
+/// unless set) whose shell is not nologin or false.
+pub fn login_accounts() -> Result<Vec<nix::unistd::User>> {
+    let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
+    let setting = |key: &str, default: u32| {
+        defs.lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                (w.next() == Some(key)).then(|| w.next()?.parse().ok())?
+            })
+            .next_back()
+            .unwrap_or(default)
+    };
+    let (min, max) = (setting("UID_MIN", 1000), setting("UID_MAX", 60000));
+    let mut out = Vec::new();
+    for entry in read_id_file("/etc/passwd")? {
+        if entry.id != 0 && !(min..=max).contains(&entry.id) {
+            continue;
+        }
+        let Some(user) = nix::unistd::User::from_name(&entry.name)? else {
+            continue;
+        };
+        let shell = user.shell.to_string_lossy();
+        if !(shell.ends_with("/nologin") || shell.ends_with("/false")) {
+            out.push(user);
+        }
+    }
+    Ok(out)
+}
+
 /// Names that occur more than once, and IDs that occur more than once
 /// (with the names sharing them). Empty when every identifier is unique.
 pub fn duplicates(entries: &[Entry]) -> Vec<String> {

@@ -38,6 +38,7 @@
 //! - [`net`]: loopback ports, and servers in a private network namespace ([`net::IsolatedServer`]);
 //! - [`pki`]: a per-run X.509 PKI with the target's `openssl`: CAs, certificates,
 //!   CRL, OCSP responder, CMP mock server, TLS, `openssl verify` ([`pki::Pki`]);
+//! - [`principals_command`]: sshd's AuthorizedPrincipalsCommand run for an account;
 //! - [`ssh_ca`]: an SSH user CA, user certificates, revoked-key lists and where
 //!   sshd looks up principals ([`ssh_ca::SshCa`]);
 //! - [`faillock`]: the configured lockout policy and a user's failure record;
@@ -69,6 +70,7 @@ pub mod passwd;
 pub mod password;
 pub mod password_policy;
 pub mod pki;
+pub mod principals_command;
 pub mod private_dir;
 pub mod process;
 pub mod pty;

@@ -226,8 +226,8 @@ pub enum PrincipalsLookup {
     AccountName,
     /// `AuthorizedPrincipalsFile` (with its `%` tokens, as configured).
     File(String),
-    /// `AuthorizedPrincipalsCommand`.
-    Command(String),
+    /// `AuthorizedPrincipalsCommand`, with the account it runs as.
+    Command(crate::principals_command::PrincipalsCommand),
 }
 
 /// The principals lookup of the system's sshd configuration (`sshd -T`,
@@ -248,17 +248,9 @@ pub fn system_principals_lookup(ev: &Evidence, user: &str) -> Result<PrincipalsL
 }
 
 fn principals_lookup_of(effective: &str) -> PrincipalsLookup {
-    let value = |key: &str| {
-        effective
-            .lines()
-            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && *v != "none")
-            .map(str::to_owned)
-    };
-    if let Some(cmd) = value("authorizedprincipalscommand") {
+    if let Some(cmd) = crate::principals_command::PrincipalsCommand::of_effective(effective) {
         PrincipalsLookup::Command(cmd)
-    } else if let Some(file) = value("authorizedprincipalsfile") {
+    } else if let Some(file) = crate::sshd_match::setting(effective, "authorizedprincipalsfile") {
         PrincipalsLookup::File(file)
     } else {
         PrincipalsLookup::AccountName
@@ -269,25 +261,12 @@ fn principals_lookup_of(effective: &str) -> PrincipalsLookup {
 /// (home), `%U` (uid), `%u` (name); a relative path is relative to the home
 /// directory.
 pub fn expand_principals_path(template: &str, user: &TestUser) -> PathBuf {
-    let mut out = String::new();
-    let mut chars = template.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('%') => out.push('%'),
-            Some('h') => out.push_str(&user.home().to_string_lossy()),
-            Some('U') => out.push_str(&user.uid().to_string()),
-            Some('u') => out.push_str(user.name()),
-            Some(other) => {
-                out.push('%');
-                out.push(other);
-            }
-            None => out.push('%'),
-        }
-    }
+    let out = crate::principals_command::expand_tokens(template, |token| match token {
+        'h' => Some(user.home().to_string_lossy().into_owned()),
+        'U' => Some(user.uid().to_string()),
+        'u' => Some(user.name().to_owned()),
+        _ => None,
+    });
     let path = PathBuf::from(out);
     if path.is_relative() {
         user.home().join(path)
@@ -361,9 +340,9 @@ mod tests {
             PrincipalsLookup::File("/etc/ssh/all-principals".into())
         );
         let cmd = "authorizedprincipalsfile none\nauthorizedprincipalscommand /usr/bin/x %u\n";
-        assert_eq!(
+        assert!(matches!(
             principals_lookup_of(cmd),
-            PrincipalsLookup::Command("/usr/bin/x %u".into())
-        );
+            PrincipalsLookup::Command(c) if c.command == "/usr/bin/x %u"
+        ));
     }
 }

@@ -102,6 +102,17 @@ pub struct Evaluation {
     pub config: String,
 }
 
+/// A setting of `sshd -T` output (lower-case keyword), `None` when unset
+/// or `none`.
+pub fn setting(effective: &str, keyword: &str) -> Option<String> {
+    effective
+        .lines()
+        .find_map(|l| l.strip_prefix(keyword)?.strip_prefix(' '))
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "none")
+        .map(str::to_owned)
+}
+
 /// `sshd -T -C` for the plain connection (add `-f`, `-o` as needed).
 pub fn sshd_test_mode() -> Result<Command> {
     let mut cmd = Command::new(SSHD);

@@ -7,13 +7,24 @@
 //! else a per-account `.ssh/authorized_principals` that the case configures
 //! on its private sshd (with `TrustedUserCAKeys` of the run's SSH CA). A's
 //! certificate logs in as A, B's as B, and A's certificate is refused as B
-//! (sshd: no authorized principal). X.509 the same way: a certificate for
-//! A verifies for A's host name and e-mail address and is refused for B's.
-//! Negative control: profile `shared-principals-file`
+//! (sshd: no authorized principal). Where the image maps principals with
+//! an `AuthorizedPrincipalsCommand`, the case runs it as sshd would (as its
+//! `AuthorizedPrincipalsCommandUser`, tokens expanded) for every account a
+//! person can log in to and for A and B: no principal may open two
+//! accounts, and A's and B's certificates carry what it gives them.
+//! X.509 the same way: a certificate for A verifies for A's host name and
+//! e-mail address and is refused for B's. A violation found is reported
+//! even when a later step cannot run.
+//! Negative controls: profile `shared-principals-file`
 //! (`AuthorizedPrincipalsFile /etc/ssh/all-principals`: one file listing
-//! every principal, shared by all accounts).
+//! every principal, shared by all accounts); profile
+//! `principals-command-shared` (an `AuthorizedPrincipalsCommand` that gives
+//! every account a fleet-wide role principal besides its own name).
 
+use harness::accounts::login_accounts;
+use harness::case::Findings;
 use harness::pki::{LeafSpec, Pki, Timings};
+use harness::principals_command::{shared_principals, CertTokens, PrincipalsCommand};
 use harness::ssh::ssh_key;
 use harness::ssh_ca::{system_principals_lookup, PrincipalGrants, PrincipalsLookup, SshCa};
 use harness::{Case, Evidence, PrivateSshd, TestUser};
@@ -35,6 +46,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let ca = SshCa::new(ev, &times)?;
     let a = TestUser::create(ev)?;
     let b = TestUser::create(ev)?;
+    let mut found = Findings::default();
 
     ev.step("where does the image's sshd look up the principals of an account?");
     let lookup = system_principals_lookup(ev, a.name())?;
@@ -47,86 +59,181 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let mut sshd = PrivateSshd::builder()
         .option("AuthenticationMethods", "publickey")
         .option("TrustedUserCAKeys", ca.public_key().display().to_string());
-    let template = match &lookup {
+    let key_a = ca.key("key-a")?;
+    let key_b = ca.key("key-b")?;
+    let mut grants = PrincipalGrants::new(ev);
+    let (principals_a, principals_b) = match &lookup {
         PrincipalsLookup::File(file) => {
             ev.note(format!(
                 "the image sets AuthorizedPrincipalsFile {file}: the private sshd keeps it, and the case grants principals there"
             ));
-            file.clone()
+            grant_roles(&mut grants, file, &a, &b)?
         }
         PrincipalsLookup::AccountName => {
             ev.note(format!(
                 "the image sets no principals lookup: the private sshd reads each account's {OWN_PRINCIPALS_FILE}"
             ));
             sshd = sshd.option("AuthorizedPrincipalsFile", OWN_PRINCIPALS_FILE);
-            OWN_PRINCIPALS_FILE.to_owned()
+            grant_roles(&mut grants, OWN_PRINCIPALS_FILE, &a, &b)?
         }
         PrincipalsLookup::Command(command) => {
-            anyhow::bail!(
-                "the image maps certificate principals with AuthorizedPrincipalsCommand {command}; \
-                 the case cannot grant principals to its own accounts through it, so the mapping is not shown: check that command's mapping"
-            );
+            ev.note(format!(
+                "the image maps principals with AuthorizedPrincipalsCommand {} (run as {}): the private sshd keeps it",
+                command.command, command.user
+            ));
+            sshd = sshd
+                .option("AuthorizedPrincipalsCommand", &command.command)
+                .option("AuthorizedPrincipalsCommandUser", &command.user);
+            match command_mapping(ev, &ca, &key_a, command, &a, &b, &mut found) {
+                Ok(both) => both,
+                Err(e) => {
+                    found.step(Err(e));
+                    return found.verdict("certificate principals open more than one account");
+                }
+            }
         }
     };
 
-    ev.step("each account gets its own role principal; the CA certifies a key for each role");
+    ev.step(
+        "the CA certifies a key for each account's principals; each logs in as its own account",
+    );
+    let crossed = (|| {
+        let cert_a = certify(&ca, &key_a, "cert-a", &a, &principals_a)?;
+        let cert_b = certify(&ca, &key_b, "cert-b", &b, &principals_b)?;
+        let sshd = sshd.start(ev)?;
+        let login = |user: &TestUser, key: &Path, cert: &Path| {
+            let opt = format!("CertificateFile={}", cert.display());
+            ssh_key(ev, &sshd, user.name(), key, &["-o", &opt])
+        };
+        login(&a, &key_a.private, &cert_a)?.assert_shell_as(a.name())?;
+        ev.ok(format!(
+            "certificate for {}: a shell as {}",
+            principals_a.join(", "),
+            a.name()
+        ));
+        login(&b, &key_b.private, &cert_b)?.assert_shell_as(b.name())?;
+        ev.ok(format!(
+            "certificate for {}: a shell as {}",
+            principals_b.join(", "),
+            b.name()
+        ));
+
+        ev.step("refusal: A's certificate used to log in as B");
+        let crossed = login(&b, &key_a.private, &cert_a)?;
+        if crossed.assert_refused().is_err() {
+            return Ok(vec![format!(
+                "a certificate for {} (A's principals) logged in as {}: principals do not map certificates to one account",
+                principals_a.join(", "),
+                b.name()
+            )]);
+        }
+        anyhow::ensure!(
+            sshd.log()
+                .contains("Certificate does not contain an authorized principal"),
+            "the certificate was refused as {}, but sshd did not log a principal mismatch",
+            b.name()
+        );
+        ev.ok(format!(
+            "A's certificate is refused as {} (sshd: Certificate does not contain an authorized principal)",
+            b.name()
+        ));
+        Ok(vec![])
+    })();
+    found.step(crossed);
+    drop(grants);
+    found.step(x509_mapping(ev, &times, &a, &b).map(|()| vec![]));
+    found.verdict("certificates open accounts they are not mapped to")
+}
+
+/// Each account gets its own role principal in the principals file
+/// `template` (sshd's tokens expanded per account).
+fn grant_roles(
+    grants: &mut PrincipalGrants,
+    template: &str,
+    a: &TestUser,
+    b: &TestUser,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let role_a = format!("role-{}", a.name());
     let role_b = format!("role-{}", b.name());
-    let mut grants = PrincipalGrants::new(ev);
-    grants.grant(&template, &a, &role_a)?;
-    grants.grant(&template, &b, &role_b)?;
-    let key_a = ca.key("key-a")?;
-    let key_b = ca.key("key-b")?;
-    let cert_a = ca.certify(
-        &key_a,
-        "cert-a",
-        &format!("fr1 {}", a.name()),
-        &[&role_a],
-        harness::pki::Validity::Current,
-    )?;
-    let cert_b = ca.certify(
-        &key_b,
-        "cert-b",
-        &format!("fr1 {}", b.name()),
-        &[&role_b],
-        harness::pki::Validity::Current,
-    )?;
-    let sshd = sshd.start(ev)?;
-    let login = |user: &TestUser, key: &Path, cert: &Path| {
-        let opt = format!("CertificateFile={}", cert.display());
-        ssh_key(ev, &sshd, user.name(), key, &["-o", &opt])
+    grants.grant(template, a, &role_a)?;
+    grants.grant(template, b, &role_b)?;
+    Ok((vec![role_a], vec![role_b]))
+}
+
+/// The image's own AuthorizedPrincipalsCommand, run as sshd runs it for
+/// every account a person can log in to and for A and B: a principal it
+/// gives to two accounts is a violation; the principals it gives A and B
+/// are the ones their certificates carry.
+fn command_mapping(
+    ev: &Evidence,
+    ca: &SshCa,
+    key: &harness::ssh_ca::SshKey,
+    command: &PrincipalsCommand,
+    a: &TestUser,
+    b: &TestUser,
+    found: &mut Findings,
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    ev.step("run the AuthorizedPrincipalsCommand for every login account, as sshd would");
+    let probe = certify(ca, key, "probe", a, &["fr1-probe".to_owned()])?;
+    let tokens = CertTokens::read(ev, &probe, ca.public_key())?;
+    let mut mapping = Vec::new();
+    for account in login_accounts()? {
+        let principals = command.principals_for(ev, &account, &tokens)?;
+        ev.note(format!(
+            "{}: {}",
+            account.name,
+            if principals.is_empty() {
+                "no principal".to_owned()
+            } else {
+                principals.join(", ")
+            }
+        ));
+        mapping.push((account.name, principals));
+    }
+    for (principal, owners) in shared_principals(&mapping) {
+        found.violation(format!(
+            "principal {principal} opens the accounts {}",
+            owners.join(", ")
+        ));
+    }
+    let of = |user: &TestUser| {
+        mapping
+            .iter()
+            .find(|(name, _)| name == user.name())
+            .map(|(_, p)| p.clone())
+            .unwrap_or_default()
     };
-
-    login(&a, &key_a.private, &cert_a)?.assert_shell_as(a.name())?;
-    ev.ok(format!("certificate for {role_a}: a shell as {}", a.name()));
-    login(&b, &key_b.private, &cert_b)?.assert_shell_as(b.name())?;
-    ev.ok(format!("certificate for {role_b}: a shell as {}", b.name()));
-
-    ev.step(format!(
-        "refusal: A's certificate ({role_a}) used to log in as B"
-    ));
-    let crossed = login(&b, &key_a.private, &cert_a)?;
-    crossed.assert_refused().map_err(|e| {
-        e.context(format!(
-            "a certificate for principal {role_a} logged in as {}: principals do not map certificates to accounts",
-            b.name()
-        ))
-    })?;
+    let (pa, pb) = (of(a), of(b));
     anyhow::ensure!(
-        sshd.log()
-            .contains("Certificate does not contain an authorized principal"),
-        "the certificate was refused as {}, but sshd did not log a principal mismatch",
+        !pa.is_empty() && !pb.is_empty(),
+        "the AuthorizedPrincipalsCommand maps no principal to the fresh accounts {} and {}, so no certificate can be shown to open exactly its own account",
+        a.name(),
         b.name()
     );
-    ev.ok(format!(
-        "A's certificate is refused as {} (sshd: Certificate does not contain an authorized principal)",
-        b.name()
-    ));
-    drop(sshd);
-    drop(grants);
+    Ok((pa, pb))
+}
 
+fn certify(
+    ca: &SshCa,
+    key: &harness::ssh_ca::SshKey,
+    label: &str,
+    user: &TestUser,
+    principals: &[String],
+) -> anyhow::Result<std::path::PathBuf> {
+    let principals: Vec<&str> = principals.iter().map(String::as_str).collect();
+    ca.certify(
+        key,
+        label,
+        &format!("fr1 {}", user.name()),
+        &principals,
+        harness::pki::Validity::Current,
+    )
+}
+
+/// X.509: a certificate for A verifies for A's names only.
+fn x509_mapping(ev: &Evidence, times: &Timings, a: &TestUser, b: &TestUser) -> anyhow::Result<()> {
     ev.step("X.509: a certificate for A verifies for A's names only");
-    let pki = Pki::new(ev, &times)?;
+    let pki = Pki::new(ev, times)?;
     let host_a = format!("{}.fr1.test", a.name());
     let host_b = format!("{}.fr1.test", b.name());
     let mail_a = format!("{}@fr1.test", a.name());

@@ -27,7 +27,9 @@
 //!   put in its condition and a wrong password;
 //! - [`password_policy`]: the quality module in the password stack, its
 //!   policy, and passwords derived from it to try;
-//! - [`services`]: installed packages and listening TCP sockets;
+//! - [`services`]: installed packages, listening TCP and bound UDP sockets
+//!   and the processes holding them;
+//! - [`wire_probe`]: what a TCP service is, told by what it says on the wire;
 //! - [`access`]: opening a file as an unprivileged user;
 //! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
 //! - [`device_sshd`]: the device's own running sshd, found, never touched;
@@ -83,6 +85,7 @@ pub mod sshd;
 pub mod sshd_match;
 pub mod totp;
 pub mod user;
+pub mod wire_probe;
 
 pub use case::{Case, NotApplicable, Skip, Verdict};
 pub use evidence::Evidence;

@@ -1,11 +1,14 @@
-//! What the system offers: installed Debian packages (dpkg) and listening
-//! TCP sockets, read from /proc/net/tcp and /proc/net/tcp6 so that no
-//! `ss`/`netstat` is needed on the target.
+//! What the system offers: installed Debian packages (dpkg), listening TCP
+//! and bound UDP sockets, read from /proc/net/{tcp,tcp6,udp,udp6} so that no
+//! `ss`/`netstat` is needed on the target, and the processes that hold them
+//! (socket inodes matched against /proc/PID/fd).
 
 use crate::command::{find_program, run};
 use crate::Evidence;
 use anyhow::{Context, Result};
 use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::Command;
 
@@ -27,10 +30,18 @@ pub fn tcp_listeners() -> Result<Vec<Listener>> {
 
 /// Every socket of /proc/net/tcp and /proc/net/tcp6 (this network
 /// namespace).
-fn tcp_rows() -> Result<Vec<TcpRow>> {
+fn tcp_rows() -> Result<Vec<SocketRow>> {
+    rows_of(Transport::Tcp)
+}
+
+/// Every socket of /proc/net/PROTO and /proc/net/PROTO6 (this network
+/// namespace).
+fn rows_of(transport: Transport) -> Result<Vec<SocketRow>> {
     let mut all = Vec::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        match std::fs::read_to_string(file) {
+    let proto = transport.to_string();
+    for v6 in [false, true] {
+        let file = format!("/proc/net/{proto}{}", if v6 { "6" } else { "" });
+        match std::fs::read_to_string(&file) {
             Ok(text) => all.extend(parse_rows(&text, v6)),
             // No IPv6 in this kernel: no socket there.
             Err(e) if v6 && e.kind() == std::io::ErrorKind::NotFound => {}
@@ -40,7 +51,145 @@ fn tcp_rows() -> Result<Vec<TcpRow>> {
     Ok(all)
 }
 
-fn listeners_of(rows: Vec<TcpRow>) -> Vec<Listener> {
+/// TCP or UDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+        })
+    }
+}
+
+/// A process holding a socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: i32,
+    /// /proc/PID/comm: the program's name (`sshd`, `busybox`, …).
+    pub comm: String,
+    /// /proc/PID/exe, or `?` when the kernel does not say.
+    pub exe: String,
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {} {} ({})", self.pid, self.comm, self.exe)
+    }
+}
+
+/// A socket that accepts traffic from others: a listening TCP socket or a
+/// bound, unconnected UDP socket, with the processes that hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub transport: Transport,
+    pub address: IpAddr,
+    pub port: u16,
+    pub inode: u64,
+    /// Empty when no process holds it any more (or /proc hides it).
+    pub owners: Vec<Owner>,
+}
+
+impl Service {
+    /// `tcp 0.0.0.0:22`, `udp [::]:161`.
+    pub fn endpoint(&self) -> String {
+        match self.address {
+            IpAddr::V4(a) => format!("{} {a}:{}", self.transport, self.port),
+            IpAddr::V6(a) => format!("{} [{a}]:{}", self.transport, self.port),
+        }
+    }
+
+    /// The processes holding it, for the evidence.
+    pub fn held_by(&self) -> String {
+        if self.owners.is_empty() {
+            return "no process found".to_owned();
+        }
+        self.owners
+            .iter()
+            .map(Owner::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The kernel's state number of an unconnected UDP socket (TCP_CLOSE):
+/// it takes datagrams from anyone. A connected one (01) is a client's.
+const UDP_UNCONNECTED: &str = "07";
+
+/// Every listening TCP socket and every bound, unconnected UDP socket of
+/// this network namespace, each with the processes holding it.
+pub fn services() -> Result<Vec<Service>> {
+    let owners = socket_owners();
+    let mut all = Vec::new();
+    for (transport, state) in [
+        (Transport::Tcp, TCP_LISTEN),
+        (Transport::Udp, UDP_UNCONNECTED),
+    ] {
+        for row in rows_of(transport)?.into_iter().filter(|r| r.state == state) {
+            all.push(Service {
+                transport,
+                address: row.local,
+                port: row.local_port,
+                inode: row.inode,
+                owners: owners.get(&row.inode).cloned().unwrap_or_default(),
+            });
+        }
+    }
+    Ok(all)
+}
+
+/// Socket inode -> the processes with a file descriptor on it, from the
+/// `socket:[INODE]` links under /proc/PID/fd. A process that ends while
+/// it is read is left out.
+fn socket_owners() -> BTreeMap<u64, Vec<Owner>> {
+    let mut owners: BTreeMap<u64, Vec<Owner>> = BTreeMap::new();
+    let pids = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok());
+    for pid in pids {
+        let inodes: Vec<u64> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter_map(|target| socket_inode(target.to_str()?))
+            .collect();
+        if inodes.is_empty() {
+            continue;
+        }
+        let owner = Owner {
+            pid,
+            comm: std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim_end().to_owned())
+                .unwrap_or_else(|_| "?".to_owned()),
+            exe: std::fs::read_link(format!("/proc/{pid}/exe"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "?".to_owned()),
+        };
+        for inode in inodes {
+            let held = owners.entry(inode).or_default();
+            if !held.contains(&owner) {
+                held.push(owner.clone());
+            }
+        }
+    }
+    owners
+}
+
+/// `socket:[12345]` -> 12345.
+fn socket_inode(link: &str) -> Option<u64> {
+    link.strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+fn listeners_of(rows: Vec<SocketRow>) -> Vec<Listener> {
     rows.into_iter()
         .filter(|r| r.state == TCP_LISTEN)
         .map(|r| Listener {
@@ -59,7 +208,7 @@ pub fn sockets_with_peer(peers: &[IpAddr]) -> Result<Vec<u64>> {
 
 /// The inodes of the `rows` that are not listeners and have a peer in
 /// `peers`.
-fn connected_to(rows: Vec<TcpRow>, peers: &[IpAddr]) -> Vec<u64> {
+fn connected_to(rows: Vec<SocketRow>, peers: &[IpAddr]) -> Vec<u64> {
     rows.into_iter()
         .filter(|r| r.state != TCP_LISTEN && peers.contains(&r.remote))
         .map(|r| r.inode)
@@ -81,8 +230,8 @@ pub fn listening_socket_inodes(pid: Pid, port: u16) -> Vec<u64> {
         .collect()
 }
 
-/// One socket of /proc/net/tcp or tcp6.
-struct TcpRow {
+/// One socket of /proc/net/{tcp,udp}{,6}.
+struct SocketRow {
     local: IpAddr,
     local_port: u16,
     /// An IPv4 peer of an IPv6 socket (`::ffff:a.b.c.d`) as IPv4.
@@ -91,16 +240,16 @@ struct TcpRow {
     inode: u64,
 }
 
-/// The rows of /proc/net/tcp{,6}: `sl local rem st tx:rx tr:tm retrnsmt
+/// The rows of /proc/net/{tcp,udp}{,6}: `sl local rem st tx:rx tr:tm retrnsmt
 /// uid timeout inode ...`.
-fn parse_rows(text: &str, v6: bool) -> Vec<TcpRow> {
+fn parse_rows(text: &str, v6: bool) -> Vec<SocketRow> {
     text.lines()
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
             let (local, local_port) = f.get(1)?.split_once(':')?;
             let (remote, _) = f.get(2)?.split_once(':')?;
-            Some(TcpRow {
+            Some(SocketRow {
                 local: decode_address(local, v6)?,
                 local_port: u16::from_str_radix(local_port, 16).ok()?,
                 remote: decode_address(remote, v6)?,
@@ -218,6 +367,32 @@ mod tests {
         let peers = [IpAddr::V4(Ipv4Addr::new(198, 18, 0, 11))];
         assert_eq!(connected_to(parse_rows(&tcp, false), &peers), [101]);
         assert_eq!(connected_to(parse_rows(&tcp6, true), &peers), [103]);
+    }
+
+    #[test]
+    fn socket_links_name_their_inode() {
+        assert_eq!(socket_inode("socket:[4242]"), Some(4242));
+        assert_eq!(socket_inode("pipe:[4242]"), None);
+        assert_eq!(socket_inode("/dev/null"), None);
+        assert_eq!(socket_inode("socket:[x]"), None);
+    }
+
+    #[test]
+    fn the_test_processs_own_sockets_are_found_with_its_pid() {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let all = services().unwrap();
+        let me = std::process::id() as i32;
+        for (transport, port) in [
+            (Transport::Tcp, tcp.local_addr().unwrap().port()),
+            (Transport::Udp, udp.local_addr().unwrap().port()),
+        ] {
+            let found = all
+                .iter()
+                .find(|s| s.transport == transport && s.port == port)
+                .unwrap_or_else(|| panic!("{transport} {port} not found"));
+            assert!(found.owners.iter().any(|o| o.pid == me), "{found:?}");
+        }
     }
 
     #[test]

@@ -1,33 +1,43 @@
 //! TC_CR1.5_1 — CR1.5 authenticator management: no plain-text authenticators.
 //!
 //! Proves: no login service that carries passwords in clear text is
-//! installed (telnetd, rlogind/rshd/rexecd, FTP servers: Debian packages and
-//! their programs) or listening (TCP 21, 23, 512, 513, 514, read from
-//! /proc/net/tcp{,6}, whose reading is shown to work on a socket of the
-//! test's own); the system sshd's effective configuration (`sshd -T`, read
-//! only) offers no `none` cipher and sshd refuses to be given one; a
-//! connection to a private sshd with the system's policy negotiates a real
-//! cipher. A violation found is reported even when a later step cannot run.
-//! Negative control: profile `telnetd-listening` (inetutils-telnetd
-//! installed, inetd listening on port 23).
+//! listening, told by behaviour: every listening TCP socket and every bound
+//! UDP socket (/proc/net/{tcp,udp}{,6}) is listed with the processes that
+//! hold it, and every TCP listener is probed on the wire (telnet option
+//! negotiation, FTP answering `USER` with 331, POP3, IMAP without
+//! LOGINDISABLED, SMTP AUTH or HTTP Basic without TLS, VNC, r-services by
+//! their program; SSH and TLS are encrypted), whatever its port; a listener
+//! of the test's own that speaks like telnetd must be found with the test's
+//! PID and flagged, or the reading and the probe prove nothing. No such
+//! server is installed either (Debian packages and their programs). The
+//! system sshd's effective configuration (`sshd -T`, read only) offers no
+//! `none` cipher and sshd refuses to be given one; a connection to a
+//! private sshd with the system's policy negotiates a real cipher. A
+//! violation found is reported even when a later step cannot run.
+//! Negative controls: profiles `telnetd-listening` (inetutils-telnetd
+//! installed, inetd listening on port 23) and `busybox-telnetd-other-port`
+//! (busybox's telnetd on port 2323, no telnetd package).
 
-use anyhow::ensure;
+use anyhow::{anyhow, ensure, Context};
 use harness::case::Findings;
 use harness::command::{find_program, run as run_cmd, run_ok, sh};
-use harness::services::{installed_package, tcp_listeners};
+use harness::deadline;
+use harness::services::{installed_package, services, Service, Transport};
 use harness::ssh::negotiated_ciphers;
 use harness::sshd::SSHD;
 use harness::sshd_match::sshd_test_mode;
 use harness::user::unused_name;
+use harness::wire_probe::{probe, TelnetDecoy};
 use harness::{Case, Evidence, PrivateSshd};
-use std::net::TcpListener;
+use std::net::UdpSocket;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 pub const CASE: Case = Case::met(
     "TC_CR1.5_1",
     "CR1.5",
     "Authenticator management (no plain-text authenticators)",
-    "no telnet, rsh/rlogin/rexec or FTP server is installed or listening; sshd offers no none cipher and ssh connections are encrypted",
+    "no plain-text login service is installed or listening: every TCP listener, on any port, is probed on the wire and none speaks telnet, FTP with a password, POP3, IMAP/SMTP/HTTP authentication without TLS, VNC or an r-service; sshd offers no none cipher and ssh connections are encrypted",
     run,
 );
 
@@ -66,14 +76,9 @@ const PLAIN_TEXT_PROGRAMS: [&str; 13] = [
     "/usr/sbin/pure-ftpd",
 ];
 
-/// ftp, telnet, rexec, rlogin, rsh.
-const PLAIN_TEXT_PORTS: [(u16, &str); 5] = [
-    (21, "ftp"),
-    (23, "telnet"),
-    (512, "rexec"),
-    (513, "rlogin"),
-    (514, "rsh"),
-];
+/// The probes of all listeners together stop after this long (each one
+/// takes a few seconds at most); the rest are then "not demonstrated".
+const PROBE_BUDGET: Duration = Duration::from_secs(60);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let mut findings = Findings::default();
@@ -87,8 +92,10 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         ));
     }
 
-    ev.step("nothing listens on the plain-text login ports");
-    findings.step(listening_plain_text_ports(ev));
+    ev.step("every listening socket, with its process; every TCP listener probed on the wire");
+    if let Err(e) = services_on_the_wire(ev, &mut findings) {
+        findings.step(Err(e));
+    }
 
     if Path::new(SSHD).is_file() {
         if let Err(e) = check_sshd(ev, &mut findings) {
@@ -114,44 +121,105 @@ fn installed_servers(ev: &Evidence) -> anyhow::Result<Vec<String>> {
     Ok(found)
 }
 
-/// What listens on a plain-text login port, shown to see a socket of the
-/// test's own first.
-fn listening_plain_text_ports(ev: &Evidence) -> anyhow::Result<Vec<String>> {
-    let mut found = Vec::new();
-    // Positive half: a socket of our own must show up, or an empty list
-    // would only mean the reading is broken.
-    let probe = TcpListener::bind("127.0.0.1:0")?;
-    let probe_port = probe.local_addr()?.port();
-    let listeners = tcp_listeners()?;
-    drop(probe);
+/// Every listening TCP and bound UDP socket with its processes, and what
+/// each TCP listener says on the wire; shown first to see, and recognise,
+/// a telnet-like listener and a UDP socket of the test's own.
+fn services_on_the_wire(ev: &Evidence, found: &mut Findings) -> anyhow::Result<()> {
+    let decoy = TelnetDecoy::start()?;
+    let own_udp = UdpSocket::bind("127.0.0.1:0").context("binding the test's own UDP socket")?;
+    let own_udp_port = own_udp.local_addr()?.port();
+    let all = services()?;
+    drop(own_udp);
+    for s in &all {
+        ev.note(format!("{} held by {}", s.endpoint(), s.held_by()));
+    }
+
+    // Positive half: the test's own sockets are found with its own PID, or
+    // an empty or ownerless list would only mean the reading is broken.
+    let me = std::process::id() as i32;
+    let own = |transport: Transport, port: u16| {
+        all.iter().find(|s| {
+            s.transport == transport && s.port == port && s.owners.iter().any(|o| o.pid == me)
+        })
+    };
+    let own_tcp = own(Transport::Tcp, decoy.port).with_context(|| {
+        format!("the test's own listener (tcp 127.0.0.1:{}, pid {me}) is missing from /proc/net/tcp or /proc/{me}/fd: cannot tell what listens", decoy.port)
+    })?;
+    own(Transport::Udp, own_udp_port).with_context(|| {
+        format!("the test's own UDP socket (udp 127.0.0.1:{own_udp_port}, pid {me}) is missing from /proc/net/udp or /proc/{me}/fd: cannot tell what is bound")
+    })?;
+    let unknown_user = unused_name()?;
+    let control = probe(own_tcp, &unknown_user)?;
     ensure!(
-        listeners.iter().any(|l| l.port == probe_port),
-        "the test's own listening socket (port {probe_port}) is missing from /proc/net/tcp: cannot tell what listens"
+        control.protocol.cleartext_login().is_some(),
+        "the probe does not recognise the test's own telnet-like listener on port {} (it said {}: {:?}): cannot tell what the services are",
+        decoy.port,
+        control.said,
+        control.protocol
     );
-    ev.note(format!(
-        "listening TCP sockets: {}",
-        listeners
-            .iter()
-            .map(|l| format!("{}:{}", l.address, l.port))
-            .collect::<Vec<_>>()
-            .join(", ")
+    ev.ok(format!(
+        "the reading finds the test's own sockets (tcp 127.0.0.1:{}, udp 127.0.0.1:{own_udp_port}) held by pid {me}, and the probe calls the telnet-like one {:?}",
+        decoy.port, control.protocol
     ));
-    let mut open_ports = 0;
-    for (port, service) in PLAIN_TEXT_PORTS {
-        for l in listeners.iter().filter(|l| l.port == port) {
-            found.push(format!(
-                "{service} port {port} is listening on {}",
-                l.address
-            ));
-            open_ports += 1;
+
+    let started = Instant::now();
+    let mut not_probed = Vec::new();
+    let tcp = all
+        .iter()
+        .filter(|s| s.transport == Transport::Tcp && s.inode != own_tcp.inode);
+    for s in tcp {
+        if started.elapsed() > PROBE_BUDGET || deadline::stopped() {
+            not_probed.push(s.endpoint());
+            continue;
+        }
+        let service = format!("{} ({})", s.endpoint(), s.held_by());
+        match probe(s, &unknown_user) {
+            Ok(p) => match p.protocol.cleartext_login() {
+                Some(why) => {
+                    let violation = format!("{service} {why}; it said: {}", p.said);
+                    ev.note(format!("FOUND {violation}"));
+                    found.violation(violation);
+                }
+                None => ev.ok(format!(
+                    "{service} probed at {}: {:?}; it said: {}",
+                    p.target, p.protocol, p.said
+                )),
+            },
+            // A listener that closed since it was read (another case's
+            // private server ending) is gone, not hidden.
+            Err(e) if !still_listening(s) => {
+                ev.note(format!("{service} closed before it was probed ({e:#})"));
+            }
+            Err(e) => not_probed.push(format!("{service}: {e:#}")),
         }
     }
-    if open_ports == 0 {
-        ev.ok(format!(
-            "the reading sees the test's own socket on port {probe_port}; nothing listens on 21, 23, 512, 513 or 514"
+    for s in all
+        .iter()
+        .filter(|s| s.transport == Transport::Udp && is_snmp(s))
+    {
+        ev.note(format!(
+            "{} ({}) looks like an SNMP agent: v1/v2c community strings would be cleartext authenticators (not probed: a wrong community gets no answer)",
+            s.endpoint(),
+            s.held_by()
         ));
     }
-    Ok(found)
+    if !not_probed.is_empty() {
+        found.step(Err(anyhow!(
+            "TCP listeners not probed (each must be, within {} s in all): {}",
+            PROBE_BUDGET.as_secs(),
+            not_probed.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// Does the listening socket still exist?
+fn still_listening(s: &Service) -> bool {
+    services().is_ok_and(|now| now.iter().any(|n| n.inode == s.inode))
+}
+
+fn is_snmp(s: &Service) -> bool {
+    s.port == 161 || s.owners.iter().any(|o| o.comm == "snmpd")
 }
 
 /// The system sshd offers no `none` cipher, and a real connection is

@@ -6,7 +6,7 @@
 //! hole in the requirement: a case tries them all.
 
 use crate::device_sshd::RemoteLogins;
-use crate::login::{login, su_from, Attempt};
+use crate::login::{login, login_prompts, su_from, su_prompts, Attempt};
 use crate::sshd::SSHD;
 use crate::{Evidence, TestUser};
 use anyhow::{Context, Result};
@@ -69,6 +69,23 @@ impl EntryPoints {
             all.push(EntryPoint::Ssh);
         }
         all
+    }
+
+    /// `user` logs in at `entry`, answering PAM's questions with `answers`
+    /// in turn (password, then e.g. a verification code).
+    pub fn prompts(
+        &self,
+        ev: &Evidence,
+        entry: EntryPoint,
+        user: &str,
+        answers: &[&str],
+    ) -> Result<Attempt> {
+        match (entry, &self.ssh) {
+            (EntryPoint::Login, _) => login_prompts(ev, user, answers),
+            (EntryPoint::Su, _) => su_prompts(ev, &self.caller, user, answers),
+            (EntryPoint::Ssh, Some(ssh)) => ssh.prompts(ev, user, answers),
+            (EntryPoint::Ssh, None) => anyhow::bail!("the image offers no ssh entry point"),
+        }
     }
 
     /// `user` logs in with `password` at `entry`.

@@ -54,6 +54,28 @@ impl Enrolment {
         totp::code(&self.secret, step)
     }
 
+    /// A right code the module has not seen used: a step of the window
+    /// around now (the current one, else the next) that the
+    /// `DISALLOW_REUSE` line of the user's file does not list. With both
+    /// spent, waits for the next step to begin. Every code a flow gets in
+    /// with, or that the module checked before refusing something else, is
+    /// spent; reading the file instead of counting keeps that true whatever
+    /// order the image's stack asks in.
+    pub fn unspent_code(&self, ev: &Evidence) -> Result<String> {
+        loop {
+            let text = std::fs::read_to_string(&self.file)
+                .with_context(|| format!("reading {}", self.file.display()))?;
+            let spent = spent_steps(&text);
+            let now = totp::current_step();
+            if let Some(step) = [now, now + 1].into_iter().find(|s| !spent.contains(s)) {
+                return Ok(self.code_at(step));
+            }
+            let next =
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs((now + 1) * totp::STEP_SECS);
+            crate::case::wait_idle_until(ev, "the codes of this step and the next are spent", next);
+        }
+    }
+
     /// A code the module must refuse: valid for no step of the window
     /// around now (and the step after, in case the clock moves on).
     pub fn wrong_code(&self) -> String {
@@ -89,6 +111,15 @@ pub fn enrol(ev: &Evidence, user: &TestUser) -> Result<Enrolment> {
             .join(", ")
     ));
     Ok(Enrolment { secret, file })
+}
+
+/// The steps listed on the `" DISALLOW_REUSE` line (the module appends
+/// each step whose code was used).
+fn spent_steps(text: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("\" DISALLOW_REUSE"))
+        .flat_map(|rest| rest.split_whitespace().filter_map(|w| w.parse().ok()))
+        .collect()
 }
 
 /// The file format of google-authenticator(1): the base32 secret on the
@@ -128,5 +159,8 @@ mod tests {
         assert!(lines.all(|l| l.starts_with("\" ")));
         assert!(text.contains("\" TOTP_AUTH\n"));
         assert!(text.contains("\" WINDOW_SIZE 3\n"));
+        assert!(spent_steps(&text).is_empty());
+        let used = text.replace("DISALLOW_REUSE\n", "DISALLOW_REUSE 59000001 59000002\n");
+        assert_eq!(spent_steps(&used), vec![59000001, 59000002]);
     }
 }

@@ -4,10 +4,13 @@
 //! Proves: when pam_google_authenticator is installed, a user enrolled with
 //! a TOTP secret (`~/.google_authenticator`, written by the suite) must give
 //! the password AND the current code, computed by the suite (RFC 6238:
-//! HMAC-SHA1, 30 s, 6 digits), both locally (`su -` run by another
-//! unprivileged user) and over ssh (the device's own sshd, from a test
-//! network of the case's own): the right password alone is not enough, a wrong code is refused,
-//! password and right code give a shell. Without the module the case is
+//! HMAC-SHA1, 30 s, 6 digits), at every entry point: console `login`, `su -`
+//! run by another unprivileged user, and the device's own sshd from a test
+//! network of the case's own. The right password alone is not enough, a
+//! wrong code is refused, a wrong password with the right code is refused
+//! (the code adds to the password, it does not replace it), password and
+//! right code give a shell. Codes are taken from the steps the module has
+//! not yet marked used (DISALLOW_REUSE), whatever order the stack asks in. Without the module the case is
 //! skipped with the assessment's NA reason.
 //! Negative control: profile `mfa-line-removed` (the pam_google_authenticator
 //! line removed from common-auth, the module still installed) — the right
@@ -15,9 +18,10 @@
 
 use anyhow::bail;
 use harness::case::skip;
-use harness::device_sshd::RemoteLogins;
-use harness::login::{su_prompts, Attempt};
-use harness::{mfa, totp, AuthOutcome, Case, Evidence, NotApplicable, TestUser};
+use harness::entry_points::EntryPoints;
+use harness::login::Attempt;
+use harness::password::strong_password;
+use harness::{mfa, AuthOutcome, Case, Evidence, NotApplicable, TestUser};
 
 const NA: NotApplicable = NotApplicable {
     reason: "an SL-3 requirement (multifactor authentication for all interfaces), \
@@ -63,40 +67,44 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     }
 
     let user = TestUser::create(ev)?;
-    let caller = TestUser::create(ev)?;
     let enrolment = mfa::enrol(ev, &user)?;
+    let entries = EntryPoints::open(ev)?;
+    let wrong_password = strong_password()?;
 
-    ev.step("su: the right password alone, then with a wrong code, then with the right code");
-    let alone = su_prompts(ev, &caller, user.name(), &[user.password()])?;
-    refuse_password_alone(&alone)?;
-    su_prompts(
-        ev,
-        &caller,
-        user.name(),
-        &[user.password(), &enrolment.wrong_code()],
-    )?
-    .assert_refused()?;
-    let step = totp::current_step();
-    let code = enrolment.code_at(step);
-    su_prompts(ev, &caller, user.name(), &[user.password(), &code])?
-        .assert_shell_as(user.name())?;
-    ev.ok("su: the password alone and a wrong code are refused; password and the current code give a shell");
-
-    ev.step("ssh: the right password alone, then with a wrong code, then with the right code");
-    // Each attempt from its own test address: the refusals under test are
-    // PAM's, not fail2ban's or OpenSSH's PerSourcePenalties.
-    let sshd = RemoteLogins::open(ev)?;
-    let alone = sshd.prompts(ev, user.name(), &[user.password()])?;
-    refuse_password_alone(&alone)?;
-    sshd.prompts(ev, user.name(), &[user.password(), &enrolment.wrong_code()])?
-        .assert_refused()?;
-    // DISALLOW_REUSE: the code su used is spent. The next step's code is in
-    // the window (WINDOW_SIZE 3) and not used yet.
-    let next = (step + 1).max(totp::current_step());
-    let code = enrolment.code_at(next);
-    sshd.prompts(ev, user.name(), &[user.password(), &code])?
-        .assert_shell_as(user.name())?;
-    ev.ok("ssh: the password alone and a wrong code are refused; password and a current code give a shell");
+    for entry in entries.all() {
+        ev.step(format!(
+            "{entry}: the right password alone, with a wrong code, a wrong password with the right code, then password and code"
+        ));
+        let alone = entries.prompts(ev, entry, user.name(), &[user.password()])?;
+        refuse_password_alone(&alone)?;
+        entries
+            .prompts(
+                ev,
+                entry,
+                user.name(),
+                &[user.password(), &enrolment.wrong_code()],
+            )?
+            .assert_refused()?;
+        let code = enrolment.unspent_code(ev)?;
+        let attempt = entries.prompts(ev, entry, user.name(), &[&wrong_password, &code])?;
+        if !matches!(attempt.outcome, AuthOutcome::Refused { .. }) {
+            bail!(
+                "{}: a wrong password with the right verification code was not refused ({:?}): the code replaced the password instead of adding to it",
+                attempt.flow,
+                attempt.outcome
+            );
+        }
+        // The refused password counts towards pam_faillock's lock; the
+        // next entry point must meet an account in good standing.
+        user.clear_failures()?;
+        let code = enrolment.unspent_code(ev)?;
+        entries
+            .prompts(ev, entry, user.name(), &[user.password(), &code])?
+            .assert_shell_as(user.name())?;
+        ev.ok(format!(
+            "{entry}: the password alone, a wrong code and a wrong password with the right code are refused; password and a current code give a shell"
+        ));
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use crate::command::{command_line, run};
 use crate::{Evidence, TestUser};
 use anyhow::{bail, Result};
 use std::path::Path;
+use std::process::Command;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -48,10 +49,20 @@ pub enum Opened {
 /// "permission denied" (the file is missing, say) is an error: it proves
 /// nothing about permissions.
 pub fn try_open(ev: &Evidence, user: &TestUser, path: &Path, access: Access) -> Result<Opened> {
-    let mut cmd = user.command("sh");
-    cmd.args(["-c", access.redirection(), "sh"]).arg(path);
-    let line = command_line(&cmd);
-    let ran = run(ev, &mut cmd, None)?;
+    try_open_with(ev, user.command("sh"), path, access)
+}
+
+/// Like [`try_open`], for any identity: `shell` is `sh` run as it (e.g.
+/// through `setpriv`), to which the open is added as arguments.
+pub fn try_open_with(
+    ev: &Evidence,
+    mut shell: Command,
+    path: &Path,
+    access: Access,
+) -> Result<Opened> {
+    shell.args(["-c", access.redirection(), "sh"]).arg(path);
+    let line = command_line(&shell);
+    let ran = run(ev, &mut shell, None)?;
     let said = ran.all_output();
     if ran.success {
         return Ok(Opened::Allowed);

@@ -31,6 +31,8 @@
 //!   and the processes holding them;
 //! - [`wire_probe`]: what a TCP service is, told by what it says on the wire;
 //! - [`access`]: opening a file as an unprivileged user;
+//! - [`secret_files`]: the files holding secrets (password stores, private
+//!   keys), their mode, owner and ACL, tried as the users they grant access to;
 //! - [`sshd`]: a private sshd with the system's policy ([`PrivateSshd`]);
 //! - [`device_sshd`]: the device's own running sshd, found, never touched;
 //! - [`sshd_match`]: the system sshd's configuration for every connection
@@ -77,6 +79,7 @@ pub mod private_dir;
 pub mod process;
 pub mod pty;
 pub mod run_scope;
+pub mod secret_files;
 pub mod services;
 pub mod shadow;
 pub mod ssh;

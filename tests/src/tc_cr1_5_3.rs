@@ -1,20 +1,28 @@
 //! TC_CR1.5_3 — CR1.5 authenticator management: stored authenticators are
 //! protected.
 //!
-//! Proves: an unprivileged user cannot open /etc/shadow or /etc/gshadow for
+//! Proves: every store of password hashes (/etc/shadow, /etc/gshadow, their
+//! backups `shadow-` and `gshadow-`, pam_unix's /etc/security/opasswd) is
+//! closed to users: an unprivileged user cannot open any of them for
 //! reading nor for writing (tried as that user: the kernel must answer
-//! "permission denied"; a mode bit is not enough), while /etc/passwd opens
-//! for reading; passwords are stored as salted hashes, not as text; the
-//! user cannot change another user's password with `passwd OTHER`, but can
-//! change their own.
-//! Negative control: profile `shadow-644` (`chmod 644 /etc/shadow`): the
-//! user reads the hashes.
+//! "permission denied"; a mode bit is not enough), and every group the
+//! file's mode or ACL grants access to is tried by a throw-away member; a
+//! grant to a group with human members, or an ACL entry for a human
+//! account, fails the case (Debian's `shadow` group, for setgid helpers, has
+//! none). /etc/passwd opens for reading; passwords are stored as salted
+//! hashes, not as text; the user cannot change another user's password with
+//! `passwd OTHER`, but can change their own.
+//! Negative controls: profile `shadow-644` (`chmod 644 /etc/shadow`: the
+//! user reads the hashes); profile `shadow-backup-readable` (the backup
+//! /etc/shadow- rewritten under umask 022, mode 644, /etc/shadow untouched).
 
-use anyhow::{bail, ensure};
+use anyhow::ensure;
 use harness::access::{try_open, Access, Opened};
+use harness::case::Findings;
 use harness::login::su_from;
 use harness::passwd::{passwd_for, passwd_own};
 use harness::password::strong_password;
+use harness::secret_files::{before_run, check_stores, password_stores};
 use harness::shadow;
 use harness::{Case, Evidence, TestUser};
 use std::path::Path;
@@ -23,42 +31,33 @@ pub const CASE: Case = Case::met(
     "TC_CR1.5_3",
     "CR1.5",
     "Authenticator management (protection of stored authenticators)",
-    "an unprivileged user can neither read nor write /etc/shadow and /etc/gshadow, nor change another user's password; the user reads /etc/passwd and changes their own password",
+    "an unprivileged user, and the members of any group with human accounts, can neither read nor write the password stores (shadow, gshadow, their backups, opasswd), nor change another user's password; the user reads /etc/passwd and changes their own password",
     run,
 );
-
-const PROTECTED: [&str; 2] = ["/etc/shadow", "/etc/gshadow"];
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let mut user = TestUser::create(ev)?;
     let other = TestUser::create(ev)?;
 
+    let stores = password_stores();
+    ensure!(
+        !stores.is_empty(),
+        "not demonstrated: the image has no /etc/shadow, /etc/gshadow or backup of them"
+    );
     ev.step(format!(
-        "as {}: open the shadow files for reading and for writing",
-        user.name()
+        "as {} (in no extra group) and as a member of each group granted access: open the password stores {} for reading and for writing",
+        user.name(),
+        stores
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
-    let mut exposed = Vec::new();
-    for file in PROTECTED.iter().map(Path::new).filter(|p| p.exists()) {
-        for access in [Access::Read, Access::Write] {
-            match try_open(ev, &user, file, access)? {
-                Opened::Denied(message) => ev.ok(format!(
-                    "{} for {}: denied ({message})",
-                    file.display(),
-                    access.verb()
-                )),
-                Opened::Allowed => {
-                    exposed.push(format!("{} for {}", file.display(), access.verb()))
-                }
-            }
-        }
-    }
-    if !exposed.is_empty() {
-        bail!(
-            "the unprivileged user {} could open {}",
-            user.name(),
-            exposed.join(" and ")
-        );
-    }
+    let mut findings = Findings::default();
+    findings.step(as_before_the_run(ev));
+    check_stores(ev, &user, &stores, &mut findings);
+    findings.verdict("stored password hashes are exposed")?;
+    ev.ok("every password store is closed to unprivileged users and to groups with human members");
 
     ev.step("positive half: the same user opens /etc/passwd for reading");
     ensure!(
@@ -103,4 +102,41 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     su_from(ev, &other, user.name(), user.password())?.assert_shell_as(user.name())?;
     ev.ok("own password changed through passwd, and the new one logs in");
     Ok(())
+}
+
+/// The stores as the image had them before the run's first account change
+/// (the shadow tools rewrite the backups then, with the live file's mode):
+/// what an unprivileged identity could open at that moment.
+fn as_before_the_run(ev: &Evidence) -> anyhow::Result<Vec<String>> {
+    let Some((identity, stores)) = before_run() else {
+        anyhow::bail!("not demonstrated: the password stores were not recorded before the run changed any account");
+    };
+    ev.step(format!(
+        "before any test case changed an account: the password stores, opened for reading and for writing as an unprivileged identity ({identity})"
+    ));
+    let mut violations = Vec::new();
+    let mut unproven = Vec::new();
+    for store in stores {
+        ev.note(format!("before the run: {}", store.state));
+        match &store.opened {
+            Ok(allowed) if allowed.is_empty() => ev.ok(format!(
+                "before the run: {} denied for reading and for writing",
+                store.path.display()
+            )),
+            Ok(allowed) => violations.push(format!(
+                "before the run changed any account, an unprivileged identity could open {} for {} ({})",
+                store.path.display(),
+                allowed.join(" and "),
+                store.state
+            )),
+            Err(why) => unproven.push(format!("{}: {why}", store.path.display())),
+        }
+    }
+    if !unproven.is_empty() {
+        // A store that could not be tried never hides one found open.
+        let why = format!("not demonstrated before the run: {}", unproven.join("; "));
+        anyhow::ensure!(!violations.is_empty(), "{why}");
+        ev.note(why);
+    }
+    Ok(violations)
 }

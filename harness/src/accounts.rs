@@ -43,16 +43,7 @@ fn parse_id_file(text: &str) -> Result<Vec<Entry>> {
 /// unless set) whose shell is not nologin or false.
 pub fn login_accounts() -> Result<Vec<nix::unistd::User>> {
     let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
-    let setting = |key: &str, default: u32| {
-        defs.lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                (w.next() == Some(key)).then(|| w.next()?.parse().ok())?
-            })
-            .next_back()
-            .unwrap_or(default)
-    };
-    let (min, max) = (setting("UID_MIN", 1000), setting("UID_MAX", 60000));
+    let (min, max) = uid_range(&defs);
     let mut out = Vec::new();
     for entry in read_id_file("/etc/passwd")? {
         if entry.id != 0 && !(min..=max).contains(&entry.id) {
@@ -67,6 +58,24 @@ pub fn login_accounts() -> Result<Vec<nix::unistd::User>> {
         }
     }
     Ok(out)
+}
+
+/// UID_MIN and UID_MAX from login.defs text, with shadow's defaults.
+pub fn uid_range(login_defs: &str) -> (u32, u32) {
+    let value = |key: &str, default: u32| {
+        login_defs
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                if f.next() != Some(key) {
+                    return None;
+                }
+                f.next()?.parse().ok()
+            })
+            .next_back()
+            .unwrap_or(default)
+    };
+    (value("UID_MIN", 1000), value("UID_MAX", 60000))
 }
 
 /// Names that occur more than once, and IDs that occur more than once

@@ -303,24 +303,6 @@ pub struct Accounts {
     groups: BTreeMap<u32, String>,
 }
 
-/// UID_MIN and UID_MAX from login.defs text, with shadow's defaults.
-pub fn uid_range(login_defs: &str) -> (u32, u32) {
-    let value = |key: &str, default: u32| {
-        login_defs
-            .lines()
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                if f.next() != Some(key) {
-                    return None;
-                }
-                f.next()?.parse().ok()
-            })
-            .next_back()
-            .unwrap_or(default)
-    };
-    (value("UID_MIN", 1000), value("UID_MAX", 60000))
-}
-
 impl Accounts {
     pub fn read() -> Result<Self> {
         let login_defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
@@ -330,7 +312,7 @@ impl Accounts {
     }
 
     pub fn parse(login_defs: &str, passwd: &str, group: &str) -> Self {
-        let (min, max) = uid_range(login_defs);
+        let (min, max) = crate::accounts::uid_range(login_defs);
         let mut accounts = Accounts {
             humans: Vec::new(),
             members: BTreeMap::new(),
@@ -846,9 +828,9 @@ mod tests {
 
     #[test]
     fn uid_range_from_login_defs() {
-        assert_eq!(uid_range(""), (1000, 60000));
+        assert_eq!(crate::accounts::uid_range(""), (1000, 60000));
         assert_eq!(
-            uid_range("# UID_MIN 5\nUID_MIN\t\t 2000\nUID_MAX 3000\n"),
+            crate::accounts::uid_range("# UID_MIN 5\nUID_MIN\t\t 2000\nUID_MAX 3000\n"),
             (2000, 3000)
         );
     }

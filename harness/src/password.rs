@@ -128,36 +128,90 @@ pub fn classes_in(password: &str) -> Vec<CharClass> {
 }
 
 /// A deterministic password of exactly `len` characters from the first
-/// `classes` (1 to 4) of lowercase, digits, uppercase, punctuation. It
-/// starts and ends with a lowercase letter, so pam_passwdqc's rule that an
-/// upper-case first letter and a digit last do not count never applies;
-/// every chosen class occurs in between. Needs `len > classes`.
+/// `classes` (1 to 4) of lowercase, digits, uppercase, punctuation, each
+/// class used about equally often. The digits and punctuation come first,
+/// then the letters as one run that ends with a lowercase letter, so:
+/// pam_passwdqc's discounts (an upper-case first letter, a digit last)
+/// never apply, and the password is a single "word" to passwdqc, never
+/// mistaken for a passphrase (passwdqc counts a word at each letter that
+/// follows a non-letter). Needs `len >= classes`.
 pub fn shaped_password(classes: usize, len: usize) -> Result<String> {
     anyhow::ensure!(
         (1..=4).contains(&classes),
         "a password has 1 to 4 character classes, not {classes}"
     );
     anyhow::ensure!(
-        len > classes,
-        "{len} characters cannot carry {classes} classes between a lowercase first and last letter"
+        len >= classes,
+        "{len} characters cannot carry {classes} classes"
     );
-    let chosen = &CharClass::ALL[..classes];
-    let mut next = [0usize; 4];
-    let mut take = |class: CharClass| {
-        let alphabet = class.shaped_alphabet();
-        let slot = &mut next[class as usize];
-        let c = char::from(alphabet[*slot % alphabet.len()]);
-        *slot += 1;
-        c
-    };
-    let mut out = String::with_capacity(len);
+    // How many characters of each class in CharClass::ALL order.
+    let mut count = [0usize; 4];
     for i in 0..len {
-        let class = if i == len - 1 {
-            CharClass::Lower
-        } else {
-            chosen[i % classes]
-        };
-        out.push(take(class));
+        count[i % classes] += 1;
+    }
+    let [lower, digit, upper, other] = count;
+    let mut out: String = interleave(CharClass::Digit, digit, CharClass::Other, other);
+    out.push_str(&interleave(
+        CharClass::Lower,
+        lower,
+        CharClass::Upper,
+        upper,
+    ));
+    Ok(out)
+}
+
+/// `a_count` characters of class `a` and `b_count` of `b` (`a_count >=
+/// b_count`), alternating, the last one of class `a`.
+fn interleave(a: CharClass, a_count: usize, b: CharClass, b_count: usize) -> String {
+    let mut backwards = Vec::with_capacity(a_count + b_count);
+    let (mut left_a, mut left_b) = (a_count, b_count);
+    while left_a + left_b > 0 {
+        if left_a > 0 {
+            backwards.push(a);
+            left_a -= 1;
+        }
+        if left_b > 0 {
+            backwards.push(b);
+            left_b -= 1;
+        }
+    }
+    backwards.reverse();
+    let mut next = [0usize; 4];
+    backwards
+        .into_iter()
+        .map(|class| {
+            let alphabet = class.shaped_alphabet();
+            let slot = &mut next[class as usize];
+            let c = char::from(alphabet[*slot % alphabet.len()]);
+            *slot += 1;
+            c
+        })
+        .collect()
+}
+
+/// A deterministic passphrase of exactly `len` characters: `words` words of
+/// lowercase consonants (no dictionary word can form) separated by single
+/// spaces, so two classes (lowercase, and the space as punctuation). Needs
+/// `len >= 2 * words - 1`.
+pub fn shaped_passphrase(words: usize, len: usize) -> Result<String> {
+    anyhow::ensure!(words >= 1, "a passphrase has at least one word");
+    anyhow::ensure!(
+        len + 1 >= 2 * words,
+        "{len} characters cannot carry {words} words separated by spaces"
+    );
+    let letters = len - (words - 1);
+    let alphabet = CharClass::Lower.shaped_alphabet();
+    let mut out = String::with_capacity(len);
+    let mut used = 0;
+    for w in 0..words {
+        if w > 0 {
+            out.push(' ');
+        }
+        let in_word = letters / words + usize::from(w < letters % words);
+        for _ in 0..in_word {
+            out.push(char::from(alphabet[used % alphabet.len()]));
+            used += 1;
+        }
     }
     Ok(out)
 }
@@ -187,39 +241,70 @@ mod tests {
         "qazwsxedcrfvtgbyhnujmikolp",
     ];
 
+    /// No three neighbours of `pw` (lower-cased) are a run from [`RUNS`].
+    fn assert_no_runs(pw: &str) {
+        let chars: Vec<char> = pw.to_ascii_lowercase().chars().collect();
+        for w in chars.windows(3) {
+            let fwd: String = w.iter().collect();
+            let back: String = w.iter().rev().collect();
+            for run in RUNS {
+                assert!(
+                    !run.contains(&fwd) && !run.contains(&back),
+                    "{pw} contains {fwd:?} from {run:?}"
+                );
+            }
+        }
+    }
+
+    /// passwdqc's word count: a word starts at a letter after a non-letter.
+    fn passwdqc_words(pw: &str) -> usize {
+        let mut previous = ' ';
+        let mut words = 0;
+        for c in pw.chars() {
+            if c.is_ascii_alphabetic() && !previous.is_ascii_alphabetic() {
+                words += 1;
+            }
+            previous = c;
+        }
+        words
+    }
+
     #[test]
     fn shaped_passwords_have_exactly_their_classes_and_no_runs() {
         for classes in 1..=4 {
-            for len in [classes + 1, 7, 8, 12, 24] {
-                if len <= classes {
+            for len in [classes, classes + 1, 7, 8, 12, 24, 40] {
+                if len < classes {
                     continue;
                 }
                 let pw = shaped_password(classes, len).unwrap();
                 assert_eq!(pw.chars().count(), len, "{pw}");
                 assert_eq!(classes_in(&pw), CharClass::ALL[..classes].to_vec(), "{pw}");
-                let first = pw.chars().next().unwrap();
-                let last = pw.chars().last().unwrap();
-                assert!(
-                    first.is_ascii_lowercase() && last.is_ascii_lowercase(),
-                    "{pw}"
-                );
+                // passwdqc's discounts never apply, and it sees one word.
+                assert!(!pw.starts_with(|c: char| c.is_ascii_uppercase()), "{pw}");
+                assert!(pw.ends_with(|c: char| c.is_ascii_lowercase()), "{pw}");
+                assert_eq!(passwdqc_words(&pw), 1, "{pw}");
                 assert!(!pw.chars().any(|c| "aeiouyAEIOUY".contains(c)), "{pw}");
-                let lower = pw.to_ascii_lowercase();
-                let chars: Vec<char> = lower.chars().collect();
-                for w in chars.windows(3) {
-                    let fwd: String = w.iter().collect();
-                    let back: String = w.iter().rev().collect();
-                    for run in RUNS {
-                        assert!(
-                            !run.contains(&fwd) && !run.contains(&back),
-                            "{pw} contains {fwd:?} from {run:?}"
-                        );
-                    }
-                }
+                assert_no_runs(&pw);
             }
         }
-        assert!(shaped_password(4, 4).is_err());
+        assert_eq!(shaped_password(4, 8).unwrap(), "%7=3RtWk");
+        assert!(shaped_password(4, 3).is_err());
         assert!(shaped_password(0, 8).is_err());
+    }
+
+    #[test]
+    fn shaped_passphrases_have_their_words_and_length() {
+        for (words, len) in [(2, 3), (2, 8), (3, 12), (4, 40)] {
+            let pp = shaped_passphrase(words, len).unwrap();
+            assert_eq!(pp.len(), len, "{pp:?}");
+            assert_eq!(passwdqc_words(&pp), words, "{pp:?}");
+            assert_eq!(pp.split(' ').count(), words, "{pp:?}");
+            assert!(pp.split(' ').all(|w| !w.is_empty()), "{pp:?}");
+            assert!(!pp.chars().any(|c| "aeiouy".contains(c)), "{pp:?}");
+            assert_no_runs(&pp);
+        }
+        assert_eq!(shaped_passphrase(2, 8).unwrap(), "tkzm qrw");
+        assert!(shaped_passphrase(3, 4).is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! limits, and a relaxed one is caught.
 
 use crate::pam::{self, PamLine};
-use crate::password::{shaped_password, strong_password_of_len};
+use crate::password::{shaped_passphrase, shaped_password, strong_password_of_len};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -67,6 +67,13 @@ pub struct QualityPolicy {
     pub min_length: [Option<usize>; 4],
     /// Longest accepted length, when the module has one (passwdqc `max=`).
     pub max_length: Option<usize>,
+    /// Passphrases, when the module tells them apart (passwdqc).
+    pub passphrase: Option<PassphraseRule>,
+    /// `min_length` is exactly what the module accepts (passwdqc), not
+    /// only a bound below which it refuses (the credit-based modules,
+    /// whose dictionary checks and per-class credits make the shortest
+    /// accepted password depend on which characters it has).
+    pub exact: bool,
     /// The module refuses (rather than only warns about) a weak password
     /// that a user sets for themselves.
     pub enforcing: bool,
@@ -76,22 +83,49 @@ pub struct QualityPolicy {
     pub retry: u32,
 }
 
+/// pam_passwdqc's passphrases: `passphrase=` words or more, with at
+/// least two classes (lowercase and the spaces between the words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassphraseRule {
+    /// Shortest accepted passphrase (`min=` N2); `None`: `disabled`.
+    pub min_length: Option<usize>,
+    /// How many words make a passphrase (`passphrase=`).
+    pub words: usize,
+}
+
+/// What a try must show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Refused,
+    Accepted,
+}
+
+/// One password to try, with the rule that says how it must end.
+#[derive(Debug, Clone)]
+pub struct Try {
+    /// E.g. "2 classes (lowercase, digits), 11 characters".
+    pub label: String,
+    pub text: String,
+    pub expect: Expect,
+    /// Why: "one character below the configured minimum of 12 for 2-class
+    /// passwords".
+    pub why: String,
+}
+
+/// The tries derived from a policy (refusals first), and what the policy
+/// cannot promise (recorded, never asserted).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub tries: Vec<Try>,
+    pub notes: Vec<String>,
+}
+
 /// A password to try, with what makes it what it is.
 #[derive(Debug, Clone)]
 pub struct Candidate {
     /// E.g. "1 class (lowercase), 12 characters".
     pub label: String,
     pub text: String,
-}
-
-/// The passwords to try against a policy: each weak one must be refused,
-/// the strong one accepted.
-#[derive(Debug, Clone)]
-pub struct Candidates {
-    /// 1, 2 and 3 classes at a comfortable length, and 4 classes one
-    /// character short of the minimum.
-    pub weak: Vec<Candidate>,
-    pub strong: Candidate,
 }
 
 /// The quality module that `service`'s password stack runs, with its
@@ -146,6 +180,17 @@ impl QualityPolicy {
                 }
             );
         }
+        if let Some(rule) = self.passphrase {
+            let _ = write!(
+                s,
+                "\n  passphrases ({} words or more): {}",
+                rule.words,
+                match rule.min_length {
+                    Some(n) => format!("accepted from {n} characters"),
+                    None => "never accepted".to_owned(),
+                }
+            );
+        }
         if let Some(max) = self.max_length {
             let _ = write!(s, "\n  longest accepted: {max} characters");
         }
@@ -159,31 +204,255 @@ impl QualityPolicy {
         s
     }
 
-    /// Passwords derived from this policy. The reference length is the
-    /// 4-class minimum, but never below [`CATALOG_MIN_LENGTH`]: a policy
-    /// that accepts shorter passwords is caught by the short candidate.
-    pub fn candidates(&self) -> Result<Candidates> {
-        let reference = self
-            .min_length(4)
-            .unwrap_or(CATALOG_MIN_LENGTH)
-            .max(CATALOG_MIN_LENGTH);
-        let mut long = reference + LENGTH_MARGIN;
-        if let Some(max) = self.max_length {
-            long = long.min(max);
-        }
-        let mut weak = Vec::new();
-        for classes in 1..=3 {
-            weak.push(shaped(classes, long)?);
-        }
-        weak.push(shaped(4, reference - 1)?);
-        Ok(Candidates {
-            weak,
-            strong: Candidate {
-                label: format!("4 classes, {long} random characters"),
-                text: strong_password_of_len(long)?,
-            },
+    /// The reference length of the catalog: the 4-class minimum, never
+    /// below [`CATALOG_MIN_LENGTH`].
+    pub fn reference_length(&self) -> usize {
+        reference_length(self.min_length(4))
+    }
+
+    /// The passwords to try against this policy, as configured and against
+    /// the catalog's floor (see [`plan`]).
+    pub fn plan(&self) -> Result<Plan> {
+        plan(&Model {
+            min_length: self.min_length,
+            passphrase: self.passphrase,
+            max_length: self.max_length,
+            exact: self.exact,
+            inexact: "the module's credits and dictionary checks make the shortest \
+                      accepted password depend on the characters chosen",
+            source: "configured",
+            floor_only: false,
         })
     }
+
+    /// A random 4-class password at a comfortable length, which the policy
+    /// must accept.
+    pub fn strong(&self) -> Result<Candidate> {
+        let len = comfortable_length(self.reference_length(), self.max_length);
+        Ok(Candidate {
+            label: format!("4 classes, {len} random characters"),
+            text: strong_password_of_len(len)?,
+        })
+    }
+}
+
+/// The tries when the stack has no quality module: only the catalog's
+/// floor (1 to 3 classes and a passphrase refused at 8 characters, 4
+/// classes refused at 7 and accepted at a comfortable length).
+pub fn catalog_floor_plan() -> Result<Plan> {
+    plan(&Model {
+        min_length: [None, None, None, Some(CATALOG_MIN_LENGTH)],
+        passphrase: Some(PassphraseRule {
+            min_length: None,
+            words: 3,
+        }),
+        max_length: None,
+        exact: false,
+        inexact: "no module sets a minimum",
+        source: "catalog's",
+        floor_only: true,
+    })
+}
+
+/// The numbers a plan is derived from.
+struct Model {
+    min_length: [Option<usize>; 4],
+    passphrase: Option<PassphraseRule>,
+    max_length: Option<usize>,
+    exact: bool,
+    /// Why acceptance at a minimum is not asserted when not `exact`.
+    inexact: &'static str,
+    /// Whose minima these are, for the evidence ("configured").
+    source: &'static str,
+    /// No module: only the catalog's floor is tried.
+    floor_only: bool,
+}
+
+/// Why a try at the catalog's floor must be refused.
+fn floor_why(kind: &Kind, reference: usize, configured: Option<usize>) -> String {
+    let mut why = format!(
+        "the catalog requires {} of {} characters to be refused (reference length {reference})",
+        kind.name, kind.floor
+    );
+    if let Some(n) = configured {
+        why.push_str(&format!("; configured minimum: {n}"));
+    }
+    why
+}
+
+fn reference_length(four_classes: Option<usize>) -> usize {
+    four_classes
+        .unwrap_or(CATALOG_MIN_LENGTH)
+        .max(CATALOG_MIN_LENGTH)
+}
+
+fn comfortable_length(reference: usize, max: Option<usize>) -> usize {
+    let long = reference + LENGTH_MARGIN;
+    max.map_or(long, |m| long.min(m))
+}
+
+/// What is tried for one kind of password (a class count, or passphrases).
+struct Kind {
+    /// "2-class passwords", "passphrases of 3 words".
+    name: String,
+    /// Its minimum as configured; `None`: never accepted.
+    min: Option<usize>,
+    /// The catalog's floor: at this length the kind must be refused.
+    floor: usize,
+    /// Shortest length this kind can be built with.
+    shortest: usize,
+    /// Builds one of this kind at a length, with its label.
+    make: Box<dyn Fn(usize) -> Result<(String, String)>>,
+    /// Whether an accepted try at the minimum is asserted.
+    assert_accepted: bool,
+}
+
+/// For each class count and for passphrases: with a configured minimum
+/// `n`, one of `n - 1` characters is refused and one of `n` accepted
+/// (where the model is exact and `n` is within `max=`); with none, one at
+/// a comfortable length is refused. On top, the catalog's floor: 1 to 3
+/// classes and passphrases are refused at the reference length (the
+/// 4-class minimum, never below 8), a 4-class password one character
+/// shorter than the reference is refused; fewer classes may be accepted
+/// only when longer. Refusals come first.
+fn plan(model: &Model) -> Result<Plan> {
+    let reference = reference_length(model.min_length[3]);
+    let comfortable = comfortable_length(reference, model.max_length);
+    let mut kinds: Vec<Kind> = (1..=4)
+        .map(|classes| Kind {
+            name: format!("{classes}-class passwords"),
+            min: model.min_length[classes - 1],
+            floor: if classes == 4 {
+                reference - 1
+            } else {
+                reference
+            },
+            shortest: classes,
+            make: Box::new(move |len| {
+                let c = shaped(classes, len)?;
+                Ok((c.label, c.text))
+            }),
+            // Where the model is only a bound, a 4-class password is still
+            // shown to be accepted, at a comfortable length (below).
+            assert_accepted: model.exact,
+        })
+        .collect();
+    // With one word a passphrase is any 2-class password with a letter:
+    // the 2-class tries cover it.
+    if let Some(rule) = model.passphrase.filter(|rule| rule.words >= 2) {
+        let words = rule.words;
+        kinds.push(Kind {
+            name: format!("passphrases of {words} words"),
+            min: rule.min_length,
+            floor: reference,
+            shortest: 2 * words - 1,
+            make: Box::new(move |len| {
+                Ok((
+                    format!("passphrase of {words} words (lowercase, spaces), {len} characters"),
+                    shaped_passphrase(words, len)?,
+                ))
+            }),
+            assert_accepted: model.exact,
+        });
+    }
+    let source = model.source;
+    let mut tries = Vec::new();
+    let mut notes = Vec::new();
+    let mut add = |kind: &Kind, len: usize, expect: Expect, why: String| -> Result<()> {
+        let (label, text) = (kind.make)(len)?;
+        tries.push(Try {
+            label,
+            text,
+            expect,
+            why,
+        });
+        Ok(())
+    };
+    let mut accepted_four = false;
+    for (index, kind) in kinds.iter().enumerate() {
+        let name = &kind.name;
+        // A minimum above max= means never: no such password can be set.
+        let min = match kind.min {
+            Some(n) if model.max_length.is_some_and(|max| n > max) => {
+                notes.push(format!(
+                    "{name}: the {source} minimum of {n} is above the longest accepted \
+                     length, so no such password can be set; tried as never accepted"
+                ));
+                None
+            }
+            other => other,
+        };
+        let Some(n) = min else {
+            if model.floor_only {
+                add(
+                    kind,
+                    kind.floor,
+                    Expect::Refused,
+                    floor_why(kind, reference, None),
+                )?;
+            } else {
+                add(
+                    kind,
+                    comfortable.max(kind.shortest),
+                    Expect::Refused,
+                    format!("the {source} policy never accepts {name}"),
+                )?;
+            }
+            continue;
+        };
+        if n > kind.shortest {
+            add(
+                kind,
+                n - 1,
+                Expect::Refused,
+                format!("one character below the {source} minimum of {n} for {name}"),
+            )?;
+        }
+        if n <= kind.floor {
+            // The configuration itself is below the catalog's floor: this
+            // try shows whether the module really accepts it.
+            add(
+                kind,
+                kind.floor,
+                Expect::Refused,
+                floor_why(kind, reference, Some(n)),
+            )?;
+        } else if !kind.assert_accepted {
+            notes.push(format!(
+                "{name}: refusal below {n} characters tried; acceptance at exactly {n} \
+                 not asserted: {}",
+                model.inexact
+            ));
+        } else {
+            add(
+                kind,
+                n,
+                Expect::Accepted,
+                format!("the {source} minimum for {name} is {n}"),
+            )?;
+            accepted_four |= index == 3;
+        }
+    }
+    // A 4-class password must be accepted somewhere: where the exact
+    // minimum was not tried (below the floor, or a credit-based module),
+    // at a length that satisfies both the catalog and the module.
+    // (With no 4-class minimum at all, nothing can be set: this try then
+    // fails, as it must.)
+    if !accepted_four {
+        let len = if model.exact && kinds[3].min.is_some() {
+            reference
+        } else {
+            comfortable
+        };
+        add(
+            &kinds[3],
+            len,
+            Expect::Accepted,
+            format!("CR1.7 needs a strong password to be accepted: 4 classes, {len} characters"),
+        )?;
+    }
+    tries.sort_by_key(|t| t.expect == Expect::Accepted);
+    Ok(Plan { tries, notes })
 }
 
 fn shaped(classes: usize, len: usize) -> Result<Candidate> {
@@ -225,6 +494,7 @@ fn passwdqc(
         ("enforce", "users"),
         ("retry", "3"),
         ("similar", "deny"),
+        ("passphrase", "3"),
     ]);
     let from_line = format!("{}:{}", line.file.display(), line.number);
     for (k, v) in line_options(&line) {
@@ -249,16 +519,46 @@ fn passwdqc(
         "pam_passwdqc min= needs five values, found {:?}",
         get("min")
     );
+    // pam_passwdqc itself refuses a min= whose values grow ("Invalid
+    // parameter value"; `disabled` is the largest), and every password
+    // change then fails: the model below relies on it.
+    let as_number = |n: &Option<usize>| n.unwrap_or(usize::MAX);
+    anyhow::ensure!(
+        min.windows(2).all(|w| as_number(&w[0]) >= as_number(&w[1])),
+        "pam_passwdqc min={} is invalid: its values must not grow from left to right",
+        get("min").unwrap_or_default()
+    );
     let enforce = get("enforce").unwrap_or("users").to_owned();
     let max_length = get("max").and_then(|m| m.parse().ok());
     let retry = get("retry").and_then(|r| r.parse().ok()).unwrap_or(3);
+    // `passphrase=0` turns passphrases off.
+    let passphrase = match get("passphrase").and_then(|w| w.parse::<usize>().ok()) {
+        Some(0) => None,
+        words => Some(PassphraseRule {
+            min_length: min[2],
+            words: words.unwrap_or(3),
+        }),
+    };
     Ok(QualityPolicy {
         module: QualityModule::Passwdqc,
         service: service.to_owned(),
         line,
-        // N2 is for passphrases (several words): not a class count.
-        min_length: [min[0], min[1], min[3], min[4]],
+        // N2 is for passphrases (several words): not a class count. With
+        // `passphrase=1` any 2-class password with a letter is a
+        // passphrase, so N2 (never above N1) is then the 2-class minimum.
+        min_length: [
+            min[0],
+            if passphrase.is_some_and(|p| p.words == 1) {
+                min[2]
+            } else {
+                min[1]
+            },
+            min[3],
+            min[4],
+        ],
         max_length,
+        passphrase,
+        exact: true,
         enforcing: enforce != "none",
         // `enforce=users` lets root off with a warning only in the `passwd`
         // service (pam_passwdqc's check is uid 0 *and* service "passwd");
@@ -362,6 +662,8 @@ fn pwquality(service: &str, line: PamLine, files: &[(String, String)]) -> Qualit
         service: service.to_owned(),
         min_length: [1, 2, 3, 4].map(|k| rules.min_length(k)),
         max_length: None,
+        passphrase: None,
+        exact: false,
         enforcing: get("enforcing").is_none_or(|v| v != "0"),
         enforced_for_root: get("enforce_for_root").is_some(),
         retry: get("retry").and_then(|r| r.parse().ok()).unwrap_or(1),
@@ -392,6 +694,8 @@ fn cracklib(service: &str, line: PamLine) -> QualityPolicy {
         service: service.to_owned(),
         min_length: [1, 2, 3, 4].map(|k| rules.min_length(k)),
         max_length: None,
+        passphrase: None,
+        exact: false,
         enforcing: true,
         enforced_for_root: get("enforce_for_root").is_some(),
         retry: get("retry").and_then(|r| r.parse().ok()).unwrap_or(1),
@@ -601,31 +905,131 @@ mod tests {
         assert_eq!(strict.min_length, [None, None, None, Some(8)]);
     }
 
+    /// Each try in order, as `R` (refused) or `A` (accepted), the class
+    /// count or `pp` and the word count for a passphrase, `@`, its length.
+    fn shapes(plan: &Plan) -> String {
+        plan.tries
+            .iter()
+            .map(|t| {
+                let expect = if t.expect == Expect::Refused {
+                    'R'
+                } else {
+                    'A'
+                };
+                let kind = if t.label.starts_with("passphrase") {
+                    format!("pp{}", t.text.split(' ').count())
+                } else {
+                    classes_in(&t.text).len().to_string()
+                };
+                format!("{expect}{kind}@{}", t.text.len())
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The plan for a passwdqc line with `args`, checked against
+    /// `expected` (see [`shapes`]).
+    fn assert_plan(args: &str, expected: &str) -> Plan {
+        let plan = plan_of(args);
+        assert_eq!(shapes(&plan), expected, "{args}");
+        plan
+    }
+
+    fn plan_of(args: &str) -> Plan {
+        passwdqc("passwd", line("pam_passwdqc.so", args), &no_files)
+            .unwrap()
+            .plan()
+            .unwrap()
+    }
+
     #[test]
-    fn candidates_follow_the_policy() {
-        let p = passwdqc(
+    fn the_cip_policy_is_tried_per_class_and_with_a_passphrase() {
+        let plan = assert_plan(
+            "min=disabled,disabled,disabled,disabled,8 similar=deny random=0 enforce=everyone retry=3",
+            "R1@12 R2@12 R3@12 R4@7 Rpp3@12 A4@8",
+        );
+        assert_eq!(
+            plan.tries[3].why,
+            "one character below the configured minimum of 8 for 4-class passwords"
+        );
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+        // A stricter 4-class minimum is tried at its own limits.
+        let strict = plan_of("min=disabled,disabled,disabled,disabled,14");
+        assert!(shapes(&strict).ends_with("R4@13 Rpp3@18 A4@14"));
+    }
+
+    #[test]
+    fn minima_below_the_catalog_floor_are_tried_at_the_floor() {
+        // passwdqc-relaxed: every class (and passphrases) from 6.
+        assert_plan(
+            "min=6,6,6,6,6",
+            "R1@5 R1@8 R2@5 R2@8 R3@5 R3@8 R4@5 R4@7 Rpp3@5 Rpp3@8 A4@8",
+        );
+        // passwdqc-short-passphrase: two words (and 3 classes) from 8.
+        let short = assert_plan(
+            "min=disabled,disabled,8,8,8 passphrase=2",
+            "R1@12 R2@12 R3@7 R3@8 R4@7 Rpp2@7 Rpp2@8 A4@8",
+        );
+        assert!(short.tries[6].why.starts_with(
+            "the catalog requires passphrases of 2 words of 8 characters to be refused"
+        ));
+        // passphrase=0: no passphrase tries.
+        let none = plan_of("min=disabled,disabled,8,8,8 passphrase=0");
+        assert!(!none.tries.iter().any(|t| t.label.starts_with("passphrase")));
+        // passphrase=1: every 2-class password with a letter is a passphrase.
+        let one = assert_plan(
+            "min=disabled,24,12,12,8 passphrase=1",
+            "R1@12 R2@11 R3@11 R4@7 A2@12 A3@12 A4@8",
+        );
+        // A min= that grows is refused by the module itself.
+        assert!(passwdqc(
+            "passwd",
+            line("pam_passwdqc.so", "min=disabled,disabled,8,disabled,8"),
+            &no_files
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn longer_minima_for_fewer_classes_are_accepted_at_their_length() {
+        // passwdqc's built-in min=disabled,24,11,8,7: 3 classes at 8 is
+        // below the floor; 2 classes and passphrases compensate by length.
+        assert_plan(
+            "",
+            "R1@12 R2@23 R3@7 R3@8 R4@6 R4@7 Rpp3@10 A2@24 App3@11 A4@8",
+        );
+        // A minimum above max= cannot be set: said, not tried.
+        let capped = plan_of("min=disabled,30,12,10,8 max=20");
+        assert!(capped
+            .notes
+            .iter()
+            .any(|n| n.contains("2-class passwords: the configured minimum of 30")));
+        assert!(capped.tries.iter().all(|t| t.text.len() <= 20));
+    }
+
+    #[test]
+    fn credit_modules_assert_refusals_and_a_comfortable_acceptance() {
+        let c = cracklib(
             "passwd",
             line(
-                "pam_passwdqc.so",
-                "min=disabled,disabled,disabled,disabled,8",
+                "pam_cracklib.so",
+                "retry=3 minlen=8 maxrepeat=3 ucredit=-1 lcredit=-1 dcredit=-1 ocredit=-1 difok=3",
             ),
-            &no_files,
         )
+        .plan()
         .unwrap();
-        let c = p.candidates().unwrap();
-        let shapes: Vec<(usize, usize)> = c
-            .weak
-            .iter()
-            .map(|w| (classes_in(&w.text).len(), w.text.len()))
-            .collect();
-        assert_eq!(shapes, [(1, 12), (2, 12), (3, 12), (4, 7)]);
-        assert_eq!(c.strong.text.len(), 12);
+        assert_eq!(shapes(&c), "R1@12 R2@12 R3@12 R4@7 A4@12");
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        // No module: the catalog's floor only, at the reference length.
         assert_eq!(
-            c.weak[3].label,
-            "4 classes (lowercase, digits, uppercase, punctuation), 7 characters"
+            shapes(&catalog_floor_plan().unwrap()),
+            "R1@8 R2@8 R3@8 R4@7 Rpp3@8 A4@12"
         );
-        // A stricter policy is tried at its own limits.
-        let strict = passwdqc(
+    }
+
+    #[test]
+    fn the_strong_password_fits_the_policy() {
+        let p = passwdqc(
             "passwd",
             line(
                 "pam_passwdqc.so",
@@ -633,20 +1037,9 @@ mod tests {
             ),
             &no_files,
         )
-        .unwrap()
-        .candidates()
         .unwrap();
-        assert_eq!(strict.weak[3].text.len(), 13);
-        assert_eq!(strict.strong.text.len(), 18);
-        // A laxer one is still tried against the catalog's floor.
-        let lax = passwdqc(
-            "passwd",
-            line("pam_passwdqc.so", "min=6,6,6,6,6"),
-            &no_files,
-        )
-        .unwrap()
-        .candidates()
-        .unwrap();
-        assert_eq!(lax.weak[3].text.len(), CATALOG_MIN_LENGTH - 1);
+        let strong = p.strong().unwrap();
+        assert_eq!(strong.text.len(), 18);
+        assert_eq!(classes_in(&strong.text).len(), 4);
     }
 }

@@ -977,7 +977,7 @@ mod tests {
         let none = plan_of("min=disabled,disabled,8,8,8 passphrase=0");
         assert!(!none.tries.iter().any(|t| t.label.starts_with("passphrase")));
         // passphrase=1: every 2-class password with a letter is a passphrase.
-        let one = assert_plan(
+        assert_plan(
             "min=disabled,24,12,12,8 passphrase=1",
             "R1@12 R2@11 R3@11 R4@7 A2@12 A3@12 A4@8",
         );

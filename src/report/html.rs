@@ -21,8 +21,10 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // Control characters a PTY transcript may carry are not valid
-            // in HTML; show where they were.
+            // The evidence shows control characters already; a stray
+            // carriage return is dropped, any other one (not valid in HTML)
+            // marked where it was.
+            '\r' => {}
             c if c.is_control() && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
@@ -217,7 +219,12 @@ fn table(h: &mut Html, data: &ReportData) {
             .open("td", &[("colspan", "5")]);
         for r in &row.cases {
             let verdict = CaseVerdict::of(r);
-            h.open("details", &[("id", r.case.id)]);
+            // A failure's evidence is open: it is what the reader came for.
+            if verdict.is_failure() {
+                h.open("details", &[("id", r.case.id), ("open", "open")]);
+            } else {
+                h.open("details", &[("id", r.case.id)]);
+            }
             h.open("summary", &[])
                 .text(&format!("Evidence of {}: ", r.case.id));
             h.element(
@@ -278,7 +285,7 @@ mod tests {
     #[test]
     fn escaping_covers_markup_quotes_and_control_characters() {
         assert_eq!(
-            escape("<a href=\"x\">'&'</a>\u{1b}[0m\n"),
+            escape("<a href=\"x\">'&'</a>\u{1b}[0m\r\n"),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;\u{FFFD}[0m\n"
         );
         let mut h = Html::default();

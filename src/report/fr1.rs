@@ -65,6 +65,17 @@ pub struct Requirement<'a> {
 }
 
 impl Requirement<'_> {
+    /// The status cell: the assessment's SL-2 status, and whether this run
+    /// failed to demonstrate it.
+    pub fn status_text(&self) -> &'static str {
+        match (self.status, self.failed()) {
+            (Verdict::Met, false) => "Met",
+            (Verdict::Met, true) => "Met; NOT demonstrated by this run",
+            (Verdict::NotApplicable, false) => "NA",
+            (Verdict::NotApplicable, true) => "NA; its mechanism, present, failed",
+        }
+    }
+
     /// Did any of its cases fail?
     pub fn failed(&self) -> bool {
         self.cases.iter().any(|r| CaseVerdict::of(r).is_failure())
@@ -294,6 +305,9 @@ pub mod tests {
         );
         assert_eq!(rows[0].cases.len(), 2);
         assert!(rows[0].failed());
+        assert_eq!(rows[0].status_text(), "Met; NOT demonstrated by this run");
+        assert_eq!(rows[1].status_text(), "Met");
+        assert_eq!(rows[2].status_text(), "NA");
         assert!(!rows[1].failed());
         assert_eq!(rows[2].status, Verdict::NotApplicable);
         assert!(rows[2].not_applicable.is_some());

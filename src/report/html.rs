@@ -8,7 +8,6 @@
 
 use super::fr1::{self, CaseVerdict, ReportData};
 use anyhow::{Context, Result};
-use harness::Verdict;
 use std::path::Path;
 
 /// Escape text for an HTML element body or a double-quoted attribute.
@@ -184,14 +183,7 @@ fn table(h: &mut Html, data: &ReportData) {
         h.open("tr", marked);
         h.open("td", &[]).element("strong", &[], row.id).text(" ");
         h.text(row.title).close("td");
-        h.element(
-            "td",
-            &[],
-            match row.status {
-                Verdict::Met => "Met",
-                Verdict::NotApplicable => "NA",
-            },
-        );
+        h.element("td", &[], row.status_text());
         h.open("td", &[]);
         for (i, r) in row.cases.iter().enumerate() {
             if i > 0 {

@@ -4,7 +4,6 @@
 
 use super::fr1::{self, CaseVerdict, ReportData};
 use anyhow::{Context, Result};
-use harness::Verdict;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -98,10 +97,7 @@ pub fn render(data: &ReportData) -> String {
             .unwrap_or_default();
         md.push_str(&row(&[
             format!("**{}** {}", cell(req.id), cell(req.title)),
-            match req.status {
-                Verdict::Met => "Met".into(),
-                Verdict::NotApplicable => "NA".into(),
-            },
+            req.status_text().into(),
             cases,
             reason,
             action,

@@ -7,7 +7,10 @@
 # apt repository of ci/deb-in-image.sh), python3-yaml (ci/lava checks),
 # qemu-system-x86 and e2fsprogs (ci/qemu-image.sh), systemd-container
 # (systemd-nspawn: ci/target-image.sh run --boot), qemu-user-binfmt
-# (ci/cross-build.sh), and a Rust toolchain when none is on PATH (Debian's
+# (ci/cross-build.sh), tidy, chromium and python3-markdown (the report
+# acceptance test validates the HTML report, renders it headless and
+# renders the Markdown one; chromium installs in about 9 s from a warm apt
+# cache), and a Rust toolchain when none is on PATH (Debian's
 # own). Idempotent; runs
 # apt-get update only when a package is missing, so a warm machine pays
 # nothing.
@@ -15,7 +18,7 @@ set -euo pipefail
 
 packages=(mmdebstrap shellcheck iproute2 util-linux ca-certificates
     dpkg-dev python3 python3-yaml binutils git apt-utils e2fsprogs
-    systemd-container)
+    systemd-container tidy chromium python3-markdown)
 
 missing=()
 for p in "${packages[@]}"; do

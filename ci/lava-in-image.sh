@@ -2,8 +2,8 @@
 # The LAVA test definition's run step (ci/lava/run-suite.sh) in the
 # disposable image, with stand-ins for LAVA's lava-test-case and
 # lava-test-reference that print the signals the real ones send. Checks that
-# every selected test case and the overall result reach LAVA, and that the
-# JUnit report is kept in the log.
+# every selected test case and the overall result reach LAVA, that the
+# JUnit report is kept in the log and the HTML report is written next to it.
 #
 #   ci/lava-in-image.sh [FILTER]      (default: TC_CR1.1_: TC_CR1.1_1 and TC_CR1.1_2)
 set -euo pipefail
@@ -49,4 +49,7 @@ grep -q '<LAVA_SIGNAL_TESTCASE TEST_CASE_ID=cip-iec-fr1-tests RESULT=pass>' "$wo
     die "the overall result was not reported to LAVA"
 grep -q -- '--- BEGIN cip-iec-fr1-tests junit.xml ---' "$work/console" ||
     die "the JUnit report is not in the log"
-echo "lava-in-image: $(wc -l < "$work/expected") test case(s) and the overall result reported to LAVA; JUnit kept in the log"
+# run-suite.sh names the report only when the suite wrote it.
+grep -q -- 'cip-iec-fr1-tests: assessor report /tmp/cip-iec-fr1-tests/report.html' "$work/console" ||
+    { cat "$work/console" >&2; die "no report.html next to the JUnit report"; }
+echo "lava-in-image: $(wc -l < "$work/expected") test case(s) and the overall result reported to LAVA; JUnit kept in the log, report.html next to it"

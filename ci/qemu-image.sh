@@ -13,8 +13,9 @@
 # the image could not be built or booted or no result came back, 124 on
 # timeout (default 1200 s: the whole suite takes about 330 s under TCG, three
 # times its native time, most of it the lockout cases' waits). TCG by default; KVM only when a short probe boot under KVM works.
-# Results in --out (default target/qemu-image): junit.xml, evidence/,
-# console.log, exit-code, apt-install.log. Needs root.
+# Results in --out (default target/qemu-image): junit.xml, report.html (the
+# assessor's report), evidence/, console.log, exit-code, apt-install.log.
+# Needs root.
 #
 # Cached: the boot layer (kernel, systemd) on top of the cached rootfs, keyed
 # like it, under $FR1_CACHE/qemu-base-<key>; the package goes in per run.
@@ -122,7 +123,7 @@ until mount -t 9p -o trans=virtio,version=9p2000.L fr1out /fr1-out 2> /dev/null;
 done
 cut -d' ' -f1 /proc/uptime > /fr1-out/suite-start-uptime
 status=0
-/usr/bin/cip-iec-fr1-tests --junit /fr1-out/junit.xml --evidence-dir /fr1-out/evidence$suite_args || status=\$?
+/usr/bin/cip-iec-fr1-tests --junit /fr1-out/junit.xml --evidence-dir /fr1-out/evidence --report /fr1-out/report.html$suite_args || status=\$?
 echo "\$status" > /fr1-out/exit-code
 sync
 umount /fr1-out
@@ -230,13 +231,14 @@ main() {
     fi
     # The suite's own console lines (journal+console prefixes them).
     tr -d '\r' < "$out/console.log" | sed -n 's/^.*fr1-qemu-run\[[0-9]*\]: //p' |
-        grep -E '^(test |running |suite wall|JUnit)' >&2 || true
+        grep -E '^(test |running |suite wall|JUnit|report)' >&2 || true
     [ -f "$out/exit-code" ] || { tail -n 60 "$out/console.log" >&2; die "no result came back from the guest (qemu exit $rc)"; }
     local status
     status=$(cat "$out/exit-code")
     log "guest: suite started $(cat "$out/suite-start-uptime" 2> /dev/null || echo '?') s after boot, exit status $status"
     log "wall time: $(elapsed "$t0") s in all, $boot_s s from boot to power-off ($accel; goal under TCG: < 300 s)"
     [ -s "$out/junit.xml" ] || die "no JUnit report came back from the guest"
+    [ -s "$out/report.html" ] || die "no HTML report came back from the guest"
     return "$status"
 }
 

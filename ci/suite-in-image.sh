@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: build the suite, stand up a disposable target image and run
-# the whole suite in it. Leaves junit.xml and evidence/ in the output folder
-# (default ./fr1-results). Needs root.
+# the whole suite in it. Leaves junit.xml, evidence/ and the assessor's
+# report (report.html, report.md) in the output folder (default
+# ./fr1-results). Needs root.
 #
 #   ci/suite-in-image.sh [--target NAME] [--out DIR] [--profile NAME] [-- SUITE-ARGS...]
 #
@@ -57,4 +58,12 @@ echo "suite-in-image.sh: target $target"
 
 ci/install-deps.sh
 cargo build --release --locked
+# The assessor's reports next to the JUnit file; after the suite arguments
+# (after `--`, added when the caller gave none).
+reports=(--report /fr1-out/report.html --report /fr1-out/report.md)
+if printf '%s\n' "${args[@]}" | grep -qx -- --; then
+    args+=("${reports[@]}")
+else
+    args+=(-- "${reports[@]}")
+fi
 exec ci/target-image.sh run "${TARGET_RUN[@]}" "${args[@]}"

@@ -16,6 +16,8 @@ pub struct Options {
     pub junit: Option<PathBuf>,
     /// Write one evidence log per test case into this directory.
     pub evidence_dir: Option<PathBuf>,
+    /// Assessor reports (`--report`, repeatable), format by extension.
+    pub reports: Vec<(PathBuf, ReportFormat)>,
     /// Report each test case to LAVA with `lava-test-case`: `Some(true)`
     /// forced on, `Some(false)` off, `None` when the program is on PATH.
     pub lava: Option<bool>,
@@ -31,6 +33,32 @@ pub struct Options {
     pub filters: Vec<String>,
     /// The arguments libtest-mimic parses.
     pub libtest_args: Vec<String>,
+}
+
+/// The format of an assessor report, chosen by the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Html,
+    Markdown,
+}
+
+impl ReportFormat {
+    /// `.html`/`.htm` or `.md`/`.markdown`, any case; anything else is a
+    /// usage error that names the choices.
+    pub fn from_path(path: &std::path::Path) -> Result<Self> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("html" | "htm") => Ok(ReportFormat::Html),
+            Some("md" | "markdown") => Ok(ReportFormat::Markdown),
+            _ => bail!(
+                "--report {}: the file name must end in .html (HTML) or .md (Markdown)",
+                path.display()
+            ),
+        }
+    }
 }
 
 /// libtest options whose value is the next argument (so it is no filter).
@@ -53,6 +81,11 @@ removes them again; the system's policy is checked as configured.
 Report options:
       --junit PATH          write a JUnit XML report to PATH
       --evidence-dir DIR    write one evidence log per test case into DIR
+      --report FILE.html|FILE.md
+                            write the assessor's FR-1 report (requirement
+                            table, failures first, target identity, each
+                            case's evidence) as self-contained HTML or as
+                            Markdown, by the extension; may be given twice
       --lava / --no-lava    report each test case with lava-test-case
                             (default: when lava-test-case is on PATH)
 
@@ -97,6 +130,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
         match flag.as_str() {
             "--junit" => opts.junit = Some(PathBuf::from(value("--junit")?)),
             "--evidence-dir" => opts.evidence_dir = Some(PathBuf::from(value("--evidence-dir")?)),
+            "--report" => {
+                let path = PathBuf::from(value("--report")?);
+                let format = ReportFormat::from_path(&path)?;
+                opts.reports.push((path, format));
+            }
             "--lava" => opts.lava = Some(true),
             "--no-lava" => opts.lava = Some(false),
             "-h" | "--help" => opts.help = true,
@@ -127,14 +165,20 @@ fn seconds(name: &str, value: &str) -> Result<Duration> {
 
 /// Make sure the report destinations can be written, before the run.
 pub fn check_destinations(opts: &Options) -> Result<()> {
-    if let Some(path) = &opts.junit {
+    let reports = opts.reports.iter().map(|(path, _)| (path, "report"));
+    for (path, what) in opts
+        .junit
+        .iter()
+        .map(|p| (p, "JUnit report"))
+        .chain(reports)
+    {
         // Opening for append creates the file without losing an old report
         // if the run is aborted before the new one is written.
         OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+            .with_context(|| format!("cannot write the {what} {}", path.display()))?;
     }
     if let Some(dir) = &opts.evidence_dir {
         fs::create_dir_all(dir)
@@ -167,6 +211,22 @@ mod tests {
     }
 
     #[test]
+    fn reports_take_their_format_from_the_extension() {
+        let o = parse_str("--report fr1.html --report=out/FR1.MD TC_CR1.3").unwrap();
+        assert_eq!(
+            o.reports,
+            vec![
+                (PathBuf::from("fr1.html"), ReportFormat::Html),
+                (PathBuf::from("out/FR1.MD"), ReportFormat::Markdown),
+            ]
+        );
+        assert_eq!(o.filters, vec!["TC_CR1.3"]);
+        for bad in ["--report fr1.pdf", "--report fr1", "--report"] {
+            assert!(parse_str(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
     fn a_missing_value_is_an_error() {
         assert!(parse_str("--junit").is_err());
         assert!(parse_str("--evidence-dir=").is_err());
@@ -190,6 +250,8 @@ mod tests {
     #[test]
     fn an_unwritable_report_path_is_refused_before_the_run() {
         let o = parse_str("--junit /nonexistent-dir/x.xml").unwrap();
+        assert!(check_destinations(&o).is_err());
+        let o = parse_str("--report /nonexistent-dir/x.html").unwrap();
         assert!(check_destinations(&o).is_err());
     }
 }

@@ -3,9 +3,10 @@
 //! Reads the options, checks the run can report and is allowed to touch the
 //! system, makes it safe (one run at a time, undo journal, signal watcher),
 //! runs the catalog as libtest trials, then hands the records to the
-//! reporters (console, JUnit, evidence directory, LAVA).
+//! reporters (console, JUnit, evidence directory, assessor report, LAVA).
 
 mod cli;
+mod identity;
 mod report;
 mod runner;
 mod safety;
@@ -96,8 +97,12 @@ fn real_main() -> Result<ExitCode> {
     safety::watch_signals(state_dir)?;
     journal::activate(state_dir)?;
 
+    // The target's identity as the run finds it, before any case changes
+    // (and restores) a configuration file.
+    let identity = (!opts.reports.is_empty()).then(identity::Identity::collect);
     let records = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     // Before any test case changes an account (the shadow tools then
     // rewrite the backups shadow- and gshadow-): TC_CR1.5_3 judges the
     // stores as the image had them, too.
@@ -139,6 +144,26 @@ fn real_main() -> Result<ExitCode> {
         report::evidence::write(dir, &records)?;
         println!("evidence: {}", dir.display());
     }
+    if let Some(identity) = &identity {
+        let run = report::fr1::RunFacts {
+            started: started_at,
+            duration: wall,
+            suite_version: env!("CARGO_PKG_VERSION"),
+            command_line: command_line(),
+        };
+        let data = report::fr1::ReportData {
+            records: &records,
+            identity,
+            run: &run,
+        };
+        for (path, format) in &opts.reports {
+            match format {
+                cli::ReportFormat::Html => report::html::write(path, &data)?,
+                cli::ReportFormat::Markdown => report::markdown::write(path, &data)?,
+            }
+            println!("report: {}", path.display());
+        }
+    }
     if plain_output {
         report::console::print_not_applicable(records.iter().map(|r| &r.case));
     }
@@ -147,6 +172,24 @@ fn real_main() -> Result<ExitCode> {
     }
     println!("suite wall time: {:.1} s", wall.as_secs_f64());
     Ok(conclusion.exit_code())
+}
+
+/// How the suite was called, as a shell would take it back (arguments with
+/// blanks or quotes in single quotes).
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn require_root() -> Result<()> {

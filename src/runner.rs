@@ -15,7 +15,13 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Passed,
+    /// The body found the requirement violated (or hit an error on its way).
     Failed(String),
+    /// The case could not show anything: a missing prerequisite, its time
+    /// limit, a panic, or the run stopped before it. A failure like
+    /// `Failed` for every reporter but the assessor's report, which words
+    /// it apart.
+    NotDemonstrated(String),
     Skipped(String),
 }
 
@@ -44,7 +50,9 @@ pub fn trials(cases: Vec<Case>, records: &Records, limits: Limits) -> Vec<Trial>
                 let result = match &record.outcome {
                     Outcome::Passed => Ok(Completion::Completed),
                     Outcome::Skipped(reason) => Ok(Completion::ignored_with(reason)),
-                    Outcome::Failed(msg) => Err(Failed::from(msg.as_str())),
+                    Outcome::Failed(msg) | Outcome::NotDemonstrated(msg) => {
+                        Err(Failed::from(msg.as_str()))
+                    }
                 };
                 records
                     .lock()
@@ -113,7 +121,7 @@ impl Run {
                         ev.note(format!("probe could not complete: {why}"));
                         Outcome::Skipped(format!("NA: {}", na.reason))
                     }
-                    Some(BodyEnd::GivenUp(why)) => not_demonstrated(&case, &why),
+                    Some(BodyEnd::GivenUp(why)) => incomplete(&case, &why),
                 }
             }
             (_, Some(body), _) => match self.execute(&case, &ev, body) {
@@ -124,21 +132,21 @@ impl Run {
                     // the suite can read) it is simply not demonstrated.
                     // Only an NA row tested when present may skip.
                     Some(skip) if case.verdict == Verdict::Met => {
-                        not_demonstrated(&case, &format!("a prerequisite is missing: {}", skip.0))
+                        incomplete(&case, &format!("a prerequisite is missing: {}", skip.0))
                     }
                     Some(skip) => Outcome::Skipped(skip.0.clone()),
                     None => not_demonstrated(&case, &ev.mask(&format!("{e:#}"))),
                 },
-                BodyEnd::Panicked(msg) => {
-                    not_demonstrated(&case, &format!("the test panicked: {msg}"))
-                }
-                BodyEnd::OutOfTime(why) | BodyEnd::GivenUp(why) => not_demonstrated(&case, &why),
+                BodyEnd::Panicked(msg) => incomplete(&case, &format!("the test panicked: {msg}")),
+                BodyEnd::OutOfTime(why) | BodyEnd::GivenUp(why) => incomplete(&case, &why),
             },
             _ => Outcome::Failed(format!("{}: the catalog entry has no body", case.id)),
         };
         match &outcome {
             Outcome::Passed => ev.note("VERDICT: PASS"),
-            Outcome::Failed(msg) => ev.note(format!("VERDICT: FAIL — {msg}")),
+            Outcome::Failed(msg) | Outcome::NotDemonstrated(msg) => {
+                ev.note(format!("VERDICT: FAIL — {msg}"))
+            }
             Outcome::Skipped(reason) => ev.note(format!("VERDICT: SKIP — {reason}")),
         }
         Record {
@@ -216,6 +224,15 @@ fn not_demonstrated(case: &Case, why: &str) -> Outcome {
     ))
 }
 
+/// A case that could not show anything either way: worded like every
+/// failure, told apart in the assessor's report.
+fn incomplete(case: &Case, why: &str) -> Outcome {
+    match not_demonstrated(case, why) {
+        Outcome::Failed(msg) => Outcome::NotDemonstrated(msg),
+        other => other,
+    }
+}
+
 /// The record of a case that never started because the run stopped.
 fn not_run(case: Case, stopped_by: Option<&str>) -> Record {
     let why = format!(
@@ -228,7 +245,7 @@ fn not_run(case: Case, stopped_by: Option<&str>) -> Record {
         duration: Duration::ZERO,
         evidence: ev.render(),
         case,
-        outcome: Outcome::Failed(why),
+        outcome: Outcome::NotDemonstrated(why),
     }
 }
 
@@ -317,13 +334,13 @@ mod tests {
         // A Met case that cannot run is not demonstrated, never skipped.
         assert_eq!(
             run_case(case("c", skipping)).outcome,
-            Outcome::Failed(
+            Outcome::NotDemonstrated(
                 "CR9.9 (Title) not demonstrated: a prerequisite is missing: module not installed"
                     .into()
             )
         );
         assert!(
-            matches!(run_case(case("d", panicking)).outcome, Outcome::Failed(m) if m.contains("boom"))
+            matches!(run_case(case("d", panicking)).outcome, Outcome::NotDemonstrated(m) if m.contains("boom"))
         );
     }
 
@@ -354,7 +371,7 @@ mod tests {
         let record = trial_at_one_second(&run, "TC_HUNG", hanging);
         assert_eq!(
             record.outcome,
-            Outcome::Failed(
+            Outcome::NotDemonstrated(
                 "CR9.9 (Title) not demonstrated: time limit of 1 s reached while wait for a \
                  reply that never comes"
                     .into()
@@ -367,7 +384,7 @@ mod tests {
         assert_eq!(run.watchdog.stopped_by(), Some("TC_HUNG"));
         assert_eq!(
             run.trial(case("TC_NEXT", passing)).outcome,
-            Outcome::Failed(
+            Outcome::NotDemonstrated(
                 "not run: the run stopped after TC_HUNG exceeded its time limit".into()
             )
         );
@@ -379,7 +396,7 @@ mod tests {
         let record = trial_at_one_second(&run, "TC_SLOW", running_long);
         assert_eq!(
             record.outcome,
-            Outcome::Failed(
+            Outcome::NotDemonstrated(
                 "CR9.9 (Title) not demonstrated: time limit of 1 s reached while running \
                  `sh -c 'sleep 100'`"
                     .into()
@@ -393,7 +410,7 @@ mod tests {
         // A body that ignores the cut has not shown anything either.
         assert!(matches!(
             run.trial(case("TC_SWALLOW", swallowing)).outcome,
-            Outcome::Failed(m) if m.contains("time limit of 1 s reached while running `sh -c 'sleep 100'`")
+            Outcome::NotDemonstrated(m) if m.contains("time limit of 1 s reached while running `sh -c 'sleep 100'`")
         ));
     }
 }

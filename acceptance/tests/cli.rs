@@ -68,6 +68,11 @@ fn bad_input_exits_2_before_touching_the_system() {
     let (code, _, err) = suite(&["--junit", "/nonexistent-dir/report.xml"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("/nonexistent-dir/report.xml"), "{err}");
+    // The report's format comes from its extension: anything else is a
+    // usage error naming the choices.
+    let (code, _, err) = suite(&["--report", "fr1.pdf", "TC_CR1.1_1"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(".html") && err.contains(".md"), "{err}");
     for bad in ["0", "ten", "-1"] {
         let (code, _, err) = suite(&["--time-limit", bad, "TC_CR1.1_1"]);
         assert_eq!(code, Some(2), "--time-limit {bad}: {err}");

@@ -4,7 +4,8 @@
 # repository's checkout. Its parameters arrive as environment variables.
 #
 # The suite reports every test case with lava-test-case itself (--lava);
-# this adds the overall result and keeps the JUnit report and the evidence.
+# this adds the overall result and keeps the JUnit report, the evidence and
+# the assessor's HTML report (report.html, next to junit.xml).
 # Always exits 0: the results are what LAVA records, a failing step would
 # only hide them.
 set -u
@@ -37,9 +38,10 @@ rm -rf "$OUTPUT_DIR"
 mkdir -p "$OUTPUT_DIR"
 junit=$OUTPUT_DIR/junit.xml
 evidence=$OUTPUT_DIR/evidence
+report=$OUTPUT_DIR/report.html
 
 # shellcheck disable=SC2086 # FILTER and SUITE_ARGS are word lists on purpose
-"$SUITE" --lava --junit "$junit" --evidence-dir "$evidence" $SUITE_ARGS $FILTER
+"$SUITE" --lava --junit "$junit" --evidence-dir "$evidence" --report "$report" $SUITE_ARGS $FILTER
 status=$?
 case $status in
     0) result "$SUITE" pass ;;
@@ -56,6 +58,8 @@ if [ -n "$ARTIFACTORIAL_URL" ] && [ -f "$junit" ]; then
         result "$SUITE-reports-upload" fail
     fi
 fi
+# The HTML report is kept with the upload; the log only names it.
+[ -f "$report" ] && echo "$SUITE: assessor report $report"
 for f in "$junit" "$evidence/index.txt"; do
     [ -f "$f" ] || continue
     echo "--- BEGIN $SUITE $(basename "$f") ---"

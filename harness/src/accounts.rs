@@ -125,8 +125,8 @@ pub fn expect_refusal(
     };
     if ran.success || leaked.is_some() {
         bail!(
-            "`{line}` was accepted (exit {:?}){}: it must be refused",
-            ran.code,
+            "`{line}` was accepted (exit status {}){}: it must be refused",
+            crate::evidence::or_none(ran.code),
             leaked.map_or(String::new(), |n| format!(" and created {n}"))
         );
     }

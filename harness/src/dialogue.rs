@@ -234,7 +234,7 @@ pub(crate) fn finish(
     // seen on the screen, so it never counts as echoed.
     let secret_echoed = !password.is_empty() && transcript.contains(password);
     ev.note(format!(
-        "{flow}: {outcome:?}, answered {:.3} s after the password was sent{}",
+        "{flow}: {outcome}, answered {:.3} s after the password was sent{}",
         answer_after.as_secs_f64(),
         if secret_echoed {
             "; THE PASSWORD WAS ECHOED"

@@ -188,6 +188,11 @@ pub fn utc_timestamp(unix: u64) -> String {
     )
 }
 
+/// An optional value as the evidence says it: the value, or "none".
+pub fn or_none<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "none".to_owned(), |v| v.to_string())
+}
+
 /// [`utc_timestamp`] of a moment on the wall clock.
 pub fn utc_text(moment: std::time::SystemTime) -> String {
     let unix = moment
@@ -230,6 +235,12 @@ pub fn parse_utc(text: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_absent_value_reads_none() {
+        assert_eq!(or_none(Some(45)), "45");
+        assert_eq!(or_none(None::<i64>), "none");
+    }
 
     #[test]
     fn secrets_are_masked_in_every_kind_of_line() {

@@ -212,10 +212,10 @@ pub fn policy(ev: &Evidence, service: &str) -> Result<Option<Policy>> {
         s.overlay(other);
         if s.deny != settings.deny || s.unlock_time != settings.unlock_time {
             notes.push(format!(
-                "NOTE: {} has other values (deny={:?} unlock_time={:?}) than the deciding line",
+                "NOTE: {} has other values (deny={} unlock_time={}) than the deciding line",
                 other.location(),
-                s.deny,
-                s.unlock_time
+                crate::evidence::or_none(s.deny.as_deref()),
+                crate::evidence::or_none(s.unlock_time.as_deref())
             ));
         }
     }

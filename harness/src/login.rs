@@ -54,6 +54,21 @@ pub enum AuthOutcome {
     ChangeRequired,
 }
 
+/// As the evidence and failure messages say it: "a shell as fr1-x",
+/// "refused: Login incorrect", "a forced password change".
+impl std::fmt::Display for AuthOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthOutcome::Shell { user } => write!(f, "a shell as {user}"),
+            AuthOutcome::Refused { message } if message.trim().is_empty() => {
+                f.write_str("refused (no message)")
+            }
+            AuthOutcome::Refused { message } => write!(f, "refused: {}", message.trim()),
+            AuthOutcome::ChangeRequired => f.write_str("a forced password change"),
+        }
+    }
+}
+
 /// One attempt: the outcome plus what an observer of the terminal saw.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -105,7 +120,7 @@ impl Attempt {
                     self.flow
                 )
             }
-            other => bail!("{}: expected a shell as {user}, got {other:?}", self.flow),
+            other => bail!("{}: expected a shell as {user}, got {other}", self.flow),
         }
     }
 
@@ -114,7 +129,7 @@ impl Attempt {
         match &self.outcome {
             AuthOutcome::Refused { .. } => Ok(()),
             other => bail!(
-                "{}: expected the attempt to be refused, got {other:?}",
+                "{}: expected the attempt to be refused, got {other}",
                 self.flow
             ),
         }
@@ -124,7 +139,7 @@ impl Attempt {
         match &self.outcome {
             AuthOutcome::ChangeRequired => Ok(()),
             other => bail!(
-                "{}: expected a forced password change, got {other:?}",
+                "{}: expected a forced password change, got {other}",
                 self.flow
             ),
         }
@@ -161,7 +176,12 @@ impl ForcedChange {
         }
         match &self.shell_after {
             Some(u) if u == user => Ok(()),
-            other => bail!("{flow}: after the change, expected a shell as {user}, got {other:?}"),
+            Some(other) => {
+                bail!(
+                    "{flow}: after the change, expected a shell as {user}, got a shell as {other}"
+                )
+            }
+            None => bail!("{flow}: after the change, expected a shell as {user}, got no shell"),
         }
     }
 }
@@ -309,7 +329,7 @@ impl AfterChange {
             new_password.is_some_and(|p| !p.is_empty() && attempt.transcript.contains(p));
         if let Some(c) = &self.change {
             ev.note(format!(
-                "{}: forced change {c:?}, then {}",
+                "{}: forced change {c}, then {}",
                 attempt.flow,
                 self.shell_after
                     .as_deref()
@@ -426,6 +446,31 @@ pub fn login_prompts(ev: &Evidence, name: &str, answers: &[&str]) -> Result<Atte
 mod tests {
     use super::*;
     use rexpect::reader::Regex;
+
+    #[test]
+    fn outcomes_read_as_prose_in_the_evidence() {
+        let shell = AuthOutcome::Shell {
+            user: "fr1-x".into(),
+        };
+        assert_eq!(shell.to_string(), "a shell as fr1-x");
+        let refused = AuthOutcome::Refused {
+            message: " Login incorrect\n".into(),
+        };
+        assert_eq!(refused.to_string(), "refused: Login incorrect");
+        let silent = AuthOutcome::Refused {
+            message: String::new(),
+        };
+        assert_eq!(silent.to_string(), "refused (no message)");
+        assert_eq!(
+            AuthOutcome::ChangeRequired.to_string(),
+            "a forced password change"
+        );
+        let rejected = PasswordChange::Rejected {
+            message: "BAD PASSWORD: too short".into(),
+        };
+        assert_eq!(rejected.to_string(), "rejected: BAD PASSWORD: too short");
+        assert_eq!(PasswordChange::Changed.to_string(), "changed");
+    }
 
     #[test]
     fn the_echoed_command_is_not_taken_for_its_output() {

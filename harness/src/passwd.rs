@@ -47,6 +47,16 @@ pub enum PasswordChange {
     Rejected { message: String },
 }
 
+/// As the evidence says it: "changed", "rejected: BAD PASSWORD: …".
+impl std::fmt::Display for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordChange::Changed => f.write_str("changed"),
+            PasswordChange::Rejected { message } => write!(f, "rejected: {}", message.trim()),
+        }
+    }
+}
+
 /// One change attempt: the outcome plus what the terminal showed.
 #[derive(Debug, Clone)]
 pub struct ChangeAttempt {
@@ -292,7 +302,7 @@ pub(crate) fn check_against_shadow(
         _ => {}
     }
     ev.note(format!(
-        "{flow}: {outcome:?}; stored hash of {name} {} ({})",
+        "{flow}: {outcome}; stored hash of {name} {} ({})",
         if changed { "replaced" } else { "unchanged" },
         after.hash_method()
     ));

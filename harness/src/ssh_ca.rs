@@ -158,7 +158,7 @@ impl SshCa {
             ])
             .arg(&key.public);
         self.timed_ok(
-            &format!("sign SSH user certificate {label} ({validity:?})"),
+            &format!("sign SSH user certificate {label} ({validity})"),
             &mut cmd,
         )?;
         // ssh-keygen always writes <key>-cert.pub; keep each certificate

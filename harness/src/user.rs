@@ -28,6 +28,16 @@ pub enum Creator {
     Adduser,
 }
 
+/// The program's name, as the evidence says it.
+impl std::fmt::Display for Creator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Creator::Useradd => "useradd",
+            Creator::Adduser => "adduser",
+        })
+    }
+}
+
 pub struct TestUser {
     name: String,
     uid: Uid,

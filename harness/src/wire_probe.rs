@@ -65,6 +65,30 @@ pub enum Protocol {
     Unknown,
 }
 
+/// As the evidence names it: "telnet", "SMTP offering AUTH PLAIN in clear".
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Protocol::Telnet => f.write_str("telnet"),
+            Protocol::FtpPasswordInClear => f.write_str("FTP asking for the password in clear"),
+            Protocol::Ftp => f.write_str("FTP without a password request"),
+            Protocol::Pop3 => f.write_str("POP3"),
+            Protocol::Imap => f.write_str("IMAP allowing LOGIN without TLS"),
+            Protocol::ImapLoginDisabled => f.write_str("IMAP with LOGINDISABLED"),
+            Protocol::SmtpAuthInClear(m) => write!(f, "SMTP offering AUTH {m} in clear"),
+            Protocol::Smtp => f.write_str("SMTP without AUTH before TLS"),
+            Protocol::HttpBasic => f.write_str("HTTP asking for Basic authentication"),
+            Protocol::Http => f.write_str("HTTP without Basic authentication"),
+            Protocol::Vnc => f.write_str("VNC (RFB)"),
+            Protocol::Ssh => f.write_str("SSH"),
+            Protocol::Tls => f.write_str("TLS"),
+            Protocol::RService(program) => write!(f, "the r-service {program}"),
+            Protocol::Silent => f.write_str("silent (no TLS, no HTTP)"),
+            Protocol::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
 impl Protocol {
     /// Why the service carries a login secret in clear, or `None`.
     pub fn cleartext_login(&self) -> Option<String> {
@@ -462,6 +486,16 @@ pub fn escape(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::services::{Owner, Transport};
+
+    #[test]
+    fn protocols_read_as_prose() {
+        assert_eq!(Protocol::Telnet.to_string(), "telnet");
+        assert_eq!(
+            Protocol::SmtpAuthInClear("PLAIN LOGIN".into()).to_string(),
+            "SMTP offering AUTH PLAIN LOGIN in clear"
+        );
+        assert_eq!(crate::user::Creator::Adduser.to_string(), "adduser");
+    }
 
     #[test]
     fn greetings_are_told_apart() {

@@ -15,7 +15,7 @@ pub fn write(dir: &Path, records: &[Record]) -> Result<()> {
             .with_context(|| format!("writing evidence {}", dir.join(&file).display()))?;
         let verdict = match &r.outcome {
             Outcome::Passed => "PASS".to_owned(),
-            Outcome::Failed(_) => "FAIL".to_owned(),
+            Outcome::Failed(_) | Outcome::NotDemonstrated(_) => "FAIL".to_owned(),
             Outcome::Skipped(reason) => format!("SKIP ({reason})"),
         };
         let _ = writeln!(

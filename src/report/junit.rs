@@ -13,7 +13,7 @@ pub fn report(records: &[Record], wall_time: Duration) -> Report {
     for r in records {
         let status = match &r.outcome {
             Outcome::Passed => TestCaseStatus::success(),
-            Outcome::Failed(msg) => {
+            Outcome::Failed(msg) | Outcome::NotDemonstrated(msg) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(msg.as_str())
                     .set_type("requirement not demonstrated");

@@ -17,7 +17,7 @@ pub fn report(records: &[Record]) {
     for r in records {
         let result = match r.outcome {
             Outcome::Passed => "pass",
-            Outcome::Failed(_) => "fail",
+            Outcome::Failed(_) | Outcome::NotDemonstrated(_) => "fail",
             Outcome::Skipped(_) => "skip",
         };
         let status = Command::new(PROGRAM)

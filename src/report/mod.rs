@@ -3,5 +3,8 @@
 
 pub mod console;
 pub mod evidence;
+pub mod fr1;
+pub mod html;
 pub mod junit;
 pub mod lava;
+pub mod markdown;

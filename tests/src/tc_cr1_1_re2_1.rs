@@ -89,7 +89,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         let attempt = entries.prompts(ev, entry, user.name(), &[&wrong_password, &code])?;
         if !matches!(attempt.outcome, AuthOutcome::Refused { .. }) {
             bail!(
-                "{}: a wrong password with the right verification code was not refused ({:?}): the code replaced the password instead of adding to it",
+                "{}: a wrong password with the right verification code was not refused ({}): the code replaced the password instead of adding to it",
                 attempt.flow,
                 attempt.outcome
             );
@@ -120,7 +120,7 @@ fn refuse_password_alone(attempt: &Attempt) -> anyhow::Result<()> {
             Ok(())
         }
         other => bail!(
-            "{}: expected the password to be followed by a request for a verification code, got {other:?}",
+            "{}: expected the password to be followed by a request for a verification code, got {other}",
             attempt.flow
         ),
     }

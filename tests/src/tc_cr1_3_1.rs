@@ -30,7 +30,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         ev.note("adduser is not installed; accounts are created with useradd only");
     }
     for creator in creators {
-        ev.step(format!("create an account with {creator:?}"));
+        ev.step(format!("create an account with {creator}"));
         let user = TestUser::create_with(ev, creator)?;
         let resolved = User::from_name(user.name())?
             .ok_or_else(|| anyhow::anyhow!("{} does not resolve after creation", user.name()))?;
@@ -54,7 +54,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         su_from(ev, &caller, user.name(), user.password())?.assert_shell_as(user.name())?;
         su_from(ev, &caller, user.name(), &wrong)?.assert_refused()?;
         ev.ok(format!(
-            "account made by {creator:?} authenticates with its password only"
+            "account made by {creator} authenticates with its password only"
         ));
     }
     Ok(())

@@ -152,13 +152,13 @@ fn services_on_the_wire(ev: &Evidence, found: &mut Findings) -> anyhow::Result<(
     let control = probe(own_tcp, &unknown_user)?;
     ensure!(
         control.protocol.cleartext_login().is_some(),
-        "the probe does not recognise the test's own telnet-like listener on port {} (it said {}: {:?}): cannot tell what the services are",
+        "the probe does not recognise the test's own telnet-like listener on port {} (it said {}: {}): cannot tell what the services are",
         decoy.port,
         control.said,
         control.protocol
     );
     ev.ok(format!(
-        "the reading finds the test's own sockets (tcp 127.0.0.1:{}, udp 127.0.0.1:{own_udp_port}) held by pid {me}, and the probe calls the telnet-like one {:?}",
+        "the reading finds the test's own sockets (tcp 127.0.0.1:{}, udp 127.0.0.1:{own_udp_port}) held by pid {me}, and the probe calls the telnet-like one {}",
         decoy.port, control.protocol
     ));
 
@@ -181,7 +181,7 @@ fn services_on_the_wire(ev: &Evidence, found: &mut Findings) -> anyhow::Result<(
                     found.violation(violation);
                 }
                 None => ev.ok(format!(
-                    "{service} probed at {}: {:?}; it said: {}",
+                    "{service} probed at {}: {}; it said: {}",
                     p.target, p.protocol, p.said
                 )),
             },

@@ -14,6 +14,7 @@
 use anyhow::ensure;
 use harness::command::{run as run_cmd, sh};
 use harness::entry_points::EntryPoints;
+use harness::evidence::or_none;
 use harness::login::{login_changing, su_from};
 use harness::password::strong_password;
 use harness::shadow::{self, chage_list, CHAGE_MAX, CHAGE_MIN, CHAGE_WARN};
@@ -40,18 +41,18 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let stored = shadow::entry(user.name())?;
     ensure!(
         (stored.min_days, stored.max_days, stored.warn_days) == (Some(2), Some(45), Some(9)),
-        "/etc/shadow holds min/max/warn {:?}/{:?}/{:?} for {}, not 2/45/9",
-        stored.min_days,
-        stored.max_days,
-        stored.warn_days,
+        "/etc/shadow holds min/max/warn {}/{}/{} for {}, not 2/45/9",
+        or_none(stored.min_days),
+        or_none(stored.max_days),
+        or_none(stored.warn_days),
         user.name()
     );
     let reported = chage_list(ev, user.name())?;
     for (label, want) in [(CHAGE_MIN, "2"), (CHAGE_MAX, "45"), (CHAGE_WARN, "9")] {
         ensure!(
             reported.get(label).map(String::as_str) == Some(want),
-            "chage -l reports {label}: {:?}, not {want}",
-            reported.get(label)
+            "chage -l reports {label}: {}, not {want}",
+            or_none(reported.get(label))
         );
     }
     ev.ok("minimum 2, maximum 45, warning 9 days: stored and reported");

@@ -217,8 +217,8 @@ fn check_openssl(ev: &Evidence, findings: &mut Findings) -> anyhow::Result<()> {
     let accepted = pki.tls_connect(&mut server, &root.cert)?;
     anyhow::ensure!(
         accepted.established,
-        "the TLS client did not complete a handshake with an RSA-2048 / SHA-256 server: {:?}\n{}",
-        accepted.verify,
+        "the TLS client did not complete a handshake with an RSA-2048 / SHA-256 server: {}\n{}",
+        accepted.verify_text(),
         accepted.output.trim()
     );
     ev.ok("RSA-2048 certificate signed with SHA-256: handshake completed, chain verified (Verify return code: 0)");
@@ -248,8 +248,9 @@ fn check_openssl(ev: &Evidence, findings: &mut Findings) -> anyhow::Result<()> {
             "the TLS client completed a handshake with an RSA-1024 server certificate".to_owned(),
         ),
         Some((66, _)) => ev.ok("RSA-1024 server certificate: the client refuses it (verify error 66, EE certificate key too weak)"),
-        other => findings.violation(format!(
-            "RSA-1024 server certificate: refused, but not for its key size ({other:?})"
+        _ => findings.violation(format!(
+            "RSA-1024 server certificate: refused, but not for its key size ({})",
+            refused.verify_text()
         )),
     }
     drop(server);
@@ -262,8 +263,9 @@ fn check_openssl(ev: &Evidence, findings: &mut Findings) -> anyhow::Result<()> {
             "the TLS client completed a handshake with a SHA-1-signed server certificate".to_owned(),
         ),
         Some((68, _)) => ev.ok("SHA-1-signed server certificate: the client refuses it (verify error 68, CA signature digest algorithm too weak)"),
-        other => findings.violation(format!(
-            "SHA-1-signed server certificate: refused, but not for its digest ({other:?})"
+        _ => findings.violation(format!(
+            "SHA-1-signed server certificate: refused, but not for its digest ({})",
+            refused.verify_text()
         )),
     }
     Ok(())

@@ -93,6 +93,17 @@ pub enum Validity {
     NotYetValid,
 }
 
+/// As the evidence says it: "valid now", "expired", "not yet valid".
+impl std::fmt::Display for Validity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Validity::Current => "valid now",
+            Validity::Expired => "expired",
+            Validity::NotYetValid => "not yet valid",
+        })
+    }
+}
+
 impl Validity {
     /// `openssl ca` date options (`YYYYMMDDHHMMSSZ`).
     fn ca_args(self) -> Vec<String> {
@@ -529,7 +540,7 @@ impl Pki {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.openssl_ok(
             &format!(
-                "{} signs {} ({:?}, {})",
+                "{} signs {} ({}, {})",
                 ca.name, profile.subject, profile.validity, profile.digest
             ),
             &args,
@@ -560,7 +571,7 @@ impl Pki {
         };
         self.sign(ca, &csr, &leaf.cert, &profile)?;
         self.ev.note(format!(
-            "issued {} by {}: {} key, {:?}, {}{}",
+            "issued {} by {}: {} key, {}, {}{}",
             leaf.name,
             ca.name,
             spec.key.describe(),

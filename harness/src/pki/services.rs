@@ -31,6 +31,18 @@ pub struct TlsHandshake {
     pub output: String,
 }
 
+impl TlsHandshake {
+    /// The client's verification result as the evidence says it:
+    /// "verify error 66 (EE certificate key too weak)".
+    pub fn verify_text(&self) -> String {
+        match &self.verify {
+            Some((0, text)) => format!("verified ({text})"),
+            Some((code, text)) => format!("verify error {code} ({text})"),
+            None => "no verification result printed".to_owned(),
+        }
+    }
+}
+
 /// The outcome of one `openssl cmp -cmd ir`.
 #[derive(Debug)]
 pub struct CmpOutcome {
@@ -272,6 +284,28 @@ fn parse_tls_verify(output: &str) -> Option<(u32, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verify_results_read_as_prose() {
+        let handshake = |verify| TlsHandshake {
+            established: false,
+            verify,
+            output: String::new(),
+        };
+        assert_eq!(
+            handshake(Some((66, "EE certificate key too weak".into()))).verify_text(),
+            "verify error 66 (EE certificate key too weak)"
+        );
+        assert_eq!(
+            handshake(Some((0, "ok".into()))).verify_text(),
+            "verified (ok)"
+        );
+        assert_eq!(
+            handshake(None).verify_text(),
+            "no verification result printed"
+        );
+        assert_eq!(crate::pki::Validity::Expired.to_string(), "expired");
+    }
 
     #[test]
     fn tls_verify_codes_are_parsed() {

@@ -92,7 +92,7 @@ pub fn requirements(records: &[Record]) -> Vec<Requirement<'_>> {
             Some(row) => row.cases.push(r),
             None => rows.push(Requirement {
                 id: r.case.requirement,
-                title: r.case.title,
+                title: requirement_title(r.case.requirement).unwrap_or(r.case.title),
                 status: r.case.verdict,
                 not_applicable: r.case.not_applicable.as_ref(),
                 cases: vec![r],
@@ -101,6 +101,35 @@ pub fn requirements(records: &[Record]) -> Vec<Requirement<'_>> {
     }
     rows.sort_by_key(|row| document_order(row.id));
     rows
+}
+
+/// The requirement's own name in IEC 62443-4-2 (a case's title names what
+/// that case covers, e.g. "Account management (create)"); `None` for an ID
+/// outside FR 1, which then takes its first case's title.
+pub fn requirement_title(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "CR1.1" => "Human user identification and authentication",
+        "CR1.1 RE1" => "Unique identification and authentication",
+        "CR1.1 RE2" => "Multifactor authentication for all interfaces",
+        "CR1.2" => "Software process and device identification and authentication",
+        "CR1.3" => "Account management",
+        "CR1.4" => "Identifier management",
+        "CR1.5" => "Authenticator management",
+        "CR1.6" | "NDR1.6" => "Wireless access management",
+        "NDR1.6 RE1" => "Unique identification and authentication (wireless)",
+        "CR1.7" => "Strength of password-based authentication",
+        "CR1.7 RE1" => "Password generation and lifetime restrictions for human users",
+        "CR1.8" => "Public key infrastructure certificates",
+        "CR1.9" => "Strength of public key-based authentication",
+        "CR1.9 RE1" => "Hardware security for public key-based authentication",
+        "CR1.10" => "Authenticator feedback",
+        "CR1.11" => "Unsuccessful login attempts",
+        "CR1.12" => "System use notification",
+        "CR1.13" | "NDR1.13" => "Access via untrusted networks",
+        "NDR1.13 RE1" => "Explicit access request approval",
+        "CR1.14" => "Strength of symmetric key-based authentication",
+        _ => return None,
+    })
 }
 
 /// Sort key of a requirement ID: its number, then its RE, CR before NDR.

@@ -76,6 +76,15 @@ impl Requirement<'_> {
         }
     }
 
+    /// What a product maker does for this requirement: the NA case's user
+    /// action, or for a Met one, what the evidence leaves to the product.
+    pub fn user_action(&self) -> &str {
+        match self.not_applicable {
+            Some(na) => na.user_action,
+            None => met_user_action(self.id).unwrap_or(""),
+        }
+    }
+
     /// Did any of its cases fail?
     pub fn failed(&self) -> bool {
         self.cases.iter().any(|r| CaseVerdict::of(r).is_failure())
@@ -128,6 +137,26 @@ pub fn requirement_title(id: &str) -> Option<&'static str> {
         "CR1.13" | "NDR1.13" => "Access via untrusted networks",
         "NDR1.13 RE1" => "Explicit access request approval",
         "CR1.14" => "Strength of symmetric key-based authentication",
+        _ => return None,
+    })
+}
+
+/// For a Met requirement, what the platform's evidence does not cover and
+/// a product maker must do: the suite shows the mechanism works on this
+/// image; the product's own accounts, policies and services are theirs.
+fn met_user_action(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "CR1.1" => "List the human accounts the product needs; give each person their own account and keep every login service on PAM; run this suite on the product image",
+        "CR1.1 RE1" => "Create accounts only with the system's tools (adduser/useradd), which refuse a name or UID already in use; never share an account between people",
+        "CR1.3" => "Define who may create, enable, disable and remove accounts; for a device in a larger system, connect a central directory (e.g. LDAP) where needed",
+        "CR1.4" => "Keep to the system's account tools for identifiers; nothing more is needed for local accounts",
+        "CR1.5" => "Define the policy for initial and changed authenticators (passwords, certificates, one-time codes) and keep their stores closed to users, including backups and keys the product adds",
+        "CR1.7" => "Set the password policy the product needs in the quality module's configuration (pam_passwdqc min=) and document it in the user manual",
+        "CR1.7 RE1" => "Set password lifetimes (chage, /etc/login.defs) to the product's policy",
+        "CR1.8" => "Run the product's PKI (CA, enrolment, revocation) on the platform's OpenSSL; keep the trust anchors the product relies on under configuration control",
+        "CR1.9" => "Validate certificates (chain, validity, revocation) in the product's own services too, map certificate identities to accounts one to one, and keep private keys readable only by their owner",
+        "CR1.10" => "For any other authentication method the product adds, show the same: no echo of the secret, the same answer and timing for an unknown user and a wrong password",
+        "CR1.11" => "Keep the lockout (pam_faillock) and remote ban (fail2ban) settings, or set the product's own limits, for every login service",
         _ => return None,
     })
 }
@@ -340,6 +369,10 @@ pub mod tests {
         assert!(!rows[1].failed());
         assert_eq!(rows[2].status, Verdict::NotApplicable);
         assert!(rows[2].not_applicable.is_some());
+        assert_eq!(rows[2].user_action(), "do it\n in the product");
+        // Met rows carry what the product maker still does.
+        assert!(rows[0].user_action().contains("own account"));
+        assert!(rows[5].user_action().contains("pam_faillock"));
     }
 
     #[test]

@@ -200,10 +200,11 @@ fn table(h: &mut Html, data: &ReportData) {
             h.text(&format!(", {:.1} s", r.duration.as_secs_f64()));
         }
         h.close("td");
-        let (reason, action) = row
+        let reason = row
             .not_applicable
-            .map(|na| (fr1::one_line(na.reason), fr1::one_line(na.user_action)))
+            .map(|na| fr1::one_line(na.reason))
             .unwrap_or_default();
+        let action = fr1::one_line(row.user_action());
         h.element("td", &[], &reason);
         h.element("td", &[], &action);
         h.close("tr").newline();

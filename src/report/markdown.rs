@@ -91,10 +91,11 @@ pub fn render(data: &ReportData) -> String {
             })
             .collect::<Vec<_>>()
             .join("<br>");
-        let (reason, action) = req
+        let reason = req
             .not_applicable
-            .map(|na| (cell(na.reason), cell(na.user_action)))
+            .map(|na| cell(na.reason))
             .unwrap_or_default();
+        let action = cell(req.user_action());
         md.push_str(&row(&[
             format!("**{}** {}", cell(req.id), cell(req.title)),
             req.status_text().into(),

@@ -225,7 +225,7 @@ pub fn survey_in(dir: &Path) -> Result<Survey> {
                 out.assumed_authenticators.insert(line.module.clone());
             }
         }
-        out.grants.extend(grants_of(&service, &stack));
+        out.grants.extend(grants_of(&service, &stack)?);
         out.services.push(service);
     }
     // `su -` runs PAM service su-l, which includes su: a grant found in
@@ -246,14 +246,17 @@ pub fn survey_in(dir: &Path) -> Result<Survey> {
 }
 
 /// The ways through `stack` without an authenticator, one per distinct
-/// set of deciding lines.
-pub fn grants_of(service: &str, stack: &[PamLine]) -> Vec<Grant> {
+/// set of deciding lines. A stack too large to play through is an error,
+/// never "no grant".
+pub fn grants_of(service: &str, stack: &[PamLine]) -> Result<Vec<Grant>> {
     let choices: Vec<Vec<Returned>> = stack.iter().map(possible_returns).collect();
     let undecided = choices.iter().filter(|c| c.len() > 1).count();
     let mut found: Vec<Vec<usize>> = Vec::new();
-    if undecided > MAX_UNDECIDED {
-        return Vec::new();
-    }
+    anyhow::ensure!(
+        undecided <= MAX_UNDECIDED,
+        "the auth stack of PAM service {service} has {undecided} lines that may succeed or fail, \
+         more than the {MAX_UNDECIDED} the suite plays through: its grants are not examined"
+    );
     let mut picks = vec![0usize; stack.len()];
     loop {
         let returned: Vec<Returned> = picks.iter().zip(&choices).map(|(&i, c)| c[i]).collect();
@@ -266,10 +269,10 @@ pub fn grants_of(service: &str, stack: &[PamLine]) -> Vec<Grant> {
         let mut i = 0;
         loop {
             if i == picks.len() {
-                return found
+                return Ok(found
                     .into_iter()
                     .map(|lines| grant(service, stack, &lines))
-                    .collect();
+                    .collect());
             }
             picks[i] += 1;
             if picks[i] < choices[i].len() {
@@ -283,7 +286,7 @@ pub fn grants_of(service: &str, stack: &[PamLine]) -> Vec<Grant> {
 
 fn grant(service: &str, stack: &[PamLine], deciding: &[usize]) -> Grant {
     let lines: Vec<PamLine> = deciding.iter().map(|&i| stack[i].clone()).collect();
-    let mut conditions: Vec<Condition> = lines.iter().filter_map(condition_of).collect();
+    let mut conditions: Vec<Condition> = lines.iter().map(condition_of).collect();
     conditions.sort();
     conditions.dedup();
     Grant {
@@ -314,21 +317,17 @@ fn possible_returns(line: &PamLine) -> Vec<Returned> {
     }
 }
 
-/// Why a deciding line succeeds: `None` for lines that decide nothing
-/// about who (pam_permit: anyone, which the grant's empty list says).
-fn condition_of(line: &PamLine) -> Option<Condition> {
+/// Why a deciding line succeeds.
+fn condition_of(line: &PamLine) -> Condition {
     match line.module.as_str() {
-        "pam_permit.so" | "pam_localuser.so" => Some(Condition::Anyone),
-        "pam_rootok.so" => Some(Condition::CallerIsRoot),
-        "pam_wheel.so" => Some(Condition::CallerInGroup {
+        "pam_permit.so" | "pam_localuser.so" => Condition::Anyone,
+        "pam_rootok.so" => Condition::CallerIsRoot,
+        "pam_wheel.so" => Condition::CallerInGroup {
             group: line.arg("group").unwrap_or("wheel").to_owned(),
             by_uid: line.arg("use_uid").is_some(),
-        }),
-        "pam_succeed_if.so" => Some(succeed_if_condition(line)),
-        m => Some(Condition::Other(format!(
-            "{m} lets succeed ({})",
-            line.args.join(" ")
-        ))),
+        },
+        "pam_succeed_if.so" => succeed_if_condition(line),
+        m => Condition::Other(format!("{m} lets succeed ({})", line.args.join(" "))),
     }
 }
 
@@ -499,17 +498,20 @@ auth required pam_google_authenticator.so nullok
 
     #[test]
     fn cips_stack_has_no_way_round_the_password() {
-        assert_eq!(grants_of("login", &stack_of(CIP_COMMON_AUTH)), vec![]);
+        assert_eq!(
+            grants_of("login", &stack_of(CIP_COMMON_AUTH)).unwrap(),
+            vec![]
+        );
     }
 
     #[test]
     fn debian_su_lets_only_root_through() {
         let text = format!("auth sufficient pam_rootok.so\n{CIP_COMMON_AUTH}");
-        let grants = grants_of("su", &stack_of(&text));
+        let grants = grants_of("su", &stack_of(&text)).unwrap();
         assert_eq!(grants.len(), 1);
         assert_eq!(grants[0].conditions, vec![Condition::CallerIsRoot]);
         assert!(grants[0].only_root());
-        assert!(!grants_of("login", &stack_of(&text))[0].only_root());
+        assert!(!grants_of("login", &stack_of(&text)).unwrap()[0].only_root());
     }
 
     #[test]
@@ -517,7 +519,7 @@ auth required pam_google_authenticator.so nullok
         let trust = format!(
             "auth sufficient pam_wheel.so trust use_uid group=operators\n{CIP_COMMON_AUTH}"
         );
-        let grants = grants_of("su", &stack_of(&trust));
+        let grants = grants_of("su", &stack_of(&trust)).unwrap();
         assert_eq!(
             grants[0].conditions,
             vec![Condition::CallerInGroup {
@@ -526,7 +528,7 @@ auth required pam_google_authenticator.so nullok
             }]
         );
         let plain = format!("auth sufficient pam_wheel.so\n{CIP_COMMON_AUTH}");
-        assert_eq!(grants_of("su", &stack_of(&plain)), vec![]);
+        assert_eq!(grants_of("su", &stack_of(&plain)).unwrap(), vec![]);
     }
 
     #[test]
@@ -535,7 +537,7 @@ auth required pam_google_authenticator.so nullok
             "auth [success=2",
             "auth [success=3 default=ignore] pam_succeed_if.so quiet user ingroup staff\nauth [success=2",
         );
-        let grants = grants_of("login", &stack_of(&text));
+        let grants = grants_of("login", &stack_of(&text)).unwrap();
         assert_eq!(grants.len(), 1);
         assert_eq!(
             grants[0].conditions,
@@ -546,7 +548,7 @@ auth required pam_google_authenticator.so nullok
     #[test]
     fn pam_permit_in_place_of_pam_unix_lets_anyone_through() {
         let text = CIP_COMMON_AUTH.replace("pam_unix.so nullok", "pam_permit.so");
-        let grants = grants_of("login", &stack_of(&text));
+        let grants = grants_of("login", &stack_of(&text)).unwrap();
         assert_eq!(grants.len(), 1);
         assert_eq!(grants[0].conditions, vec![Condition::Anyone]);
     }
@@ -554,14 +556,20 @@ auth required pam_google_authenticator.so nullok
     #[test]
     fn a_requisite_condition_before_the_password_grants_nothing() {
         let text = format!("auth requisite pam_succeed_if.so uid >= 1000\n{CIP_COMMON_AUTH}");
-        assert_eq!(grants_of("login", &stack_of(&text)), vec![]);
+        assert_eq!(grants_of("login", &stack_of(&text)).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_stack_too_large_to_play_through_is_an_error_not_a_pass() {
+        let text = "auth optional pam_env.so\n".repeat(MAX_UNDECIDED + 1);
+        assert!(grants_of("login", &stack_of(&text)).is_err());
     }
 
     #[test]
     fn pam_exec_handed_the_password_is_an_authenticator() {
         let text = "auth sufficient pam_exec.so expose_authtok /usr/local/bin/check\nauth requisite pam_deny.so\n";
-        assert_eq!(grants_of("login", &stack_of(text)), vec![]);
-        let grants = grants_of("login", &stack_of(&text.replace("expose_authtok ", "")));
+        assert_eq!(grants_of("login", &stack_of(text)).unwrap(), vec![]);
+        let grants = grants_of("login", &stack_of(&text.replace("expose_authtok ", ""))).unwrap();
         assert!(matches!(grants[0].conditions[0], Condition::Other(_)));
     }
 }

@@ -103,13 +103,17 @@ fn real_main() -> Result<ExitCode> {
     let records = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
-    // Before any test case changes an account (the shadow tools then
-    // rewrite the backups shadow- and gshadow-): TC_CR1.5_3 judges the
-    // stores as the image had them, too.
-    if let Err(e) = harness::secret_files::record_before_run() {
-        eprintln!(
-            "cip-iec-fr1-tests: the password stores could not be recorded before the run: {e:#}"
-        );
+    // Before any test case changes the system: the records some cases
+    // judge the image's own state by (Case::before_run).
+    for case in cases.iter().filter(|c| selected(&args, c.id)) {
+        if let Some(record) = case.before_run {
+            if let Err(e) = record() {
+                eprintln!(
+                    "cip-iec-fr1-tests: {}: the record before the run could not be made: {e:#}",
+                    case.id
+                );
+            }
+        }
     }
     let scope = harness::run_scope::RunScope::enter()?;
     // Reports keep the catalog order; schedule::run_order says why the

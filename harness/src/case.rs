@@ -69,7 +69,15 @@ pub struct Case {
     /// has it: the body's result is the outcome, and the body skips with
     /// the NA reason when the mechanism is absent.
     pub tested_when_present: bool,
+    /// Work the runner does once, before any case starts, when this case is
+    /// selected: a record of the image as it was before the other cases
+    /// change it (see [`Case::before_run`]).
+    pub before_run: Option<BeforeRun>,
 }
+
+/// See [`Case::before_run`]. An error is printed and the case judges
+/// without the record.
+pub type BeforeRun = fn() -> anyhow::Result<()>;
 
 impl Case {
     /// A Met requirement's test case.
@@ -93,6 +101,7 @@ impl Case {
             long_running: false,
             slow: false,
             tested_when_present: false,
+            before_run: None,
         }
     }
 
@@ -117,6 +126,7 @@ impl Case {
             long_running: false,
             slow: false,
             tested_when_present: false,
+            before_run: None,
         }
     }
 
@@ -160,6 +170,15 @@ impl Case {
     /// Start this case early: it is slow (the field `slow` says why).
     pub const fn slow(mut self) -> Self {
         self.slow = true;
+        self
+    }
+
+    /// Run `record` once before any case starts, if this case is selected:
+    /// for a case that judges a state the other cases' own work changes
+    /// (the shadow tools rewrite the password store backups at the first
+    /// `useradd`).
+    pub const fn before_run(mut self, record: BeforeRun) -> Self {
+        self.before_run = Some(record);
         self
     }
 

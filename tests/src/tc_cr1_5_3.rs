@@ -22,7 +22,7 @@ use harness::case::Findings;
 use harness::login::su_from;
 use harness::passwd::{passwd_for, passwd_own};
 use harness::password::strong_password;
-use harness::secret_files::{before_run, check_stores, password_stores};
+use harness::secret_files::{before_run, check_stores, password_stores, record_before_run};
 use harness::shadow;
 use harness::{Case, Evidence, TestUser};
 use std::path::Path;
@@ -33,7 +33,10 @@ pub const CASE: Case = Case::met(
     "Authenticator management (protection of stored authenticators)",
     "an unprivileged user, and the members of any group with human accounts, can neither read nor write the password stores (shadow, gshadow, their backups, opasswd), nor change another user's password; the user reads /etc/passwd and changes their own password",
     run,
-);
+)
+// The stores as the image has them, before any case's useradd rewrites the
+// backups.
+.before_run(record_before_run);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let mut user = TestUser::create(ev)?;

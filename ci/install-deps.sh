@@ -10,7 +10,8 @@
 # (ci/cross-build.sh), tidy, chromium and python3-markdown (the report
 # acceptance test validates the HTML report, renders it headless and
 # renders the Markdown one; chromium installs in about 9 s from a warm apt
-# cache), and a Rust toolchain when none is on PATH (Debian's
+# cache), with --delivery Isar's host tools and the en_US.UTF-8 locale
+# (ci/isar-build.sh), and a Rust toolchain when none is on PATH (Debian's
 # own). Idempotent; runs
 # apt-get update only when a package is missing, so a warm machine pays
 # nothing.
@@ -20,23 +21,27 @@ packages=(mmdebstrap shellcheck iproute2 util-linux ca-certificates
     dpkg-dev python3 python3-yaml binutils git apt-utils e2fsprogs
     systemd-container tidy chromium python3-markdown)
 
-missing=()
-for p in "${packages[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-        missing+=("$p")
-    fi
-done
-
-if [ "${#missing[@]}" -gt 0 ]; then
+# Installs those of PACKAGES that are not installed yet (WHAT names them in
+# messages).
+install_missing() { # WHAT PACKAGES...
+    local what=$1 p missing=()
+    shift
+    for p in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$p")
+        fi
+    done
+    [ "${#missing[@]}" -gt 0 ] || return 0
     if [ "$(id -u)" -ne 0 ]; then
-        echo "install-deps: need root to install: ${missing[*]}" >&2
+        echo "install-deps: need root to install $what: ${missing[*]}" >&2
         exit 1
     fi
-    echo "install-deps: installing ${missing[*]}"
+    echo "install-deps: installing $what: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+}
+install_missing "the tools" "${packages[@]}"
 
 # QEMU on bookworm comes from bookworm-backports: machines of this
 # kind ship qemu-utils from there, which bookworm's qemu-system-common (7.2)
@@ -61,6 +66,26 @@ install_qemu() {
     apt-get install -y -qq --no-install-recommends -t bookworm-backports \
         qemu-system-x86 qemu-user-binfmt
 }
+# Isar's host tools (its user manual's list, less qemu-user-static and
+# binfmt-support: only amd64 is built, and qemu-user-static cannot be
+# installed next to qemu-user-binfmt), and the en_US.UTF-8 locale bitbake
+# refuses to start without; for ci/isar-build.sh, delivery checks only.
+isar_packages=(bubblewrap bzip2 arch-test apt-utils dpkg-dev gettext-base git
+    python3 quilt reprepro sudo unzip xz-utils git-buildpackage pristine-tar
+    sbuild schroot zstd locales)
+if [ "$(sed -n 's/^VERSION_CODENAME=//p' /etc/os-release)" = bookworm ]; then
+    isar_packages+=(python3-distutils)
+fi
+if [ "${1:-}" = --delivery ]; then
+    install_missing "Isar's host tools" "${isar_packages[@]}"
+    if ! locale -a 2> /dev/null | grep -qx 'en_US.utf8'; then
+        [ "$(id -u)" -eq 0 ] || { echo "install-deps: need root to generate the en_US.UTF-8 locale" >&2; exit 1; }
+        echo "install-deps: generating the en_US.UTF-8 locale (bitbake needs it)"
+        grep -qx 'en_US.UTF-8 UTF-8' /etc/locale.gen 2> /dev/null || echo 'en_US.UTF-8 UTF-8' >> /etc/locale.gen
+        locale-gen > /dev/null
+    fi
+fi
+
 # QEMU only for the delivery checks (ci/delivery-test.sh passes --delivery).
 if [ "${1:-}" = --delivery ] && { ! command -v qemu-system-x86_64 > /dev/null ||
     [ ! -f /usr/lib/binfmt.d/qemu-aarch64.conf ]; }; then

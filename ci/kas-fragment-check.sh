@@ -6,7 +6,7 @@
 # the build directory; isar-cip-core and Isar are stand-ins (no network:
 # a config of the same shape and an init script that only makes the build
 # directory). Checks: the layer is in bblayers.conf at a path that holds its
-# layer.conf, and local.conf adds the package to cip-core-image-security.
+# layer.conf, and local.conf adds the package to the image's IMAGE_INSTALL.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO=$PWD
@@ -60,6 +60,6 @@ layer=$(sed -n 's|^ *${TOPDIR}/\(.*cip-iec-fr1-tests/isar-recipe\).*|\1|p' "$wor
 [ -n "$layer" ] || { cat "$work/out" >&2; die "the layer is not in bblayers.conf"; }
 [ -f "$top/build/$layer/conf/layer.conf" ] ||
     die "bblayers.conf names $layer, which has no conf/layer.conf"
-grep -q '^IMAGE_INSTALL:append:pn-cip-core-image-security = " cip-iec-fr1-tests"$' "$work/out" ||
-    die "local.conf does not add cip-iec-fr1-tests to cip-core-image-security"
-echo "kas-fragment-check: kas $KAS_VERSION puts the layer in bblayers.conf and the package in the security image"
+grep -q '^IMAGE_INSTALL:append = " cip-iec-fr1-tests"$' "$work/out" ||
+    die "local.conf does not add cip-iec-fr1-tests to the image's IMAGE_INSTALL"
+echo "kas-fragment-check: kas $KAS_VERSION puts the layer in bblayers.conf and the package in IMAGE_INSTALL"

@@ -8,6 +8,13 @@
 # status come back to the host over a 9p share, the serial console is logged.
 #
 #   ci/qemu-image.sh [--out DIR] [--timeout SECONDS] [-- SUITE-ARGS...]
+#   ci/qemu-image.sh --disk-image EXT4 --kernel FILE --initrd FILE
+#                    [--out DIR] [--timeout SECONDS] [-- SUITE-ARGS...]
+#
+# --disk-image: boot a root file system image made elsewhere (the Isar-built
+# CIP security image of ci/isar-build.sh --image, which has the package
+# already) instead: a copy of it, grown by 512 MiB, gets the run unit and is
+# booted with the given kernel and initrd; nothing else is built.
 #
 # Exit status: the suite's (0 only if every selected test case passed), 1 if
 # the image could not be built or booted or no result came back, 124 on
@@ -83,24 +90,11 @@ ensure_base() { # ROOTFS -> layer path
 
 # --- the disk image, per run ------------------------------------------------------
 
-# Inner half (private mount namespace, no network): install the package with
-# apt from the local repository, add the suite unit, write the disk image.
-inner_disk() {
-    local rootfs=$1 base=$2 work=$3 out=$4 m=$3/merged
-    shift 4
-    mount -t overlay overlay -o "lowerdir=$base:$rootfs,upperdir=$work/upper,workdir=$work/ovl" "$m"
-    chroot_mounts "$m"
-    mkdir -p "$m/fr1-out"
-    mount --bind "$out" "$m/fr1-out"
-    chroot "$m" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-        sh /fr1-out/apt-install-in-image.sh > "$work/apt-install.console" 2>&1 || {
-        cat "$work/apt-install.console" >&2
-        die "apt install of the package in the image failed"
-    }
-    umount "$m/fr1-out"
-    rm -f "$m/etc/apt/sources.list.d/fr1-local.list"
-
-    local suite_args=''
+# The unit that runs the suite on the booted system (the root file system
+# at $1, its chroot mounts in place), results to the host's 9p share.
+install_run_unit() { # ROOT [SUITE-ARGS...]
+    local m=$1 suite_args=''
+    shift
     [ $# -eq 0 ] || suite_args=$(printf ' %q' "$@")
     install -m 0755 /dev/stdin "$m/usr/local/sbin/fr1-qemu-run" <<EOF
 #!/bin/sh
@@ -146,6 +140,38 @@ StandardError=journal+console
 WantedBy=multi-user.target
 EOF
     chroot "$m" systemctl enable fr1-suite.service > /dev/null 2>&1
+}
+
+# Inner half for --disk-image (private mount namespace): the run unit into
+# the copy of a root file system image made elsewhere (Isar).
+inner_image() {
+    local disk=$1 work=$2 m=$2/merged
+    shift 2
+    mount -o loop "$disk" "$m"
+    chroot_mounts "$m"
+    install_run_unit "$m" "$@"
+    umount -R "$m/proc" "$m/sys" "$m/dev" "$m/run" "$m/tmp"
+    umount "$m"
+}
+
+# Inner half (private mount namespace, no network): install the package with
+# apt from the local repository, add the suite unit, write the disk image.
+inner_disk() {
+    local rootfs=$1 base=$2 work=$3 out=$4 m=$3/merged
+    shift 4
+    mount -t overlay overlay -o "lowerdir=$base:$rootfs,upperdir=$work/upper,workdir=$work/ovl" "$m"
+    chroot_mounts "$m"
+    mkdir -p "$m/fr1-out"
+    mount --bind "$out" "$m/fr1-out"
+    chroot "$m" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+        sh /fr1-out/apt-install-in-image.sh > "$work/apt-install.console" 2>&1 || {
+        cat "$work/apt-install.console" >&2
+        die "apt install of the package in the image failed"
+    }
+    umount "$m/fr1-out"
+    rm -f "$m/etc/apt/sources.list.d/fr1-local.list"
+
+    install_run_unit "$m" "$@"
     cp -L "$m/vmlinuz" "$work/vmlinuz"
     cp -L "$m/initrd.img" "$work/initrd.img"
     local size_mb
@@ -168,15 +194,19 @@ kvm_works() {
 }
 
 main() {
-    local out=$REPO/target/qemu-image timeout_s=1200
+    local out=$REPO/target/qemu-image timeout_s=1200 disk_image='' kernel='' initrd=''
     while [ $# -gt 0 ]; do
         case $1 in
             --out) out=${2:?--out needs a value}; shift ;;
             --timeout) timeout_s=${2:?--timeout needs a value}; shift ;;
+            --disk-image) disk_image=$(readlink -f "${2:?--disk-image needs a file}"); shift ;;
+            --kernel) kernel=$(readlink -f "${2:?--kernel needs a file}"); shift ;;
+            --initrd) initrd=$(readlink -f "${2:?--initrd needs a file}"); shift ;;
             --) shift; break ;;
             -h | --help) sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "$SELF"; exit 0 ;;
             __base) shift; inner_base "$@"; exit ;;
             __disk) shift; inner_disk "$@"; exit ;;
+            __image) shift; inner_image "$@"; exit ;;
             *) break ;;
         esac
         shift
@@ -186,10 +216,35 @@ main() {
     for tool in qemu-system-x86_64 mkfs.ext4 apt-ftparchive; do
         command -v "$tool" > /dev/null || die "$tool is not installed (ci/install-deps.sh)"
     done
-    local t0=$EPOCHREALTIME
+    local t0=$EPOCHREALTIME work
+    if [ -n "$disk_image" ]; then
+        local f
+        for f in "$disk_image" "$kernel" "$initrd"; do
+            [ -f "$f" ] || die "--disk-image needs the image, --kernel and --initrd, all existing files ('$f' is not)"
+        done
+        mkdir -p "$out"
+        out=$(cd "$out" && pwd)
+        rm -rf --one-file-system -- "${out:?}"/*
+        work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-qemu.XXXXXX")
+        CLEANUP+=("$work")
+        mkdir "$work/merged"
+        cp "$disk_image" "$work/disk.img"
+        # Room for what the suite writes (accounts, keys, logs): the image
+        # is made about as large as its content.
+        truncate -s +512M "$work/disk.img"
+        e2fsck -p -f "$work/disk.img" > /dev/null || [ $? -le 1 ] || die "e2fsck of the copy of $disk_image failed"
+        resize2fs -p "$work/disk.img" > /dev/null 2>&1 || die "resize2fs of the copy of $disk_image failed"
+        cp "$kernel" "$work/vmlinuz"
+        cp "$initrd" "$work/initrd.img"
+        unshare --mount --net --propagation private -- "$SELF" __image "$work/disk.img" "$work" "$@" ||
+            die "adding the suite's run unit to the copy of $disk_image failed"
+        log "disk image ready in $(elapsed "$t0") s (copy of $disk_image, run unit added)"
+        boot "$work" "$out" "$timeout_s" "$t0"
+        return
+    fi
     local debs=$REPO/target/deb/$SUITE-$ARCH
     "$REPO/ci/build-deb.sh" --out "$debs" > /dev/null
-    local rootfs base work
+    local rootfs base
     rootfs=$("$REPO/ci/target-image.sh" build --print-path)
     base=$(ensure_base "$rootfs")
 
@@ -208,7 +263,13 @@ main() {
         die "making the disk image failed"
     rm -rf "${out:?}/apt" "$out/apt-install-in-image.sh" "$out/program-packages"
     log "disk image ready in $(elapsed "$t0") s ($(du -h --apparent-size "$work/disk.img" | cut -f1), package installed with apt)"
+    boot "$work" "$out" "$timeout_s" "$t0"
+}
 
+# Boots WORK/disk.img with WORK/vmlinuz and WORK/initrd.img, results in OUT;
+# returns the suite's exit status.
+boot() { # WORK OUT TIMEOUT START
+    local work=$1 out=$2 timeout_s=$3 t0=$4
     local accel=tcg t2=$EPOCHREALTIME
     if kvm_works "$work/vmlinuz"; then accel=kvm; fi
     log "KVM probe: $([ "$accel" = kvm ] && echo works || echo 'no (TCG)') ($(elapsed "$t2") s)"

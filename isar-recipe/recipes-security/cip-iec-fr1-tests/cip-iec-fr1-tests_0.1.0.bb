@@ -26,6 +26,14 @@ inherit dpkg
 FR1_REPO_DIR ?= "${@os.path.dirname(d.getVar('LAYERDIR_cip-iec-fr1-tests'))}"
 FR1_SRC_URI ?= "git://${FR1_REPO_DIR};protocol=file;nobranch=1"
 SRCREV ?= "${@fr1_checked_out_commit(d)}"
+# The commit, not the expression, goes into the task hashes: without this, a
+# new commit keeps the hashes of the old one and a shared sstate cache gives
+# back the package built from the old commit.
+SRCREV[vardepvalue] = "${SRCREV}"
+# bitbake's parse cache would keep the commit of the last parse (this file
+# does not change when the repository gets a new commit): parse it anew on
+# every run.
+BB_DONT_CACHE = "1"
 
 SRC_URI = "${FR1_SRC_URI};destsuffix=${P}"
 # Where bitbake unpacks: UNPACKDIR in newer bitbake, WORKDIR before.
@@ -38,10 +46,16 @@ def fr1_checked_out_commit(d):
     import subprocess
     repo = d.getVar('FR1_REPO_DIR')
     try:
-        return subprocess.check_output(['git', '-C', repo, 'rev-parse', 'HEAD'],
-                                       text=True).strip()
-    except (OSError, subprocess.CalledProcessError):
-        bb.fatal("cip-iec-fr1-tests: %s is not a git checkout: set FR1_SRC_URI and SRCREV" % repo)
+        git = subprocess.run(['git', '-C', repo, 'rev-parse', 'HEAD'], text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError as e:
+        bb.fatal("cip-iec-fr1-tests: cannot run git in %s: %s" % (repo, e))
+    if git.returncode != 0:
+        # git's own words: "not a git repository", or "dubious ownership"
+        # for a checkout that belongs to another user than bitbake's.
+        bb.fatal("cip-iec-fr1-tests: git rev-parse HEAD failed in %s: %s (or set FR1_SRC_URI and SRCREV)"
+                 % (repo, git.stderr.strip()))
+    return git.stdout.strip()
 
 # bitbake unpacks the crates into cargo_home/bitbake/NAME-VERSION/ of the
 # unpack directory, each with a

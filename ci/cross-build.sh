@@ -19,29 +19,6 @@ cd "$REPO"
 RECIPE=2
 
 
-qemu_cpu() {
-    case $1 in
-        arm64) echo aarch64 ;;
-        armhf) echo arm ;;
-        *) die "no qemu-user CPU known for $1" ;;
-    esac
-}
-
-# binfmt_misc with the qemu-user handlers that qemu-user-binfmt ships
-# (/usr/lib/binfmt.d): mounted and registered when this machine has not done
-# it at boot (a container, or no systemd-binfmt run since the install).
-ensure_binfmt() {
-    local cpu=$1 conf
-    [ -e /proc/sys/fs/binfmt_misc/register ] ||
-        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
-        die "cannot mount binfmt_misc"
-    [ -e "/proc/sys/fs/binfmt_misc/qemu-$cpu" ] && return 0
-    conf=/usr/lib/binfmt.d/qemu-$cpu.conf
-    [ -f "$conf" ] || die "$conf missing (apt-get install qemu-user-binfmt)"
-    grep -v '^#' "$conf" > /proc/sys/fs/binfmt_misc/register
-    log "registered the qemu-$cpu binfmt handler"
-}
-
 ensure_rootfs() { # ARCH -> path
     local arch=$1 key dest tmp
     key=$(printf 'recipe %s\nsuite %s\narch %s\nmirror %s\n' "$RECIPE" "$SUITE" "$arch" "$MIRROR" |
@@ -75,7 +52,7 @@ for arch in "${archs[@]}"; do
     [ "$(dpkg-deb -f "$deb" Architecture)" = "$arch" ] || die "$deb is not an $arch package"
 
     cpu=$(qemu_cpu "$arch")
-    ensure_binfmt "$cpu"
+    ensure_binfmt "$arch"
     rootfs=$(ensure_rootfs "$arch")
     work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-cross.XXXXXX")
     mkdir "$work/upper" "$work/ovl" "$work/merged"

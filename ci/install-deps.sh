@@ -5,9 +5,9 @@
 # dpkg-dev, python3, binutils and git (ci/build-deb.sh: source package,
 # debian/copyright check, binary size), apt-utils (apt-ftparchive: the local
 # apt repository of ci/deb-in-image.sh), python3-yaml (ci/lava checks),
-# qemu-system-x86 and e2fsprogs (ci/qemu-image.sh), systemd-container
-# (systemd-nspawn: ci/target-image.sh run --boot), qemu-user-binfmt
-# (ci/cross-build.sh), tidy, chromium and python3-markdown (the report
+# qemu-system-x86, qemu-system-arm (the arm64 boot) and e2fsprogs
+# (ci/qemu-image.sh), systemd-container (systemd-nspawn: ci/target-image.sh
+# run --boot), qemu-user-binfmt (ci/cross-build.sh, ci/arch-suite.sh), tidy, chromium and python3-markdown (the report
 # acceptance test validates the HTML report, renders it headless and
 # renders the Markdown one; chromium installs in about 9 s from a warm apt
 # cache), with --delivery Isar's host tools and the en_US.UTF-8 locale
@@ -52,7 +52,7 @@ install_qemu() {
     export DEBIAN_FRONTEND=noninteractive
     if [ "$codename" != bookworm ]; then
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-user-binfmt
+        apt-get install -y -qq --no-install-recommends qemu-system-x86 qemu-system-arm qemu-user-binfmt
         return
     fi
     if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
@@ -64,7 +64,7 @@ install_qemu() {
     fi
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends -t bookworm-backports \
-        qemu-system-x86 qemu-user-binfmt
+        qemu-system-x86 qemu-system-arm qemu-user-binfmt
 }
 # Isar's host tools (its user manual's list, less qemu-user-static and
 # binfmt-support: only amd64 is built, and qemu-user-static cannot be
@@ -88,9 +88,9 @@ fi
 
 # QEMU only for the delivery checks (ci/delivery-test.sh passes --delivery).
 if [ "${1:-}" = --delivery ] && { ! command -v qemu-system-x86_64 > /dev/null ||
-    [ ! -f /usr/lib/binfmt.d/qemu-aarch64.conf ]; }; then
+    ! command -v qemu-system-aarch64 > /dev/null || [ ! -f /usr/lib/binfmt.d/qemu-aarch64.conf ]; }; then
     [ "$(id -u)" -eq 0 ] || { echo "install-deps: need root to install QEMU" >&2; exit 1; }
-    echo "install-deps: installing qemu-system-x86 and qemu-user-binfmt"
+    echo "install-deps: installing qemu-system-x86, qemu-system-arm and qemu-user-binfmt"
     install_qemu
 fi
 

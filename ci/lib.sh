@@ -42,3 +42,44 @@ arm_cleanup() {
     trap 'exit 143' TERM
 }
 arm_cleanup
+
+# ARCH (Debian's name) -> qemu-user's CPU name.
+qemu_cpu() {
+    case $1 in
+        arm64) echo aarch64 ;;
+        armhf) echo arm ;;
+        *) die "no qemu-user CPU known for $1" ;;
+    esac
+}
+
+# binfmt_misc handler for ARCH's programs (qemu-user), registered with the
+# flags F and C. C (credentials from the program, not the interpreter) is
+# what makes a set-uid su or passwd run as root under emulation: without it
+# they keep the caller's rights and every su/passwd flow of the suite fails
+# with "Authentication failure". Debian's /usr/lib/binfmt.d/qemu-*.conf
+# (qemu-user-binfmt) carries F (and P, O) but not C, so its line is
+# registered with C added; a handler already registered without C (by
+# systemd-binfmt at boot) is replaced. binfmt_misc is the kernel's, shared
+# by the whole machine: C changes nothing for programs that are not set-uid.
+ensure_binfmt() {
+    local arch=$1 cpu conf line flags dir=/proc/sys/fs/binfmt_misc
+    cpu=$(qemu_cpu "$arch")
+    [ -e "$dir/register" ] || mount -t binfmt_misc binfmt_misc "$dir" ||
+        die "cannot mount binfmt_misc on $dir (modprobe binfmt_misc)"
+    if [ -e "$dir/qemu-$cpu" ]; then
+        flags=$(sed -n 's/^flags: //p' "$dir/qemu-$cpu")
+        if [[ $flags == *F* && $flags == *C* ]]; then return 0; fi
+        log "the qemu-$cpu binfmt handler is registered with flags '$flags', without F and C: replacing it (set-uid programs need C)"
+        echo -1 > "$dir/qemu-$cpu"
+    fi
+    conf=/usr/lib/binfmt.d/qemu-$cpu.conf
+    [ -f "$conf" ] || die "$conf missing (apt-get install qemu-user-binfmt)"
+    line=$(grep -v '^#' "$conf" | head -n 1)
+    # :name:type:offset:magic:mask:interpreter:flags -- the flags last.
+    flags=${line##*:}
+    [[ $flags == *F* ]] || flags+=F
+    [[ $flags == *C* ]] || flags+=C
+    printf '%s:%s\n' "${line%:*}" "$flags" > "$dir/register" ||
+        die "cannot register the qemu-$cpu binfmt handler from $conf"
+    log "registered the qemu-$cpu binfmt handler with flags $flags ($conf had '${line##*:}')"
+}

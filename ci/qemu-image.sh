@@ -1,13 +1,17 @@
 #!/bin/bash
-# QEMU image validation: the disposable target rootfs (FR1_FLAVOR and
-# FR1_SUITE as for ci/target-image.sh; CI uses CIP's trixie image) made
-# bootable (linux-image-amd64, systemd), the Debian package installed in it
-# with apt (offline, from a local repository), written to an ext4 disk image
-# and booted with qemu-system-x86_64. A systemd unit runs the suite on the
-# booted system and powers it off; the JUnit report, the evidence and the exit
-# status come back to the host over a 9p share, the serial console is logged.
+# QEMU image validation: the disposable target rootfs (FR1_FLAVOR, FR1_SUITE
+# and FR1_ARCH as for ci/target-image.sh; CI uses CIP's trixie image) made
+# bootable (Debian's kernel of the architecture, systemd), the Debian
+# package of that architecture installed in it with apt (offline, from a
+# local repository), written to an ext4 disk image and booted with
+# qemu-system-x86_64, or for FR1_ARCH=arm64 qemu-system-aarch64 (-M virt,
+# always TCG; the image's own install steps run under qemu-user here). A
+# systemd unit runs the suite on the booted system and powers it off; the
+# JUnit report, the evidence and the exit status come back to the host over
+# a 9p share, the serial console is logged.
 #
 #   ci/qemu-image.sh [--out DIR] [--timeout SECONDS] [-- SUITE-ARGS...]
+#   FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh -- TC_CR1.11_3
 #   ci/qemu-image.sh --disk-image EXT4 --kernel FILE --initrd FILE
 #                    [--out DIR] [--timeout SECONDS] [-- SUITE-ARGS...]
 #
@@ -33,8 +37,9 @@ shopt -s inherit_errexit
 
 # Bump when the boot layer recipe changes.
 QEMU_RECIPE=1
-BOOT_PACKAGES=(linux-image-amd64 systemd systemd-sysv udev)
-ARCH=$(dpkg --print-architecture)
+HOST_ARCH=$(dpkg --print-architecture)
+ARCH=${FR1_ARCH:-$HOST_ARCH}
+BOOT_PACKAGES=("linux-image-$ARCH" systemd systemd-sysv udev)
 GUEST_MEMORY=2048
 KVM_PROBE_SECONDS=15
 
@@ -212,8 +217,16 @@ main() {
         shift
     done
     [ "$(id -u)" -eq 0 ] || die "must run as root"
-    [ "$ARCH" = amd64 ] || die "only amd64 hosts boot the amd64 image"
-    for tool in qemu-system-x86_64 mkfs.ext4 apt-ftparchive; do
+    [ "$HOST_ARCH" = amd64 ] || die "only amd64 hosts boot these images"
+    # qemu_arch: the emulator and machine, for boot() too.
+    case $ARCH in
+        amd64) qemu_arch=(qemu-system-x86_64) ;;
+        # cortex-a57 rather than max: max adds pointer authentication,
+        # which TCG emulates at a high cost in every function's prologue.
+        arm64) qemu_arch=(qemu-system-aarch64 -M virt -cpu cortex-a57) ;;
+        *) die "FR1_ARCH=$ARCH: no QEMU machine known (amd64, arm64)" ;;
+    esac
+    for tool in "${qemu_arch[0]}" mkfs.ext4 apt-ftparchive; do
         command -v "$tool" > /dev/null || die "$tool is not installed (ci/install-deps.sh)"
     done
     local t0=$EPOCHREALTIME work
@@ -243,7 +256,10 @@ main() {
         return
     fi
     local debs=$REPO/target/deb/$SUITE-$ARCH
-    "$REPO/ci/build-deb.sh" --out "$debs" > /dev/null
+    "$REPO/ci/build-deb.sh" --arch "$ARCH" --out "$debs" > /dev/null
+    # The boot layer and the disk image are made by the image's own apt
+    # and shell: under qemu-user for another architecture.
+    [ "$ARCH" = "$HOST_ARCH" ] || ensure_binfmt "$ARCH"
     local rootfs base
     rootfs=$("$REPO/ci/target-image.sh" build --print-path)
     base=$(ensure_base "$rootfs")
@@ -270,18 +286,26 @@ main() {
 # returns the suite's exit status.
 boot() { # WORK OUT TIMEOUT START
     local work=$1 out=$2 timeout_s=$3 t0=$4
-    local accel=tcg t2=$EPOCHREALTIME
-    if kvm_works "$work/vmlinuz"; then accel=kvm; fi
-    log "KVM probe: $([ "$accel" = kvm ] && echo works || echo 'no (TCG)') ($(elapsed "$t2") s)"
+    local accel=tcg t2=$EPOCHREALTIME console=ttyS0
+    [ "$ARCH" = amd64 ] || console=ttyAMA0
+    if [ "$ARCH" = "$HOST_ARCH" ]; then
+        if kvm_works "$work/vmlinuz"; then accel=kvm; fi
+        log "KVM probe: $([ "$accel" = kvm ] && echo works || echo 'no (TCG)') ($(elapsed "$t2") s)"
+    fi
     log "booting with $accel (timeout ${timeout_s} s)"
     local t1=$EPOCHREALTIME rc=0
-    local -a qemu=(qemu-system-x86_64 -m "$GUEST_MEMORY" -smp 2 -nographic -no-reboot
+    local -a qemu=("${qemu_arch[@]}" -m "$GUEST_MEMORY" -smp 2 -nographic -no-reboot
         -kernel "$work/vmlinuz" -initrd "$work/initrd.img"
-        -append "root=/dev/vda rw console=ttyS0 panic=-1"
+        -append "root=/dev/vda rw console=$console panic=-1"
         -drive "file=$work/disk.img,if=virtio,format=raw"
         -virtfs "local,path=$out,mount_tag=fr1out,security_model=none,id=fr1out"
         -nic none)
-    if [ "$accel" = kvm ]; then qemu+=(-accel kvm -cpu host); else qemu+=(-accel "tcg,thread=multi" -cpu max); fi
+    if [ "$accel" = kvm ]; then
+        qemu+=(-accel kvm -cpu host)
+    else
+        qemu+=(-accel "tcg,thread=multi")
+        [ "$ARCH" != amd64 ] || qemu+=(-cpu max)
+    fi
     timeout --kill-after=10 "$timeout_s" "${qemu[@]}" < /dev/null > "$out/console.log" 2>&1 || rc=$?
     local boot_s
     boot_s=$(elapsed "$t1")

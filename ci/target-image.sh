@@ -25,6 +25,12 @@ shopt -s inherit_errexit
 # the profiles' package lists).
 RECIPE_VERSION=2
 
+# The target's architecture (FR1_ARCH, Debian's name): the build machine's
+# own, or arm64/armhf, whose image is built and run under qemu-user
+# (binfmt_misc); the suite then has to be a program of that architecture.
+HOST_ARCH=$(dpkg --print-architecture)
+ARCH=${FR1_ARCH:-$HOST_ARCH}
+
 HOSTNAME_IN_IMAGE=fr1-target
 SUITE_BIN_IN_IMAGE=/usr/bin/cip-iec-fr1-tests
 DEFAULT_BIN=$REPO/target/release/cip-iec-fr1-tests
@@ -114,6 +120,11 @@ Environment:
               isar-cip-core writes it, fixtures/cip; boot it with run --boot)
               or cip-fixed (cip, then the fixes a product maker makes for
               CIP's defects, fixtures/cip-fixes)
+  FR1_ARCH    the target's architecture: the build machine's (default), arm64
+              or armhf (built and run under qemu-user, binfmt_misc with
+              flags F and C; run needs --bin of that architecture or
+              --no-bin; no --boot: systemd does not boot under qemu-user,
+              ci/qemu-image.sh boots such an image in qemu-system)
   FR1_CACHE   cache directory (default: /var/cache/cip-iec-fr1-tests)
   FR1_MIRROR  Debian mirror URL for mmdebstrap (default: mmdebstrap's own)
   TMPDIR      where the per-run overlay directories are created (default /tmp)
@@ -215,7 +226,7 @@ cache_key() {
     local f d prefix
     {
         printf 'recipe %s\nsuite %s\narch %s\nmirror %s\n' \
-            "$RECIPE_VERSION" "$SUITE" "$(dpkg --print-architecture)" "$MIRROR"
+            "$RECIPE_VERSION" "$SUITE" "$ARCH" "$MIRROR"
         # (tidied images keep the key they had before flavors existed)
         [ "$FLAVOR" = tidied ] || printf 'flavor %s\n' "$FLAVOR"
         packages | sed 's/^/package /'
@@ -293,6 +304,7 @@ ensure_image() {
     need_root
     arm_cleanup # we run in $(...): its own EXIT trap removes the temp build dir
     command -v mmdebstrap > /dev/null || die "mmdebstrap is not installed (apt-get install mmdebstrap)"
+    [ "$ARCH" = "$HOST_ARCH" ] || ensure_binfmt "$ARCH"
     mkdir -p "$CACHE_ROOT"
     # One build at a time; whoever waited may find the image already there.
     exec {lockfd}> "$CACHE_ROOT/.lock"
@@ -311,13 +323,20 @@ ensure_image() {
     chmod 0755 "$tmp" # apt downloads as _apt, which must reach the chroot
     CLEANUP+=("$tmp")
     t0=$EPOCHREALTIME
-    [ "$quiet" = 1 ] || log "building $SUITE rootfs $key (mmdebstrap, about 30 s)"
+    if [ "$quiet" = 0 ]; then
+        if [ "$ARCH" = "$HOST_ARCH" ]; then
+            log "building $SUITE rootfs $key (mmdebstrap, about 30 s)"
+        else
+            log "building $SUITE $ARCH rootfs $key (mmdebstrap under qemu-user, about 10 min)"
+        fi
+    fi
     pkgs=$(packages | paste -sd, -)
     mkdir "$tmp/debs"
     # mmdebstrap runs the hook with sh -c, the rootfs as $1 (literal here).
     # shellcheck disable=SC2016
     printf -v hook 'FR1_DEBS_OUT=%q %q __customize "$1"' "$tmp/debs" "$SELF"
-    local -a args=(--variant=minbase --mode=root --include="$pkgs" --customize-hook="$hook")
+    local -a args=(--variant=minbase --mode=root --architectures="$ARCH" --include="$pkgs"
+        --customize-hook="$hook")
     [ "$quiet" = 0 ] || args+=(--quiet)
     # A private mount namespace: whatever mmdebstrap mounts in the chroot
     # disappears with it even if it is killed, so the cleanup never has to
@@ -443,14 +462,20 @@ parse_run_opts() {
     if [ "$R_NO_BIN" = 1 ]; then
         [ -z "$R_BIN" ] || usage_error "--bin and --no-bin exclude each other"
         [ -n "$R_SETUP" ] || usage_error "--no-bin needs a --setup that installs the suite"
+    elif [ "$mode" = run ] && [ "$ARCH" != "$HOST_ARCH" ] && [ -z "$R_BIN" ]; then
+        # The default binary is this machine's build, not the target's.
+        usage_error "FR1_ARCH=$ARCH: give the suite of that architecture (--bin PATH, or --no-bin with a --setup that installs the package, as ci/arch-suite.sh does)"
     elif [ "$mode" = run ]; then
         R_BIN=${R_BIN:-$DEFAULT_BIN}
         { [ -f "$R_BIN" ] && [ -x "$R_BIN" ]; } ||
             usage_error "suite binary '$R_BIN' not found (cargo build --release, or --bin PATH)"
     elif [ -n "$R_BIN" ]; then
         { [ -f "$R_BIN" ] && [ -x "$R_BIN" ]; } || usage_error "no such executable: $R_BIN"
-    elif [ -x "$DEFAULT_BIN" ]; then
+    elif [ -x "$DEFAULT_BIN" ] && [ "$ARCH" = "$HOST_ARCH" ]; then
         R_BIN=$DEFAULT_BIN # exec/shell: bring the suite along when it is built
+    fi
+    if [ "$R_BOOT" = 1 ] && [ "$ARCH" != "$HOST_ARCH" ]; then
+        usage_error "--boot with FR1_ARCH=$ARCH: systemd does not boot under qemu-user (FR1_ARCH=$ARCH ci/qemu-image.sh boots it in qemu-system)"
     fi
     if [ "$mode" = exec ] && [ ${#R_ARGS[@]} -eq 0 ]; then
         usage_error "exec needs a command"
@@ -465,6 +490,8 @@ enter_image() {
     shift
     need_root
     parse_run_opts "$mode" "$@"
+    # Registered here too: a cached image does not pass through the build.
+    [ "$ARCH" = "$HOST_ARCH" ] || ensure_binfmt "$ARCH"
     rootfs=$(ensure_image 0 0)
     t0=$EPOCHREALTIME
     work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-run.XXXXXX")
@@ -773,6 +800,10 @@ inner() {
 main() {
     [ $# -gt 0 ] || { usage >&2; exit "$EX_USAGE"; }
     quality_package > /dev/null || usage_error "FR1_SUITE '$SUITE' is not supported (bookworm, trixie)"
+    case $ARCH in
+        "$HOST_ARCH" | arm64 | armhf) ;;
+        *) usage_error "FR1_ARCH '$ARCH' is not supported ($HOST_ARCH, arm64, armhf)" ;;
+    esac
     local cmd=$1
     shift
     case $cmd in

@@ -33,22 +33,41 @@ for step in steps:
     if script.startswith("./"):
         need((REPO / script).is_file(), f"definition: run step {script} does not exist")
 
-job = yaml.safe_load((HERE / "qemu-amd64-security-job.yaml").read_text())
-for key in ("device_type", "job_name", "timeouts", "actions", "priority", "visibility"):
-    need(key in job, f"job: {key}")
-kinds = [next(iter(a)) for a in job.get("actions", [])]
-need(kinds == ["deploy", "boot", "test"], f"job: actions are {kinds}, not deploy, boot, test")
-for action in job.get("actions", []):
-    for kind, body in action.items():
-        need("timeout" in body, f"job: {kind} action without timeout")
-        if kind == "test":
-            for d in body.get("definitions", []):
-                need((REPO / d.get("path", "")).is_file(),
-                     f"job: test definition {d.get('path')} is not in this repository")
-                unknown = set(d.get("parameters", {})) - set(params)
-                need(not unknown, f"job: parameters unknown to the definition: {unknown}")
+# Every example job (qemu-amd64, qemu-arm64, ...).
+jobs = sorted(HERE.glob("*-job.yaml"))
+need(jobs, "no example job (*-job.yaml)")
+for path in jobs:
+    name = path.name
+    job = yaml.safe_load(path.read_text())
+    for key in ("device_type", "job_name", "timeouts", "actions", "priority", "visibility"):
+        need(key in job, f"{name}: {key}")
+    kinds = [next(iter(a)) for a in job.get("actions", [])]
+    need(kinds == ["deploy", "boot", "test"], f"{name}: actions are {kinds}, not deploy, boot, test")
+    for action in job.get("actions", []):
+        for kind, body in action.items():
+            need("timeout" in body, f"{name}: {kind} action without timeout")
+            if kind == "test":
+                for d in body.get("definitions", []):
+                    need((REPO / d.get("path", "")).is_file(),
+                         f"{name}: test definition {d.get('path')} is not in this repository")
+                    unknown = set(d.get("parameters", {})) - set(params)
+                    need(not unknown, f"{name}: parameters unknown to the definition: {unknown}")
+
+    # The kernel command line's console must be the machine's own serial
+    # port, or the boot action sees no login prompt.
+    arch = job.get("context", {}).get("arch")
+    console = {"amd64": "console=ttyS0", "arm64": "console=ttyAMA0"}.get(arch)
+    need(console, f"{name}: context.arch {arch!r} has no known console")
+    kernel_args = [
+        body.get("images", {}).get("kernel", {}).get("image_arg", "")
+        for action in job.get("actions", [])
+        for kind, body in action.items()
+        if kind == "deploy"
+    ]
+    need(console and any(console in a for a in kernel_args),
+         f"{name}: the kernel's image_arg does not say {console}")
 
 if problems:
     print("ci/lava: " + "\n  ".join(["invalid LAVA files:"] + problems), file=sys.stderr)
     sys.exit(1)
-print("ci/lava: test definition and job are valid")
+print(f"ci/lava: test definition and {len(jobs)} jobs are valid")

@@ -7,6 +7,7 @@
 # namespace runner; the JUnit report and the evidence come back to the host.
 #
 #   ci/arch-suite.sh ARCH [--profile NAME] [--out DIR] [-- SUITE-ARGS...]
+#   ci/arch-suite.sh ARCH --prepare
 #
 # Without --profile (compliant): every case but TC_CR1.11_3 must pass or be
 # Not Applicable ("NA: " skip); a Met case that is skipped or fails fails
@@ -21,6 +22,15 @@
 # architecture. Results in --out (default target/arch-suite/ARCH[-NAME]):
 # junit.xml, evidence/, apt-install.log, list.txt. Prints the wall time.
 #
+# --prepare only builds (or finds cached) the package and the target:
+# ci/test.sh starts that early, in the background.
+#
+# armhf takes trixie from its main archive alone (FR1_MIRROR overrides): the
+# archive mirror CI uses has served bookworm-security's and trixie-updates'
+# armhf indexes out of step with their Release files ("Mirror sync in
+# progress?"), which stops apt; trixie main carries Rust for armhf (rustc
+# 1.85 and rustc-web).
+#
 # Needs root, mmdebstrap, qemu-user-binfmt (ci/install-deps.sh --delivery).
 # Suite: FR1_SUITE, default trixie here (armhf's Rust toolchain is trixie's).
 # Cached: the package (ci/build-deb.sh) and the target rootfs
@@ -29,6 +39,9 @@
 set -euo pipefail
 shopt -s inherit_errexit
 export FR1_SUITE=${FR1_SUITE:-trixie}
+if [ "${1:-}" = armhf ] && [ -z "${FR1_MIRROR:-}" ]; then
+    export FR1_MIRROR="deb http://deb.debian.org/debian $FR1_SUITE main"
+fi
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 cd "$REPO"
 
@@ -40,9 +53,10 @@ case $arch in
     -h | --help) usage; exit 0 ;;
     *) usage >&2; die "the first argument must be arm64 or armhf, not '$arch'" 2 ;;
 esac
-profile='' out=''
+profile='' out='' prepare=0
 while [ $# -gt 0 ]; do
     case $1 in
+        --prepare) prepare=1; shift ;;
         --profile) profile=${2:?--profile needs a name}; shift 2 ;;
         --out) out=${2:?--out needs a directory}; shift 2 ;;
         --) shift; break ;;
@@ -68,6 +82,10 @@ t0=$EPOCHREALTIME
 debs=$REPO/target/deb/$SUITE-$arch
 ci/build-deb.sh --arch "$arch" --out "$debs" > /dev/null
 FR1_ARCH=$arch ci/target-image.sh build > /dev/null
+if [ "$prepare" -eq 1 ]; then
+    log "$arch: package and target ready in $(elapsed "$t0") s"
+    exit 0
+fi
 
 # A flat apt repository with the package only, as ci/deb-in-image.sh makes.
 mkdir -p "$out"

@@ -14,7 +14,10 @@
 #   FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh -- TC_CR1.11_3
 #   ci/qemu-image.sh --disk-image EXT4 --kernel FILE --initrd FILE
 #                    [--out DIR] [--timeout SECONDS] [-- SUITE-ARGS...]
+#   ci/qemu-image.sh --prepare
 #
+# --prepare: only build (or find cached) the package, the rootfs and the
+# boot layer; ci/test.sh starts that early, in the background.
 # --disk-image: boot a root file system image made elsewhere (the Isar-built
 # CIP security image of ci/isar-build.sh --image, which has the package
 # already) instead: a copy of it, grown by 512 MiB, gets the run unit and is
@@ -199,7 +202,7 @@ kvm_works() {
 }
 
 main() {
-    local out=$REPO/target/qemu-image timeout_s=1200 disk_image='' kernel='' initrd=''
+    local out=$REPO/target/qemu-image timeout_s=1200 disk_image='' kernel='' initrd='' prepare=0
     while [ $# -gt 0 ]; do
         case $1 in
             --out) out=${2:?--out needs a value}; shift ;;
@@ -207,6 +210,7 @@ main() {
             --disk-image) disk_image=$(readlink -f "${2:?--disk-image needs a file}"); shift ;;
             --kernel) kernel=$(readlink -f "${2:?--kernel needs a file}"); shift ;;
             --initrd) initrd=$(readlink -f "${2:?--initrd needs a file}"); shift ;;
+            --prepare) prepare=1 ;;
             --) shift; break ;;
             -h | --help) sed -n '2,/^set -euo/{/^set -euo/d; s/^# \{0,1\}//; p}' "$SELF"; exit 0 ;;
             __base) shift; inner_base "$@"; exit ;;
@@ -263,6 +267,10 @@ main() {
     local rootfs base
     rootfs=$("$REPO/ci/target-image.sh" build --print-path)
     base=$(ensure_base "$rootfs")
+    if [ "$prepare" -eq 1 ]; then
+        log "package, rootfs and boot layer ready in $(elapsed "$t0") s"
+        return 0
+    fi
 
     mkdir -p "$out"
     out=$(cd "$out" && pwd)

@@ -36,6 +36,24 @@ time FR1_FLAVOR=cip FR1_SUITE=bookworm ci/target-image.sh build
 # ... and that bookworm image with its remote-ban defects fixed.
 time FR1_FLAVOR=cip-fixed FR1_SUITE=bookworm ci/target-image.sh build
 
+# The other architectures' packages and targets, which ci/delivery-test.sh
+# uses: cold, about 40 min of dpkg and rustc under qemu-user, mostly on one
+# core. Niced in the background, they take the cycles the acceptance tests
+# leave idle (those mostly wait on PAM delays and lockout timers) and are
+# there by the delivery step; warm, they are found in the cache at once.
+step "other architectures' packages and targets, in the background"
+ci/install-deps.sh --delivery
+prepare_log=$(mktemp)
+# Its own session, so that a failed run stops it with everything it started.
+setsid nice -n 19 bash -c '
+    set -euo pipefail
+    ci/arch-suite.sh arm64 --prepare
+    ci/arch-suite.sh armhf --prepare
+    FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh --prepare
+' > "$prepare_log" 2>&1 &
+prepare_pid=$!
+trap 'kill -- -"$prepare_pid" 2> /dev/null || true; rm -f "$log" "$prepare_log"' EXIT
+
 step "acceptance: the suite in disposable images"
 # One image at a time: each run already uses both cores. --show-output:
 # the tests print what they measured (the interruption test's count of
@@ -45,6 +63,12 @@ FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" \
     tee -a "$log"
 
 step "delivery"
+t0=$SECONDS
+prepare_rc=0
+wait "$prepare_pid" || prepare_rc=$?
+cat "$prepare_log"
+echo "(waited $((SECONDS - t0)) s for the other architectures' targets)"
+[ "$prepare_rc" -eq 0 ] || { echo "ci/test.sh: preparing the other architectures' targets failed" >&2; exit 1; }
 time ci/delivery-test.sh
 
 # One closing line for the whole run: the last cargo binary to report is a

@@ -87,14 +87,11 @@ if [ "$prepare" -eq 1 ]; then
     exit 0
 fi
 
-# A flat apt repository with the package only, as ci/deb-in-image.sh makes.
+# The package only (not its -dbgsym).
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -rf --one-file-system -- "${out:?}"/*
-mkdir "$out/apt"
-cp "$debs"/cip-iec-fr1-tests_*_"$arch".deb "$out/apt/"
-(cd "$out/apt" && apt-ftparchive -q packages . > Packages && apt-ftparchive -q release . > Release)
-cp ci/program-packages "$out/"
+apt_repo_for_image "$out" "$debs"/cip-iec-fr1-tests_*_"$arch".deb
 
 t1=$EPOCHREALTIME
 rc=0

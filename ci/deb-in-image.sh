@@ -15,17 +15,14 @@
 # suite's --list), apt-install.log. Needs root.
 set -euo pipefail
 shopt -s inherit_errexit
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+cd "$REPO"
 
-SUITE=${FR1_SUITE:-bookworm}
 ARCH=$(dpkg --print-architecture)
 # A Depends that nothing else in the image needs, so purging it leaves a
 # consistent system and only our package misses it.
 REMOVED_DEPENDENCY=openssl
 EX_RUNNER=125 # ci/target-image.sh: image could not be prepared (--setup failed)
-
-log() { printf 'deb-in-image: %s\n' "$*" >&2; }
-die() { printf 'ci/deb-in-image.sh: %s\n' "$*" >&2; exit 1; }
 
 out=target/deb-in-image
 if [ "${1:-}" = --out ]; then out=${2:?--out needs a value}; shift 2; fi
@@ -37,13 +34,10 @@ debs=target/deb/$SUITE-$ARCH
 ci/build-deb.sh --out "$debs"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-deb-in-image.XXXXXX")
-trap 'rm -rf --one-file-system -- "$work"' EXIT
+CLEANUP+=("$work")
 # A flat repository: the package (not its -dbgsym) and its index.
 make_repo() { # DIR
-    mkdir -p "$1/apt"
-    cp "$debs"/cip-iec-fr1-tests_*_"$ARCH".deb "$1/apt/"
-    (cd "$1/apt" && apt-ftparchive -q packages . > Packages && apt-ftparchive -q release . > Release)
-    cp ci/program-packages "$1/"
+    apt_repo_for_image "$1" "$debs"/cip-iec-fr1-tests_*_"$ARCH".deb
 }
 
 # 1. The real install, then the installed suite.
@@ -57,7 +51,7 @@ ci/target-image.sh run --no-bin --out "$out" --setup ci/apt-install-in-image.sh 
 [ "$rc" -eq 0 ] || die "the installed suite failed in the image (exit $rc); see $out"
 [ -s "$out/junit.xml" ] || die "no JUnit report came back from the image"
 grep -q '<testcase' "$out/junit.xml" || die "the JUnit report has no test case"
-log "installed with apt and ran ${suite_args[*]} in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s: $out/junit.xml"
+log "installed with apt and ran ${suite_args[*]} in $(elapsed "$t0") s: $out/junit.xml"
 
 # 2. Negative control: a missing Depends must make the install fail.
 make_repo "$work"

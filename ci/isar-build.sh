@@ -134,13 +134,20 @@ mkdir -p "$CACHE_ROOT"
 # A checkout's or a bare repository's git directory.
 git_dir() { git -C "$1" rev-parse --absolute-git-dir 2> /dev/null || printf '%s\n' "$1"; }
 
+# Before a cache entry is filled from a source given once on the command
+# line: the source was given and holds the pinned commit.
+need_source() { # WHAT COMMIT SOURCE OPTION CACHE-ENTRY WHERE-FROM
+    [ -n "$3" ] ||
+        die "$1 $2 is not cached in $5: give a clone holding it once with $4 DIR|GITDIR ($6)"
+    git --git-dir="$(git_dir "$3")" cat-file -e "$2^{commit}" 2> /dev/null ||
+        die "$3 does not hold $1 commit $2 (fetch it there first)"
+}
+
 # --- Isar, at the pinned commit, cached ----------------------------------------
 
 if [ ! -d "$ISAR_DIR" ]; then
-    [ -n "$isar_src" ] ||
-        die "Isar $ISAR_COMMIT is not cached in $ISAR_DIR: give its source once with --isar DIR|GITDIR (a clone of https://github.com/ilbers/isar) or FR1_ISAR"
-    git --git-dir="$(git_dir "$isar_src")" cat-file -e "$ISAR_COMMIT^{commit}" 2> /dev/null ||
-        die "$isar_src does not hold Isar commit $ISAR_COMMIT (fetch it there first)"
+    need_source Isar "$ISAR_COMMIT" "$isar_src" --isar "$ISAR_DIR" \
+        "https://github.com/ilbers/isar; or FR1_ISAR"
     tmp=$(mktemp -d "$CACHE_ROOT/.tmp-isar.XXXXXX")
     CLEANUP+=("$tmp")
     log "copying Isar $ISAR_COMMIT from $isar_src into $ISAR_DIR"
@@ -184,10 +191,8 @@ cip_core_layer() {
     [[ $cip_commit =~ ^[0-9a-f]{40}$ ]] || die "$list does not start with an isar-cip-core commit"
     dir=$CACHE_ROOT/isar-cip-core-$cip_commit
     if [ ! -d "$dir" ]; then
-        [ -n "$cip_core_src" ] ||
-            die "isar-cip-core $cip_commit is not cached in $dir: give a clone holding it once with --cip-core DIR|GITDIR (https://gitlab.com/cip-project/cip-core/isar-cip-core or a mirror) or FR1_ISAR_CIP_CORE"
-        git --git-dir="$(git_dir "$cip_core_src")" cat-file -e "$cip_commit^{commit}" 2> /dev/null ||
-            die "$cip_core_src does not hold isar-cip-core commit $cip_commit (fetch it there first)"
+        need_source isar-cip-core "$cip_commit" "$cip_core_src" --cip-core "$dir" \
+            "https://gitlab.com/cip-project/cip-core/isar-cip-core or a mirror; or FR1_ISAR_CIP_CORE"
         tmp=$(mktemp -d "$CACHE_ROOT/.tmp-isar-cip-core.XXXXXX")
         CLEANUP+=("$tmp")
         log "reading isar-cip-core $cip_commit's security recipes from $cip_core_src into $dir"
@@ -345,11 +350,8 @@ fi
 
 booted=$out/booted
 rm -rf --one-file-system -- "$booted"
-mkdir -p "$booted/apt"
-# Only the package itself, as ci/deb-in-image.sh does (no -dbgsym).
-cp "$out/trixie/${PN}_${version}_amd64.deb" "$booted/apt/"
-(cd "$booted/apt" && apt-ftparchive -q packages . > Packages && apt-ftparchive -q release . > Release)
-cp "$REPO/ci/program-packages" "$booted/"
+# Only the package itself (no -dbgsym).
+apt_repo_for_image "$booted" "$out/trixie/${PN}_${version}_amd64.deb"
 t1=$EPOCHREALTIME
 rc=0
 FR1_FLAVOR=cip FR1_SUITE=trixie "$REPO/ci/target-image.sh" run --boot --no-bin --out "$booted" \

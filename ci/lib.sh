@@ -83,3 +83,15 @@ ensure_binfmt() {
         die "cannot register the qemu-$cpu binfmt handler from $conf"
     log "registered the qemu-$cpu binfmt handler with flags $flags ($conf had '${line##*:}')"
 }
+
+# A flat apt repository for a target: DIR/apt with the given packages and
+# their index, and ci/program-packages beside it, as
+# ci/apt-install-in-image.sh finds them in the results directory it is given.
+apt_repo_for_image() { # DIR DEB...
+    local dir=$1
+    shift
+    mkdir -p "$dir/apt"
+    cp -- "$@" "$dir/apt/"
+    (cd "$dir/apt" && apt-ftparchive -q packages . > Packages && apt-ftparchive -q release . > Release)
+    cp "$REPO/ci/program-packages" "$dir/"
+}

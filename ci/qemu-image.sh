@@ -275,10 +275,8 @@ main() {
     mkdir -p "$out"
     out=$(cd "$out" && pwd)
     rm -rf --one-file-system -- "${out:?}"/*
-    mkdir -p "$out/apt"
-    cp "$debs"/cip-iec-fr1-tests_*_"$ARCH".deb "$out/apt/"
-    (cd "$out/apt" && apt-ftparchive -q packages . > Packages && apt-ftparchive -q release . > Release)
-    cp "$REPO/ci/program-packages" "$REPO/ci/apt-install-in-image.sh" "$out/"
+    apt_repo_for_image "$out" "$debs"/cip-iec-fr1-tests_*_"$ARCH".deb
+    cp "$REPO/ci/apt-install-in-image.sh" "$out/"
 
     work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-qemu.XXXXXX")
     CLEANUP+=("$work")

@@ -17,9 +17,11 @@
 # program of another architecture. It runs on the booted arm64 image
 # instead (FR1_ARCH=arm64 ci/qemu-image.sh), a real kernel under
 # qemu-system.
-# With --profile NAME: the cases of fixtures/profiles/NAME/expect-fail run
-# (--exact) and each of them must fail, the negative control on that
-# architecture. Results in --out (default target/arch-suite/ARCH[-NAME]):
+# With --profile NAME: the cases that declare the profile as their negative
+# control run (--exact) and each of them must fail, the negative control on
+# that architecture. The host's release build says which cases those are
+# (ci/target-image.sh profiles: target/release/cip-iec-fr1-tests
+# --list-controls), so build it first (cargo build --release). Results in --out (default target/arch-suite/ARCH[-NAME]):
 # junit.xml, evidence/, apt-install.log, list.txt. Prints the wall time.
 #
 # --prepare only builds (or finds cached) the package and the target:
@@ -69,9 +71,10 @@ suite_args=("$@")
 QEMU_USER_CANNOT=TC_CR1.11_3
 [ -n "$profile" ] || [ ${#suite_args[@]} -gt 0 ] || suite_args=(--skip "$QEMU_USER_CANNOT")
 if [ -n "$profile" ]; then
-    expect=$REPO/fixtures/profiles/$profile/expect-fail
-    [ -f "$expect" ] || die "no profile '$profile' with an expect-fail list (fixtures/profiles)" 2
-    mapfile -t expected < <(grep -Ev '^[[:space:]]*(#|$)' "$expect")
+    [ -f "fixtures/profiles/$profile/mutate.sh" ] || die "no profile '$profile' (fixtures/profiles/NAME/mutate.sh)" 2
+    profiles=$(ci/target-image.sh profiles) || die "cannot tell which test cases must fail under '$profile'"
+    mapfile -t expected < <(awk -F '\t' -v p="$profile" '$1 == p { gsub(",", "\n", $2); print $2 }' <<< "$profiles")
+    [ -n "${expected[*]}" ] || die "no test case declares the profile '$profile' as its negative control" 2
     [ ${#suite_args[@]} -gt 0 ] || suite_args=("${expected[@]}" --exact)
 fi
 [ "$(id -u)" -eq 0 ] || die "must run as root"

@@ -8,9 +8,8 @@
 # after the acceptance tests;
 # it can also run alone. Needs root and Debian's package archive.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-step() { printf '\n==> %s\n' "$*"; }
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+cd "$REPO"
 
 ci/install-deps.sh --delivery
 

@@ -13,7 +13,8 @@
 # when one is missing: the crates.io registry, through cargo itself).
 set -euo pipefail
 shopt -s inherit_errexit
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+cd "$REPO"
 
 RECIPE_DIR=isar-recipe/recipes-security/cip-iec-fr1-tests
 INC=$RECIPE_DIR/cip-iec-fr1-tests-crates.inc
@@ -22,8 +23,6 @@ recipe=$(ls "$RECIPE_DIR/${PN}"_*.bb)
 PV=$(basename "$recipe" .bb)
 PV=${PV#"${PN}_"}
 P=$PN-$PV
-
-die() { printf 'ci/isar-prepare-check.sh: %s\n' "$*" >&2; exit 1; }
 
 # The crate:// entries and their checksums, as bitbake reads them.
 crates=$(sed -n 's/^SRC_URI\[\(.*\)\.sha256sum\] = "\([0-9a-f]\{64\}\)"$/\1 \2/p' "$INC")
@@ -42,7 +41,7 @@ while read -r crate _; do
 done <<< "$crates"
 
 TOP=$(mktemp -d "${TMPDIR:-/tmp}/fr1-isar.XXXXXX")
-trap 'rm -rf -- "$TOP"' EXIT
+CLEANUP+=("$TOP")
 
 # One recipe build's source preparation. UNPACK: where bitbake unpacks,
 # relative to WORKDIR ("." before bitbake had UNPACKDIR, "sources" after).

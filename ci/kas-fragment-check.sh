@@ -8,12 +8,11 @@
 # directory). Checks: the layer is in bblayers.conf at a path that holds its
 # layer.conf, and local.conf adds the package to the image's IMAGE_INSTALL.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-REPO=$PWD
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+cd "$REPO"
 
 KAS_VERSION=5.5
 VENV=${FR1_CACHE:-/var/cache/cip-iec-fr1-tests}/kas-$KAS_VERSION
-die() { printf 'ci/kas-fragment-check.sh: %s\n' "$*" >&2; exit 1; }
 
 if [ ! -x "$VENV/bin/kas" ]; then
     rm -rf "$VENV"
@@ -22,7 +21,7 @@ if [ ! -x "$VENV/bin/kas" ]; then
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-kas.XXXXXX")
-trap 'rm -rf -- "$work"' EXIT
+CLEANUP+=("$work")
 top=$work/isar-cip-core
 mkdir -p "$top/kas/opt" "$top/kas/board" "$top/conf"
 cd "$top"

@@ -7,15 +7,15 @@
 #
 #   ci/lava-in-image.sh [FILTER]      (default: TC_CR1.1_: TC_CR1.1_1 and TC_CR1.1_2)
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+cd "$REPO"
 
 filter=${1:-TC_CR1.1_}
 bin=target/release/cip-iec-fr1-tests
-die() { printf 'ci/lava-in-image.sh: %s\n' "$*" >&2; exit 1; }
 [ -x "$bin" ] || die "$bin missing (cargo build --release)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/fr1-lava.XXXXXX")
-trap 'rm -rf -- "$work"' EXIT
+CLEANUP+=("$work")
 # In the image: lava-test-case/-reference as LAVA's test shell has them, but
 # printing the signal line only (the real ones print the same to the console).
 cat > "$work/setup.sh" <<'SETUP'

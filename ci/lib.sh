@@ -8,7 +8,8 @@
 # Gives SELF (the script), REPO, PROG (ci/NAME.sh), the FR1_* environment
 # (SUITE, CACHE_ROOT, MIRROR), log (to stderr, tagged NAME; LOG_TAG
 # overrides), die MESSAGE [STATUS] (DIE_STATUS or 1 by default), elapsed
-# START, and CLEANUP: directories removed on any exit.
+# START, step TITLE (a heading in a long run's output), and CLEANUP:
+# directories (or files) removed on any exit.
 
 SELF=$(readlink -f "${BASH_SOURCE[1]}")
 REPO=$(cd "$(dirname "$SELF")/.." && pwd)
@@ -20,6 +21,7 @@ MIRROR=${FR1_MIRROR:-}
 
 log() { printf '%s: %s\n' "${LOG_TAG:-$(basename "$PROG" .sh)}" "$*" >&2; }
 die() { printf '%s: %s\n' "$PROG" "$1" >&2; exit "${2:-${DIE_STATUS:-1}}"; }
+step() { printf '\n==> %s\n' "$*"; }
 
 # START ($EPOCHREALTIME) -> seconds since, with millisecond precision.
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }'; }

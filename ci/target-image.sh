@@ -103,7 +103,9 @@ exec       Like run, but run CMD in the image instead of the suite
            (stdin is passed through; exit code is CMD's).
 shell      Interactive root shell in such an image (for developers).
 profiles   List the negative-control profiles and the test cases each one
-           must make fail (NAME<TAB>TC,TC,...).
+           must make fail (NAME<TAB>TC,TC,...), as the test cases declare
+           them: read from the host's release build,
+           <repo>/target/release/cip-iec-fr1-tests --list-controls.
 clean      Remove cached rootfs trees (and their .deb downloads) other than the
            current key's (for the current FR1_SUITE); --all removes every
            one. Not while a run is using them.
@@ -398,12 +400,26 @@ cmd_clean() {
     log "removed cached images under $CACHE_ROOT${keep:+ except rootfs-$keep and debs-$keep}"
 }
 
-cmd_profiles() {
-    local d name
+# The profiles: the directories under fixtures/profiles with a mutate.sh.
+profile_names() {
+    local d
     for d in "$REPO"/fixtures/profiles/*/; do
-        [ -f "$d/mutate.sh" ] || continue
-        name=$(basename "$d")
-        printf '%s\t%s\n' "$name" "$(grep -Ev '^[[:space:]]*(#|$)' "$d/expect-fail" 2>/dev/null | paste -sd, -)"
+        [ -f "$d/mutate.sh" ] && basename "$d"
+    done
+    return 0
+}
+
+# NAME<TAB>TC,TC,... for every profile. The test cases declare their
+# negative controls themselves (Case::fails_under): the host's release
+# build of the suite prints them (--list-controls), whatever FR1_ARCH is.
+cmd_profiles() {
+    local controls name
+    [ -x "$DEFAULT_BIN" ] ||
+        die "profiles: the test cases' negative controls come from the suite binary, and $DEFAULT_BIN is not built (cargo build --release)" "$EX_RUNNER"
+    controls=$("$DEFAULT_BIN" --list-controls) ||
+        die "profiles: $DEFAULT_BIN --list-controls failed (a build older than that option? cargo build --release)" "$EX_RUNNER"
+    for name in $(profile_names); do
+        printf '%s\t%s\n' "$name" "$(awk -F '\t' -v p="$name" '$2 == "profile" && $3 == p { print $1 }' <<< "$controls" | paste -sd, -)"
     done
 }
 
@@ -453,7 +469,7 @@ parse_run_opts() {
     done
     [[ $R_PROFILE =~ ^[A-Za-z0-9._-]+$ ]] || usage_error "bad profile name '$R_PROFILE'"
     if [ "$R_PROFILE" != compliant ] && [ ! -f "$REPO/fixtures/profiles/$R_PROFILE/mutate.sh" ]; then
-        usage_error "unknown profile '$R_PROFILE' (known: compliant $(cmd_profiles | cut -f1 | paste -sd' ' -))"
+        usage_error "unknown profile '$R_PROFILE' (known: compliant $(profile_names | paste -sd' ' -))"
     fi
     local f
     for f in "$R_SETUP" "$R_AFTER"; do
@@ -501,6 +517,9 @@ enter_image() {
     # Stage the inputs in the work dir: the inner half copies them in.
     if [ "$R_PROFILE" != compliant ]; then
         cp -a "$REPO/fixtures/profiles/$R_PROFILE" "$work/stage/profile"
+        # The profiles' shared helper, beside the profile as in the tree:
+        # mutate.sh sources ../lib.sh.
+        install -m 0644 "$REPO/fixtures/profiles/lib.sh" "$work/stage/lib.sh"
         if [ -f "$work/stage/profile/packages" ]; then
             local debs=$CACHE_ROOT/debs-${rootfs##*/rootfs-}/$R_PROFILE
             [ -d "$debs" ] ||
@@ -630,10 +649,10 @@ boot_inner() {
     local nspawn=(systemd-nspawn --quiet --register=no --keep-unit --private-network
         "--hostname=$HOSTNAME_IN_IMAGE" -D "$m" "--bind=$FR1_I_OUT:/fr1-out")
     if [ -d "$stage/profile" ]; then
-        cp -a "$stage/profile" "$m/fr1-stage/profile"
+        cp -a "$stage/profile" "$stage/lib.sh" "$m/fr1-stage/"
         "${nspawn[@]}" --pipe /bin/bash /fr1-stage/profile/mutate.sh < /dev/null ||
             die "profile '$FR1_I_PROFILE': mutate.sh failed"
-        rm -rf "$m/fr1-stage/profile"
+        rm -rf "$m/fr1-stage/profile" "$m/fr1-stage/lib.sh"
     fi
     [ ! -f "$stage/suite" ] || install -m 0755 "$stage/suite" "$m$SUITE_BIN_IN_IMAGE"
     install -D -m 0755 "$stage/fr1-snapshot-state" "$m/usr/local/sbin/fr1-snapshot-state"
@@ -747,10 +766,10 @@ inner() {
     in_image ip link set lo up || prep_fail "cannot bring lo up"
 
     if [ -d "$stage/profile" ]; then
-        cp -a "$stage/profile" "$m/run/fr1/profile"
+        cp -a "$stage/profile" "$stage/lib.sh" "$m/run/fr1/"
         in_image /bin/bash /run/fr1/profile/mutate.sh < /dev/null ||
             prep_fail "profile '$FR1_I_PROFILE': mutate.sh failed"
-        rm -rf "$m/run/fr1/profile"
+        rm -rf "$m/run/fr1/profile" "$m/run/fr1/lib.sh"
     fi
     [ ! -f "$stage/suite" ] || install -m 0755 "$stage/suite" "$m$SUITE_BIN_IN_IMAGE"
     install -D -m 0755 "$stage/fr1-snapshot-state" "$m/usr/local/sbin/fr1-snapshot-state"

@@ -5,9 +5,8 @@
 # the delivery checks of ci/delivery-test.sh (Debian package, apt install,
 # Isar, LAVA, QEMU boot, cross builds). Needs root.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-step() { printf '\n==> %s\n' "$*"; }
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
+cd "$REPO"
 
 step "dependencies"
 ci/install-deps.sh
@@ -15,14 +14,14 @@ ci/install-deps.sh
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-shellcheck ci/*.sh fixtures/compliant/*.sh fixtures/cip/*.sh fixtures/cip-fixes/*.sh fixtures/profiles/*/*.sh
+shellcheck ci/*.sh fixtures/compliant/*.sh fixtures/cip/*.sh fixtures/cip-fixes/*.sh fixtures/profiles/*.sh fixtures/profiles/*/*.sh
 
 step "build"
 cargo build --release --locked
 
 # Test output is also kept to count the results at the end.
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+CLEANUP+=("$log")
 
 step "unit tests"
 cargo test --workspace --locked 2>&1 | tee -a "$log"

@@ -23,6 +23,8 @@ pub struct Options {
     pub lava: Option<bool>,
     /// Print our help and exit.
     pub help: bool,
+    /// Print each selected case's negative controls and exit.
+    pub list_controls: bool,
     /// Undo what an interrupted run left behind, then exit.
     pub cleanup: bool,
     /// Active time each test case may take (`--time-limit`); None: the
@@ -94,6 +96,10 @@ Selection and output (libtest):
       --exact               FILTER must match an ID exactly
       --skip FILTER         skip test cases whose ID contains FILTER (repeatable)
       --list                list the test cases and exit (no root needed)
+      --list-controls       list the negative controls of the test cases, one
+                            line each, ID<TAB>profile<TAB>NAME (a broken image
+                            under fixtures/profiles) or ID<TAB>in-test<TAB>REASON,
+                            and exit (no root needed)
       --test-threads N      run at most N test cases at once (default 6)
       --format pretty|terse|json
   -q, --quiet               terse output
@@ -109,7 +115,10 @@ Safety:
                             first by itself. SIGINT/SIGTERM/SIGHUP undo at once.
 
 Exit status: 0 all selected test cases passed (or were skipped as NA),
-101 at least one failed, 2 usage error or not run as root.
+101 at least one failed, 2 usage error or not run as root, 3 a JUnit
+file, report or evidence directory cannot be written (before the run:
+nothing ran; after it: the other results are written, the verdicts are
+on the console).
 ";
 
 /// Split `args` (without the program name) into our options and libtest's.
@@ -138,6 +147,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
             "--lava" => opts.lava = Some(true),
             "--no-lava" => opts.lava = Some(false),
             "-h" | "--help" => opts.help = true,
+            "--list-controls" => opts.list_controls = true,
             "--cleanup" => opts.cleanup = true,
             "--time-limit" => {
                 opts.time_limit = Some(seconds("--time-limit", &value("--time-limit")?)?)
@@ -208,6 +218,11 @@ mod tests {
         assert_eq!(o.lava, Some(false));
         assert_eq!(o.filters, vec!["TC_CR1.3", "TC_CR1.4"]);
         assert_eq!(o.libtest_args, vec!["--exact", "--skip", "TC_CR1.3_2"]);
+        assert!(!o.list_controls);
+        let o = parse_str("--list-controls TC_CR1.3 --exact").unwrap();
+        assert!(o.list_controls);
+        assert_eq!(o.filters, vec!["TC_CR1.3"]);
+        assert_eq!(o.libtest_args, vec!["--exact"]);
     }
 
     #[test]

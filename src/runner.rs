@@ -6,7 +6,7 @@
 
 use crate::schedule::Scheduler;
 use crate::watchdog::{self, Ended, Limits, Watchdog};
-use harness::case::IdlePhase;
+use harness::runner_api::{Body, IdlePhase};
 use harness::{Case, Evidence, Skip, Verdict};
 use libtest_mimic::{Completion, Failed, Trial};
 use std::sync::{Arc, Mutex};
@@ -157,21 +157,21 @@ impl Run {
         }
     }
 
-    /// Run `body` under the watchdog, with harness::case::idle pausing the
+    /// Run `body` under the watchdog, with harness::runtime::case::idle pausing the
     /// case's slot (the hook is per thread: it is installed on the body's).
     /// Running out of time outweighs whatever the body returned: a body
     /// that goes on after a cut wait has not shown what it should.
-    fn execute(&self, case: &Case, ev: &Evidence, body: harness::case::Body) -> BodyEnd {
+    fn execute(&self, case: &Case, ev: &Evidence, body: Body) -> BodyEnd {
         let (scheduler, me, body_ev) = (Arc::clone(&self.scheduler), case.clone(), ev.clone());
         let (ended, deadline) = self.watchdog.run(case.id, move || {
-            harness::case::set_idle_hook(Some(Box::new(move |phase| match phase {
+            harness::runner_api::set_idle_hook(Some(Box::new(move |phase| match phase {
                 IdlePhase::Start => {
                     scheduler.pause(&me);
                 }
                 IdlePhase::End => scheduler.resume(&me),
             })));
             let result = body(&body_ev);
-            harness::case::set_idle_hook(None);
+            harness::runner_api::set_idle_hook(None);
             result
         });
         let out_of_time = deadline.failure(ev.last_step().as_deref());
@@ -269,7 +269,7 @@ mod tests {
         anyhow::bail!("wrong password accepted")
     }
     fn skipping(_: &Evidence) -> anyhow::Result<()> {
-        harness::case::skip("module not installed")
+        harness::runtime::case::skip("module not installed")
     }
     fn panicking(_: &Evidence) -> anyhow::Result<()> {
         panic!("boom")
@@ -283,12 +283,12 @@ mod tests {
     /// Stuck in a program the harness runs.
     fn running_long(ev: &Evidence) -> anyhow::Result<()> {
         ev.step("run a program that hangs");
-        harness::command::sh(ev, "sh", &["-c", "sleep 100"])?;
+        harness::runtime::command::sh(ev, "sh", &["-c", "sleep 100"])?;
         Ok(())
     }
     /// Ignores the cut and claims success.
     fn swallowing(ev: &Evidence) -> anyhow::Result<()> {
-        let _ = harness::command::sh(ev, "sh", &["-c", "sleep 100"]);
+        let _ = harness::runtime::command::sh(ev, "sh", &["-c", "sleep 100"]);
         Ok(())
     }
 
@@ -304,13 +304,13 @@ mod tests {
         Run::new(Limits::new(Duration::from_secs(60))).run_case(case)
     }
 
-    fn case(id: &'static str, body: harness::case::Body) -> Case {
+    fn case(id: &'static str, body: Body) -> Case {
         Case::met(id, "CR9.9", "Title", "proves", body)
     }
 
     /// A trial under a 1 s limit, which must end long before a hung body
     /// would.
-    fn trial_at_one_second(run: &Run, id: &'static str, body: harness::case::Body) -> Record {
+    fn trial_at_one_second(run: &Run, id: &'static str, body: Body) -> Record {
         let started = Instant::now();
         let record = run.trial(case(id, body));
         assert!(

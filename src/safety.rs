@@ -1,12 +1,12 @@
 //! Run-level safety: one run at a time, undo what an interrupted run left,
 //! and undo at once on SIGINT/SIGTERM/SIGHUP.
 //!
-//! The undo itself is the journal's replay (harness::journal), the same
+//! The undo itself is the journal's replay (harness::runner_api::replay), the same
 //! code whether the interruption was a Ctrl-C, a LAVA timeout's SIGTERM or
 //! a SIGKILL/power loss found by the next run.
 
 use anyhow::{bail, Context, Result};
-use harness::journal;
+use harness::runner_api;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::{SigSet, Signal};
 use std::fs::{File, OpenOptions};
@@ -53,8 +53,8 @@ fn lock_within(dir: &Path, wait: Duration) -> Result<RunLock> {
                 let _ = lock.rewind();
                 let _ = write!(lock, "{}", std::process::id());
                 // A program the suite forks must not hold the lock while it
-                // waits to start (see harness::process::run_lock_fd).
-                harness::process::set_run_lock_fd(lock.as_raw_fd());
+                // waits to start (see harness::runtime::process::run_lock_fd).
+                runner_api::set_run_lock_fd(lock.as_raw_fd());
                 return Ok(RunLock { _lock: lock });
             }
             Err((mut held, _)) => {
@@ -95,13 +95,19 @@ fn describe_holder(pid: &str) -> String {
 
 /// Undo what an interrupted earlier run left behind, printing each step.
 pub fn recover(dir: &Path) -> Result<usize> {
-    if journal::pending(dir)?.is_empty() {
+    let replay = || {
+        runner_api::replay(dir)
+            .with_context(|| format!("undoing the changes journaled in {}", dir.display()))
+    };
+    let pending = runner_api::pending(dir)
+        .with_context(|| format!("reading the undo journal in {}", dir.display()))?;
+    if pending.is_empty() {
         // Also clears a journal whose changes were all done.
-        journal::replay(dir)?;
+        replay()?;
         return Ok(0);
     }
     eprintln!("cip-iec-fr1-tests: an interrupted run left changes behind; undoing them first:");
-    let lines = journal::replay(dir)?;
+    let lines = replay()?;
     for line in &lines {
         eprintln!("  {line}");
     }
@@ -132,12 +138,12 @@ pub fn watch_signals(dir: &Path) -> Result<()> {
             // start a change (the journal refuses to record one); one that
             // was journaled just before lands at once after its entry (a
             // file write, a directory, `ip netns add`), given a moment.
-            journal::close();
+            runner_api::close();
             std::thread::sleep(CHANGES_IN_FLIGHT);
             // Held until the process exits: an account tool waiting for it
             // (its account journaled before the close) never runs.
-            let accounts = harness::command::account_db_lock();
-            match journal::replay_holding(&dir, &accounts) {
+            let accounts = runner_api::account_db_lock();
+            match runner_api::replay_holding(&dir, &accounts) {
                 Ok(lines) => lines.iter().for_each(|l| eprintln!("  {l}")),
                 Err(e) => eprintln!("cip-iec-fr1-tests: undo failed: {e:#}; run --cleanup"),
             }

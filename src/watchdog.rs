@@ -1,7 +1,7 @@
 //! Every test case's time limit, and the backstop behind it.
 //!
 //! Each body runs on a thread of its own with a deadline
-//! (harness::deadline) installed there: the harness cuts its commands and
+//! (harness::runtime::deadline) installed there: the harness cuts its commands and
 //! PTY waits at the limit, so a hung `login` or program fails the case, and
 //! the case's guards clean up as it unwinds. A body stuck where the harness
 //! does not look (a blocking call in the case's own code) is caught here:
@@ -14,7 +14,7 @@
 //! not started yet are not run (see the runner), and the main thread
 //! undoes the journal and writes the reports.
 
-use harness::deadline::{self, Deadline};
+use harness::runner_api::{deadline, Deadline};
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -222,8 +222,8 @@ mod tests {
             let watchdog = Arc::clone(&watchdog);
             std::thread::spawn(move || {
                 watchdog.run("b", || {
-                    harness::deadline::sleep(Duration::from_secs(30));
-                    harness::deadline::stopped()
+                    deadline::sleep(Duration::from_secs(30));
+                    deadline::stopped()
                 })
             })
         };

@@ -197,23 +197,90 @@ pub fn snapshot_diff(before: &str, after: &str) -> Vec<String> {
         .collect()
 }
 
-/// The negative-control profiles under fixtures/profiles and the test cases
-/// each must make fail.
+/// What the suite binary prints for `args`, which must need no root and
+/// touch nothing (`--list`, `--list-controls`); an error if it fails.
+fn suite_output(args: &[&str]) -> Result<String> {
+    let binary = suite_binary();
+    let out = Command::new(&binary).args(args).output().with_context(|| {
+        format!(
+            "cannot run {} (build it with cargo build --release)",
+            binary.display()
+        )
+    })?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!(
+            "{} {}: {}\n{stdout}{}",
+            binary.display(),
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout)
+}
+
+/// Every test-case ID the suite binary lists (`--list`), in catalog order:
+/// the one list of IDs (the cases crate's catalog), read back from the
+/// binary instead of copied.
+pub fn listed_cases() -> Result<Vec<String>> {
+    let listed = suite_output(&["--list", "--format", "terse"])?;
+    let ids: Vec<String> = listed
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() {
+        bail!("--list names no test case:\n{listed}");
+    }
+    Ok(ids)
+}
+
+/// The test cases that are tested (`TC_…`: every Met requirement's, and
+/// those of NA requirements tested when present), as [`listed_cases`]
+/// lists them; the NA rows (`CR1.2`, `NDR1.6`) are left out.
+pub fn listed_test_cases() -> Result<Vec<String>> {
+    Ok(listed_cases()?
+        .into_iter()
+        .filter(|id| id.starts_with("TC_"))
+        .collect())
+}
+
+/// A negative control a test case declares (see `--list-controls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeclaredControl {
+    /// The broken image fixtures/profiles/NAME.
+    Profile(String),
+    /// The case's own refusal halves, with the reason.
+    InTest(String),
+}
+
+/// Every negative control the test cases declare, as (ID, control), from
+/// the suite binary's `--list-controls`.
+pub fn declared_controls() -> Result<Vec<(String, DeclaredControl)>> {
+    let listed = suite_output(&["--list-controls"])?;
+    listed
+        .lines()
+        .map(|line| {
+            let control = match line.splitn(3, '\t').collect::<Vec<_>>()[..] {
+                [id, "profile", name] => (id, DeclaredControl::Profile(name.to_owned())),
+                [id, "in-test", reason] => (id, DeclaredControl::InTest(reason.to_owned())),
+                _ => bail!("--list-controls: a line of an unknown form: {line:?}"),
+            };
+            Ok((control.0.to_owned(), control.1))
+        })
+        .collect()
+}
+
+/// The negative-control profiles the test cases name, each with the test
+/// cases that must FAIL under it (in catalog order), from
+/// [`declared_controls`].
 pub fn profiles() -> Result<BTreeMap<String, Vec<String>>> {
-    let dir = repo_root().join("fixtures/profiles");
-    let mut found = BTreeMap::new();
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-        let entry = entry?;
-        let expect = entry.path().join("expect-fail");
-        if !expect.is_file() {
-            continue;
+    let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, control) in declared_controls()? {
+        if let DeclaredControl::Profile(name) = control {
+            found.entry(name).or_default().push(id);
         }
-        let ids = std::fs::read_to_string(&expect)?
-            .lines()
-            .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
-            .filter(|l| !l.is_empty())
-            .collect();
-        found.insert(entry.file_name().to_string_lossy().into_owned(), ids);
     }
     Ok(found)
 }

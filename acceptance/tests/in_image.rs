@@ -6,36 +6,10 @@
 //! The negative-control matrix lives in `negative_controls.rs`.
 
 use fr1_acceptance::{
-    run_in_image, ImageRun, RunSpec, Status, SETUP_USER1_AND_SNAPSHOT, SNAPSHOT_AFTER,
+    listed_test_cases, run_in_image, ImageRun, RunSpec, Status, SETUP_USER1_AND_SNAPSHOT,
+    SNAPSHOT_AFTER,
 };
 use std::collections::BTreeMap;
-
-const FOUNDATION: &[&str] = &[
-    "TC_CR1.1_1",
-    "TC_CR1.1_2",
-    "TC_CR1.1-RE1_1",
-    "TC_CR1.3_1",
-    "TC_CR1.3_2",
-    "TC_CR1.3_3",
-    "TC_CR1.4_1",
-    "TC_CR1.5_1",
-    "TC_CR1.5_2",
-    "TC_CR1.5_3",
-    "TC_CR1.7_1",
-    "TC_CR1.7-RE1_1",
-    "TC_CR1.8_1",
-    "TC_CR1.9_1",
-    "TC_CR1.9_2",
-    "TC_CR1.9_3",
-    "TC_CR1.9_4",
-    "TC_CR1.9_5",
-    "TC_CR1.9_6",
-    "TC_CR1.1-RE2_1",
-    "TC_CR1.10_1",
-    "TC_CR1.11_1",
-    "TC_CR1.11_2",
-    "TC_CR1.11_3",
-];
 
 /// Also the thread-parity check: the bookworm run at the default number of
 /// test threads is the one the compliant check needs anyway, so parity
@@ -84,8 +58,8 @@ fn compliant_trixie_image_booted_passes_and_is_left_as_found() {
     );
 }
 
-/// The whole suite on a compliant image of `suite`: every foundation case
-/// passes (and nothing fails), each has its evidence, and the image is
+/// The whole suite on a compliant image of `suite`: every test case the
+/// suite lists (`TC_…`) passes (and nothing fails), each has its evidence, and the image is
 /// exactly as before, a pre-existing `user1` included.
 fn compliant_image_passes_and_is_left_as_found(suite: &str, suite_args: &[&str]) -> ImageRun {
     compliant_image_passes_and_is_left_as_found_in(&RunSpec {
@@ -98,13 +72,14 @@ fn compliant_image_passes_and_is_left_as_found(suite: &str, suite_args: &[&str])
 /// [`compliant_image_passes_and_is_left_as_found`] for any way of running
 /// the image (`spec`'s setup and after scripts are the snapshot's).
 fn compliant_image_passes_and_is_left_as_found_in(spec: &RunSpec) -> ImageRun {
+    let foundation = listed_test_cases().expect("the test cases the suite lists");
     let run = run_in_image(&RunSpec {
         setup: Some(SETUP_USER1_AND_SNAPSHOT),
         after: Some(SNAPSHOT_AFTER),
         ..*spec
     })
     .expect("image run");
-    for id in FOUNDATION {
+    for id in &foundation {
         assert_eq!(
             run.status(id),
             Some(&Status::Passed),
@@ -114,7 +89,7 @@ fn compliant_image_passes_and_is_left_as_found_in(spec: &RunSpec) -> ImageRun {
     }
     assert_eq!(run.exit_code, Some(0), "{}", run.explain());
 
-    for id in FOUNDATION {
+    for id in &foundation {
         let log = std::fs::read_to_string(run.out_file(&format!("evidence/{id}.log")))
             .unwrap_or_else(|e| panic!("no evidence for {id}: {e}"));
         assert!(

@@ -5,14 +5,17 @@
 //! found it (it must not repair it). A check that cannot fail proves
 //! nothing; one that flips between the two images is trusted.
 //!
-//! Coverage rule: every Met test case (ID `TC_…`) is targeted by a profile
-//! or listed, with its reason, in fixtures/profiles/in-test-controls.
+//! Each test case declares its controls (`Case::fails_under`); the map
+//! profile -> test cases comes from the suite binary (`--list-controls`).
+//! Coverage rule: every Met test case (ID `TC_…`) declares a control, a
+//! profile or an in-test control with its reason; every profile a case
+//! names exists under fixtures/profiles, and every profile there is named.
 
 use fr1_acceptance::{
-    profiles, repo_root, run_in_image, snapshot_diff, suite_binary, RunSpec, Status,
+    declared_controls, listed_test_cases, profiles, repo_root, run_in_image, snapshot_diff,
+    DeclaredControl, RunSpec, Status,
 };
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Instant;
 
 const SNAPSHOT_BEFORE: &str = "fr1-snapshot-state > /fr1-out/before\n";
@@ -49,10 +52,6 @@ fn every_broken_profile_fails_the_cases_it_targets_and_compliant_passes_them() {
     }
 
     for (profile, targets) in &profiles {
-        assert!(
-            !targets.is_empty(),
-            "profile {profile} targets no test case"
-        );
         let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
         args.push("--exact");
         let run = run_in_image(&RunSpec {
@@ -112,41 +111,52 @@ fn describe(status: Option<&Status>, id: &str) -> String {
 #[test]
 #[ignore = "needs the release build: run ci/test.sh"]
 fn every_met_test_case_has_a_negative_control() {
-    let out = Command::new(suite_binary())
-        .args(["--list", "--format", "terse"])
-        .output()
-        .expect("--list");
-    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
-    let met: Vec<&str> = listed
-        .lines()
-        .filter_map(|l| l.strip_suffix(": test"))
-        .filter(|id| id.starts_with("TC_"))
-        .collect();
-    assert!(!met.is_empty(), "no Met test case listed:\n{listed}");
-
-    let mut covered: BTreeSet<String> = profiles()
-        .expect("profiles")
-        .into_values()
-        .flatten()
-        .collect();
-    let in_test = std::fs::read_to_string(repo_root().join("fixtures/profiles/in-test-controls"))
-        .expect("in-test-controls");
-    for line in in_test
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let (id, reason) = line.split_once('\t').unwrap_or((line, ""));
-        assert!(
-            !reason.trim().is_empty(),
-            "in-test-controls: {id} has no reason"
-        );
-        covered.insert(id.trim().to_owned());
+    let met = listed_test_cases().expect("--list");
+    let controls = declared_controls().expect("--list-controls");
+    let mut covered = BTreeSet::new();
+    let mut named = BTreeSet::new();
+    let mut problems = Vec::new();
+    for (id, control) in &controls {
+        covered.insert(id.as_str());
+        match control {
+            DeclaredControl::Profile(name) => {
+                if !repo_root()
+                    .join("fixtures/profiles")
+                    .join(name)
+                    .join("mutate.sh")
+                    .is_file()
+                {
+                    problems.push(format!(
+                        "{id} names profile {name}, which has no fixtures/profiles/{name}/mutate.sh"
+                    ));
+                }
+                named.insert(name.clone());
+            }
+            DeclaredControl::InTest(reason) if reason.trim().is_empty() => {
+                problems.push(format!("{id}: an in-test control without a reason"));
+            }
+            DeclaredControl::InTest(_) => {}
+        }
     }
-    let uncovered: Vec<&&str> = met.iter().filter(|id| !covered.contains(**id)).collect();
-    assert!(
-        uncovered.is_empty(),
-        "Met test cases without a negative control (add a profile under fixtures/profiles or a line in in-test-controls): {uncovered:?}"
-    );
+    for id in met.iter().filter(|id| !covered.contains(id.as_str())) {
+        problems.push(format!(
+            "{id} declares no negative control (Case::fails_under: a profile under fixtures/profiles, or an in-test control with its reason)"
+        ));
+    }
+    let dir = repo_root().join("fixtures/profiles");
+    for entry in std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .flatten()
+        .filter(|e| e.path().is_dir())
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !named.contains(&name) {
+            problems.push(format!(
+                "profile {name} is the negative control of no test case"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// `TC_CR1.1-RE1_1` -> `CR1.1 RE1`, `TC_CR1.3_2` -> `CR1.3`.

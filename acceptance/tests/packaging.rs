@@ -115,7 +115,7 @@ fn programs_run_by_the_code() -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
     for (shown, text) in &sources {
         // The program's argument: the first one, or the second for
-        // `harness::command::sh(ev, program, args)`.
+        // `harness::runtime::command::sh(ev, program, args)`.
         let mut arguments: Vec<&str> = Vec::new();
         for call in ["Command::new(", "console_command(", "find_program("] {
             arguments.extend(text.split(call).skip(1));

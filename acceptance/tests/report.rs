@@ -74,6 +74,41 @@ fn reports_of_a_compliant_and_a_broken_run_are_valid_self_contained_and_render()
     );
 }
 
+/// A result that cannot be written after the run (here the JUnit report
+/// into /dev/full, which opens but takes no byte, as a full disk would) is
+/// said with its path, does not cost the other results, and gives the run
+/// status 3, not the verdict's 0 and not the usage error's 2. The NA case
+/// runs nothing, so the run takes seconds.
+#[test]
+#[ignore = "needs root and the disposable image: run ci/test.sh"]
+fn a_result_that_cannot_be_written_after_the_run_exits_3_and_the_others_are_written() {
+    let run = run_in_image(&RunSpec {
+        suite_args: &[
+            "--junit",
+            "/dev/full",
+            "--report",
+            "/fr1-out/report.md",
+            "CR1.2",
+            "--exact",
+        ],
+        ..RunSpec::default()
+    })
+    .expect("image run");
+    assert_eq!(run.exit_code, Some(3), "{}", run.explain());
+    assert!(
+        run.console.contains("/dev/full") && run.console.contains("not all recorded"),
+        "{}",
+        run.explain()
+    );
+    for written in ["report.md", "evidence/CR1.2.log", "evidence/index.txt"] {
+        assert!(
+            run.out_file(written).is_file(),
+            "{written} missing:\n{}",
+            run.explain()
+        );
+    }
+}
+
 fn run_with_reports(profile: Option<&str>) -> ImageRun {
     let mut args = vec![
         "--report",

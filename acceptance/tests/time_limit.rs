@@ -110,8 +110,8 @@ fn a_hung_program_fails_its_case_at_the_time_limit_and_leaves_the_image_as_found
 }
 
 /// TC_CR1.11_3 reads the nftables ruleset with a plain `Command` (no
-/// harness wait, so no deadline) once fail2ban has banned its address;
-/// here that call hangs. Only the suite's own call: fail2ban's actions and
+/// harness wait, so no deadline) once fail2ban has banned its address
+/// (`harness::flows::fail2ban::list_ruleset_unwatched`); here that call hangs. Only the suite's own call: fail2ban's actions and
 /// the snapshot use nft too.
 const SETUP_STUCK: &str = r#"set -e
 nft=$(command -v nft)

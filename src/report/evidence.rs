@@ -27,5 +27,7 @@ pub fn write(dir: &Path, records: &[Record]) -> Result<()> {
             verdict
         );
     }
-    std::fs::write(dir.join("index.txt"), index).context("writing the evidence index")
+    let index_path = dir.join("index.txt");
+    std::fs::write(&index_path, index)
+        .with_context(|| format!("writing the evidence index {}", index_path.display()))
 }

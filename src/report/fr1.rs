@@ -5,7 +5,7 @@
 
 use crate::identity::Identity;
 use crate::runner::{Outcome, Record};
-use harness::evidence::utc_text;
+use harness::runner_api::utc_text;
 use harness::Verdict;
 use std::time::{Duration, SystemTime};
 

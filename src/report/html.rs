@@ -175,73 +175,85 @@ fn table(h: &mut Html, data: &ReportData) {
     }
     h.close("tr").close("thead").newline().open("tbody", &[]);
     for row in fr1::requirements(data.records) {
-        let marked: &[(&'static str, &str)] = if row.failed() {
-            &[("class", "fail")]
-        } else {
-            &[]
-        };
-        h.open("tr", marked);
-        h.open("td", &[]).element("strong", &[], row.id).text(" ");
-        h.text(row.title).close("td");
-        h.element("td", &[], row.status_text());
-        h.open("td", &[]);
-        for (i, r) in row.cases.iter().enumerate() {
-            if i > 0 {
-                h.open("br", &[]);
-            }
-            let verdict = CaseVerdict::of(r);
-            h.element("a", &[("href", &format!("#{}", r.case.id))], r.case.id);
-            h.text(": ");
-            h.element(
-                "span",
-                &[("class", &format!("v-{}", verdict.word().replace(' ', "-")))],
-                verdict.word(),
-            );
-            h.text(&format!(", {:.1} s", r.duration.as_secs_f64()));
-        }
-        h.close("td");
-        let reason = row
-            .not_applicable
-            .map(|na| fr1::one_line(na.reason))
-            .unwrap_or_default();
-        let action = fr1::one_line(row.user_action());
-        h.element("td", &[], &reason);
-        h.element("td", &[], &action);
-        h.close("tr").newline();
-        h.open("tr", &[("class", "evidence")])
-            .open("td", &[("colspan", "5")]);
-        for r in &row.cases {
-            let verdict = CaseVerdict::of(r);
-            // A failure's evidence is open: it is what the reader came for.
-            if verdict.is_failure() {
-                h.open("details", &[("id", r.case.id), ("open", "open")]);
-            } else {
-                h.open("details", &[("id", r.case.id)]);
-            }
-            h.open("summary", &[])
-                .text(&format!("Evidence of {}: ", r.case.id));
-            h.element(
-                "span",
-                &[("class", &format!("v-{}", verdict.word().replace(' ', "-")))],
-                verdict.word(),
-            );
-            if verdict != CaseVerdict::Passed {
-                h.text(&format!(" ({})", fr1::one_line_reason(r)));
-            }
-            h.close("summary");
-            if !r.case.proves.is_empty() {
-                h.element(
-                    "p",
-                    &[],
-                    &format!("Proves: {}", fr1::one_line(r.case.proves)),
-                );
-            }
-            h.element("pre", &[], &r.evidence);
-            h.close("details").newline();
-        }
-        h.close("td").close("tr").newline();
+        requirement_row(h, &row);
+        evidence_row(h, &row);
     }
     h.close("tbody").close("table").newline();
+}
+
+/// A requirement's row: its status, its cases, the NA reason and the user
+/// action; marked when one of its cases failed.
+fn requirement_row(h: &mut Html, row: &fr1::Requirement) {
+    let marked: &[(&'static str, &str)] = if row.failed() {
+        &[("class", "fail")]
+    } else {
+        &[]
+    };
+    h.open("tr", marked);
+    h.open("td", &[]).element("strong", &[], row.id).text(" ");
+    h.text(row.title).close("td");
+    h.element("td", &[], row.status_text());
+    h.open("td", &[]);
+    for (i, r) in row.cases.iter().enumerate() {
+        if i > 0 {
+            h.open("br", &[]);
+        }
+        h.element("a", &[("href", &format!("#{}", r.case.id))], r.case.id);
+        h.text(": ");
+        verdict_span(h, CaseVerdict::of(r));
+        h.text(&format!(", {:.1} s", r.duration.as_secs_f64()));
+    }
+    h.close("td");
+    let reason = row
+        .not_applicable
+        .map(|na| fr1::one_line(na.reason))
+        .unwrap_or_default();
+    let action = fr1::one_line(row.user_action());
+    h.element("td", &[], &reason);
+    h.element("td", &[], &action);
+    h.close("tr").newline();
+}
+
+/// The full-width row under a requirement with each of its cases'
+/// evidence in a `<details>` the failure summary links to.
+fn evidence_row(h: &mut Html, row: &fr1::Requirement) {
+    h.open("tr", &[("class", "evidence")])
+        .open("td", &[("colspan", "5")]);
+    for r in &row.cases {
+        let verdict = CaseVerdict::of(r);
+        // A failure's evidence is open: it is what the reader came for.
+        if verdict.is_failure() {
+            h.open("details", &[("id", r.case.id), ("open", "open")]);
+        } else {
+            h.open("details", &[("id", r.case.id)]);
+        }
+        h.open("summary", &[])
+            .text(&format!("Evidence of {}: ", r.case.id));
+        verdict_span(h, verdict);
+        if verdict != CaseVerdict::Passed {
+            h.text(&format!(" ({})", fr1::one_line_reason(r)));
+        }
+        h.close("summary");
+        if !r.case.proves.is_empty() {
+            h.element(
+                "p",
+                &[],
+                &format!("Proves: {}", fr1::one_line(r.case.proves)),
+            );
+        }
+        h.element("pre", &[], &r.evidence);
+        h.close("details").newline();
+    }
+    h.close("td").close("tr").newline();
+}
+
+/// A verdict word in the colour of its class (`v-passed`, `v-failed`, …).
+fn verdict_span(h: &mut Html, verdict: CaseVerdict) {
+    h.element(
+        "span",
+        &[("class", &format!("v-{}", verdict.word().replace(' ', "-")))],
+        verdict.word(),
+    );
 }
 
 fn identity(h: &mut Html, data: &ReportData) {

@@ -8,7 +8,7 @@ pub const PROGRAM: &str = "lava-test-case";
 
 /// Is the LAVA helper on PATH (i.e. are we inside a LAVA test shell)?
 pub fn available() -> bool {
-    harness::command::find_program(PROGRAM).is_some()
+    harness::runner_api::find_program(PROGRAM).is_some()
 }
 
 /// Report every record; a failing `lava-test-case` is printed, not fatal:

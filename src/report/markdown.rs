@@ -46,10 +46,21 @@ fn row(cells: &[String]) -> String {
     format!("| {} |\n", cells.join(" | "))
 }
 
+/// The whole report, in the order an assessor reads it.
 pub fn render(data: &ReportData) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# IEC 62443-4-2 FR-1 test report\n");
     let _ = writeln!(md, "{}\n", inline(&data.headline()));
+    failure_summary(&mut md, data);
+    requirement_table(&mut md, data);
+    target_and_run(&mut md, data);
+    evidence(&mut md, data);
+    md
+}
+
+/// The first thing in the report: which cases failed and why, one line
+/// each.
+fn failure_summary(md: &mut String, data: &ReportData) {
     let _ = writeln!(md, "**{}**\n", inline(&data.summary_title()));
     for r in data.failures() {
         let _ = writeln!(
@@ -62,7 +73,10 @@ pub fn render(data: &ReportData) -> String {
         );
     }
     md.push('\n');
+}
 
+/// One row per FR-1 requirement with its status and its test cases.
+fn requirement_table(md: &mut String, data: &ReportData) {
     md.push_str("## FR-1 requirements\n\n");
     md.push_str(&row(&[
         "Requirement".into(),
@@ -73,24 +87,6 @@ pub fn render(data: &ReportData) -> String {
     ]));
     md.push_str("|---|---|---|---|---|\n");
     for req in fr1::requirements(data.records) {
-        let cases = req
-            .cases
-            .iter()
-            .map(|r| {
-                let verdict = CaseVerdict::of(r).word();
-                let verdict = if CaseVerdict::of(r).is_failure() {
-                    format!("**{}**", verdict.to_uppercase())
-                } else {
-                    verdict.to_owned()
-                };
-                format!(
-                    "{}: {verdict}, {:.1} s",
-                    cell(r.case.id),
-                    r.duration.as_secs_f64()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("<br>");
         let reason = req
             .not_applicable
             .map(|na| cell(na.reason))
@@ -99,20 +95,48 @@ pub fn render(data: &ReportData) -> String {
         md.push_str(&row(&[
             format!("**{}** {}", cell(req.id), cell(req.title)),
             req.status_text().into(),
-            cases,
+            case_verdicts(&req),
             reason,
             action,
         ]));
     }
+}
 
+/// A requirement's test cases with verdict and time, one per line of the
+/// cell; a failure in capitals so it stands out in the table.
+fn case_verdicts(req: &fr1::Requirement) -> String {
+    req.cases
+        .iter()
+        .map(|r| {
+            let verdict = CaseVerdict::of(r).word();
+            let verdict = if CaseVerdict::of(r).is_failure() {
+                format!("**{}**", verdict.to_uppercase())
+            } else {
+                verdict.to_owned()
+            };
+            format!(
+                "{}: {verdict}, {:.1} s",
+                cell(r.case.id),
+                r.duration.as_secs_f64()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// The target's identity and the run's facts.
+fn target_and_run(md: &mut String, data: &ReportData) {
     md.push_str("\n## Target and run\n\n");
     let id = data.identity;
-    key_value_table(&mut md, ("Fact", "Value"), &data.facts());
+    key_value_table(md, ("Fact", "Value"), &data.facts());
     md.push_str("\n### Packages the evidence depends on\n\n");
-    key_value_table(&mut md, ("Package", "Version"), &id.packages);
+    key_value_table(md, ("Package", "Version"), &id.packages);
     md.push_str("\n### Configuration files read (sha256)\n\n");
-    key_value_table(&mut md, ("File", "sha256"), &id.config_sha256);
+    key_value_table(md, ("File", "sha256"), &id.config_sha256);
+}
 
+/// Each case's evidence log in a fenced block, folded in `<details>`.
+fn evidence(md: &mut String, data: &ReportData) {
     md.push_str("\n## Evidence\n");
     for r in data.records {
         let verdict = CaseVerdict::of(r);
@@ -133,7 +157,6 @@ pub fn render(data: &ReportData) -> String {
             r.evidence.trim_end()
         );
     }
-    md
 }
 
 fn key_value_table(md: &mut String, titles: (&str, &str), rows: &[(String, String)]) {

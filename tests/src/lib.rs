@@ -67,7 +67,9 @@ pub fn catalog() -> Vec<Case> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use harness::Control;
     use std::collections::BTreeSet;
+    use std::path::Path;
 
     #[test]
     fn ids_are_unique_and_met_cases_have_bodies() {
@@ -86,6 +88,52 @@ mod tests {
                     assert!(c.not_applicable.is_some(), "{}", c.id);
                     assert!(!c.tested_when_present || c.body.is_some(), "{}", c.id);
                 }
+            }
+        }
+    }
+
+    /// The coverage rule, checked without the binary: a check that cannot
+    /// fail proves nothing, so every Met case names a control under which it
+    /// fails; a profile it names must exist (a typo would drop the case from
+    /// the matrix), and a profile no case names would be applied for nothing.
+    #[test]
+    fn every_met_case_declares_negative_controls_that_exist() {
+        let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/profiles");
+        let mut named = BTreeSet::new();
+        for c in catalog() {
+            if c.verdict == harness::Verdict::Met {
+                assert!(
+                    !c.controls.is_empty(),
+                    "{} declares no negative control",
+                    c.id
+                );
+            }
+            for control in c.controls {
+                match control {
+                    Control::Profile(name) => {
+                        let script = profiles.join(name).join("mutate.sh");
+                        assert!(script.is_file(), "{}: no {}", c.id, script.display());
+                        named.insert(name.to_string());
+                    }
+                    Control::InTest { reason } => {
+                        assert!(
+                            !reason.trim().is_empty(),
+                            "{}: in-test control without a reason",
+                            c.id
+                        );
+                    }
+                }
+            }
+        }
+        let entries = std::fs::read_dir(&profiles)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", profiles.display()));
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().join("mutate.sh").is_file() {
+                assert!(
+                    named.contains(&name),
+                    "profile {name} is the negative control of no case"
+                );
             }
         }
     }

@@ -6,7 +6,7 @@
 //! and CR1.9 RE1 also record what the image has (a banner, a TPM), as
 //! information for that job; it never changes the verdict.
 
-use harness::command::{find_program, run};
+use harness::runtime::command::{find_program, run};
 use harness::{Case, Evidence, NotApplicable};
 use std::path::Path;
 
@@ -137,7 +137,11 @@ fn probe_banner(ev: &Evidence) -> anyhow::Result<()> {
         }
     ));
     if find_program("sshd").is_some() {
-        let t = run(ev, &mut harness::sshd_match::sshd_test_mode()?, None)?;
+        let t = run(
+            ev,
+            &mut harness::actors::sshd_match::sshd_test_mode()?,
+            None,
+        )?;
         let banner = t
             .stdout
             .lines()

@@ -27,15 +27,15 @@
 //! as not made, never as a missing lock.
 //!
 //! The wait for `unlock_time` (60 s on a CIP image) dominates: the case is
-//! started first and steps aside while it sleeps (`harness::case::idle`),
+//! started first and steps aside while it sleeps (`harness::runtime::case::idle`),
 //! and it shares nothing with other cases (its own account and addresses).
 
 use anyhow::Context;
-use harness::case::wait_idle_until;
-use harness::device_sshd::RemoteLogins;
-use harness::evidence::utc_text;
-use harness::faillock::{self, Lock, LockCheck, Policy, UnlockTime};
-use harness::{Case, Evidence, TestUser};
+use harness::flows::device_sshd::RemoteLogins;
+use harness::flows::faillock::{self, Lock, LockCheck, Policy, UnlockTime};
+use harness::runtime::case::wait_idle_until;
+use harness::runtime::evidence::utc_text;
+use harness::{Case, Control, Evidence, TestUser};
 use std::time::{Duration, SystemTime};
 
 pub const CASE: Case = Case::met(
@@ -45,6 +45,10 @@ pub const CASE: Case = Case::met(
     "over ssh, the configured number of wrong passwords locks the account (the right one is refused) until unlock_time has passed, then the right password works again",
     run,
 )
+.fails_under(&[
+    Control::Profile("faillock-removed"),
+    Control::Profile("sshd-without-pam"),
+])
 .long_running();
 
 /// Waited beyond the moment the lock lifts before the final login: the

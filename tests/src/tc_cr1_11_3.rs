@@ -22,17 +22,15 @@
 //! listens on a port the ban leaves open).
 
 use anyhow::{bail, Context};
-use harness::case::skip;
-use harness::command::{find_program, run_ok};
-use harness::device_sshd::DeviceSshd;
-use harness::fail2ban::{self, Ban};
-use harness::netns::PeerNamespace;
-use harness::password::strong_password;
-use harness::ssh::{ssh_prompts_via, ssh_prompts_within, Route};
-use harness::{Case, Evidence, TestUser};
+use harness::actors::netns::PeerNamespace;
+use harness::flows::device_sshd::DeviceSshd;
+use harness::flows::fail2ban::{self, Ban, BanWindow, JailStatus};
+use harness::flows::ssh::{ssh_prompts_via, ssh_prompts_within, Route};
+use harness::runtime::case::skip;
+use harness::runtime::password::strong_password;
+use harness::{Case, Control, Evidence, TestUser};
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
-use std::process::Command;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 pub const CASE: Case = Case::met(
     "TC_CR1.11_3",
@@ -41,6 +39,11 @@ pub const CASE: Case = Case::met(
     "repeated failed ssh logins from one address get it banned by fail2ban (status and nftables); it is refused while another address still works; the ban is lifted afterwards",
     run,
 )
+.fails_under(&[
+    Control::Profile("fail2ban-jail-disabled"),
+    Control::Profile("fail2ban-removed"),
+    Control::Profile("sshd-port-unprotected"),
+])
 // About 15 s of ssh failure delays and waiting for the ban: started
 // early (see Case::slow).
 .uses(&["fail2ban"])
@@ -67,6 +70,47 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         return skip("fail2ban is not installed (package fail2ban)");
     }
     ev.step("the image's fail2ban configuration, and the running server");
+    let jail = running_jail(ev)?;
+    check_ban_action(ev)?;
+
+    let net = PeerNamespace::create(ev)?;
+    let (banned, other) = (net.client_addresses()[0], net.client_addresses()[1]);
+    let sshd = DeviceSshd::find(ev, net.host_address())?;
+    let targets = sshd.targets().to_vec();
+    ev.step(format!(
+        "before any ban: {banned} and {other} both connect to the device's sshd ({})",
+        list(&targets)
+    ));
+    for target in &targets {
+        for from in [banned, other] {
+            if let Err(e) = net.try_connect(from, *target, CONNECT_TIMEOUT)? {
+                bail!("{from} cannot connect to the device's sshd at {target} before any ban ({e}): the test network does not work");
+            }
+        }
+    }
+    ev.ok(format!(
+        "{banned} and {other} connect to {}",
+        list(&targets)
+    ));
+
+    let attacked = TestUser::create(ev)?;
+    let visitor = TestUser::create(ev)?;
+    let mut ban = Ban::expect(ev, JAIL, IpAddr::V4(banned))?;
+    let window = provoke_the_ban(ev, &jail, &net, &sshd, banned, &attacked)?;
+    while_banned(ev, &net, &sshd, (banned, other), &visitor, window)?;
+    lift_the_ban(ev, &net, &targets, banned, &mut ban, &jail, window)
+}
+
+/// The running jail as the test needs it.
+struct Jail {
+    status: JailStatus,
+    maxretry: i64,
+    bantime: i64,
+}
+
+/// The image's configuration enables the jail, the server runs it, and it
+/// bans after at least one failure.
+fn running_jail(ev: &Evidence) -> anyhow::Result<Jail> {
     let jails = fail2ban::configured_jails(ev)?;
     if !jails.iter().any(|j| j == JAIL) {
         bail!(
@@ -94,6 +138,16 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     if maxretry < 1 {
         bail!("the {JAIL} jail has maxretry={maxretry}");
     }
+    Ok(Jail {
+        status,
+        maxretry,
+        bantime,
+    })
+}
+
+/// The jail has an action, and the port it blocks is one the firewall can
+/// resolve.
+fn check_ban_action(ev: &Evidence) -> anyhow::Result<()> {
     let actions = fail2ban::actions(ev, JAIL)?;
     let Some(action) = actions.first() else {
         bail!("the {JAIL} jail has no action: it bans nobody");
@@ -119,60 +173,46 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             )
         })?;
     }
+    Ok(())
+}
 
-    let net = PeerNamespace::create(ev)?;
-    let (banned, other) = (net.client_addresses()[0], net.client_addresses()[1]);
-    let sshd = DeviceSshd::find(ev, net.host_address())?;
-    let targets = sshd.targets().to_vec();
-    let login_at = sshd.target();
-    ev.step(format!(
-        "before any ban: {banned} and {other} both connect to the device's sshd ({})",
-        list(&targets)
-    ));
-    for target in &targets {
-        for from in [banned, other] {
-            if let Err(e) = net.try_connect(from, *target, CONNECT_TIMEOUT)? {
-                bail!("{from} cannot connect to the device's sshd at {target} before any ban ({e}): the test network does not work");
-            }
-        }
-    }
-    ev.ok(format!(
-        "{banned} and {other} connect to {}",
-        list(&targets)
-    ));
-
-    let attacked = TestUser::create(ev)?;
-    let visitor = TestUser::create(ev)?;
+/// Failed logins from `banned` until fail2ban lists it, then the nftables
+/// ruleset holding it. The window in which the ban must hold.
+fn provoke_the_ban(
+    ev: &Evidence,
+    jail: &Jail,
+    net: &PeerNamespace,
+    sshd: &DeviceSshd,
+    banned: Ipv4Addr,
+    attacked: &TestUser,
+) -> anyhow::Result<BanWindow> {
     let wrong = strong_password()?;
-    let mut ban = Ban::expect(ev, JAIL, IpAddr::V4(banned))?;
-    let from = |address: Ipv4Addr| Route {
-        netns: Some(net.name().to_owned()),
-        from: Some(IpAddr::V4(address)),
-        to: Some(IpAddr::V4(*login_at.ip())),
-    };
     ev.step(format!(
-        "failed ssh logins from {banned} to the device's sshd at {login_at} as {} (wrong password), until fail2ban bans {banned} (maxretry={maxretry})",
-        attacked.name()
+        "failed ssh logins from {banned} to the device's sshd at {} as {} (wrong password), until fail2ban bans {banned} (maxretry={})",
+        sshd.target(),
+        attacked.name(),
+        jail.maxretry
     ));
     let provoked = fail2ban::provoke_ban(
         ev,
         JAIL,
         IpAddr::V4(banned),
-        maxretry,
-        bantime,
+        jail.maxretry,
+        jail.bantime,
         BAN_TIMEOUT,
         || {
+            let route = route(net, sshd, banned);
             ssh_prompts_within(
                 ev,
-                &sshd,
-                &from(banned),
+                sshd,
+                &route,
                 attacked.name(),
                 &[&wrong],
                 CUT_OFF_ATTEMPT,
             )
         },
     );
-    note_log_lines(ev, &status.files, banned);
+    fail2ban::note_log_lines(ev, &jail.status.files, IpAddr::V4(banned));
     let provoked = provoked?;
     ev.ok(format!(
         "fail2ban-client status {JAIL} lists {banned} as banned, {:.1} s after the first of {} failed logins",
@@ -180,30 +220,41 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         provoked.failures
     ));
     let window = provoked.window;
-    if find_program("nft").is_some() {
-        // fail2ban lists a ban before its action has run.
-        let rules = ruleset_once(ev, banned, true)?;
-        if !rules.is_empty() {
-            ev.ok(format!(
-                "the nftables ruleset holds {banned}: {}",
-                rules.join(" | ")
-            ));
-        } else if let Err(why) = window.must_hold(SystemTime::now()) {
-            ev.note(format!("check of the ruleset while banned not made: {why}"));
-        } else {
-            bail!(
-                "fail2ban lists {banned} as banned, but {} s later the nftables ruleset still does not contain it",
-                ACTION_TIMEOUT.as_secs()
-            );
-        }
-    } else {
+    if !fail2ban::nft_installed() {
         ev.note("nft is not installed: the ruleset cannot be shown");
+        return Ok(window);
     }
+    let rules = fail2ban::ruleset_lines_naming(ev, IpAddr::V4(banned), true, ACTION_TIMEOUT)?;
+    if !rules.is_empty() {
+        ev.ok(format!(
+            "the nftables ruleset holds {banned}: {}",
+            rules.join(" | ")
+        ));
+    } else if let Err(why) = window.must_hold(SystemTime::now()) {
+        ev.note(format!("check of the ruleset while banned not made: {why}"));
+    } else {
+        bail!(
+            "fail2ban lists {banned} as banned, but {} s later the nftables ruleset still does not contain it",
+            ACTION_TIMEOUT.as_secs()
+        );
+    }
+    Ok(window)
+}
 
+/// `banned` is refused on every port; `other` still connects and logs in.
+fn while_banned(
+    ev: &Evidence,
+    net: &PeerNamespace,
+    sshd: &DeviceSshd,
+    (banned, other): (Ipv4Addr, Ipv4Addr),
+    visitor: &TestUser,
+    window: BanWindow,
+) -> anyhow::Result<()> {
     ev.step(format!(
         "while banned: {banned} is refused on every port the device's sshd listens on; {other} still connects and logs in"
     ));
-    for target in &targets {
+    let targets = sshd.targets();
+    for target in targets {
         match net.try_connect(banned, *target, CONNECT_TIMEOUT)? {
             Ok(()) => match window.must_hold(SystemTime::now()) {
                 Err(why) => ev.note(format!(
@@ -221,23 +272,38 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     }
     ssh_prompts_via(
         ev,
-        &sshd,
-        &from(other),
+        sshd,
+        &route(net, sshd, other),
         visitor.name(),
         &[visitor.password()],
     )?
     .assert_shell_as(visitor.name())?;
     ev.ok(format!(
-        "{other} still connects to {} and logs in over ssh at {login_at} with the right password",
-        list(&targets)
+        "{other} still connects to {} and logs in over ssh at {} with the right password",
+        list(targets),
+        sshd.target()
     ));
+    Ok(())
+}
 
+/// `fail2ban-client set sshd unbanip`, unless the ban already ran out; the
+/// address is then neither listed nor in the ruleset and connects again.
+fn lift_the_ban(
+    ev: &Evidence,
+    net: &PeerNamespace,
+    targets: &[SocketAddrV4],
+    banned: Ipv4Addr,
+    ban: &mut Ban,
+    jail: &Jail,
+    window: BanWindow,
+) -> anyhow::Result<()> {
     ev.step(format!("lift the ban of {banned}"));
     if !banned_now(ev, banned)? && window.must_hold(SystemTime::now()).is_err() {
         // Nothing left to lift; unbanip would refuse an address not banned.
         ban.ran_out();
         ev.note(format!(
-            "the ban of {banned} had run out by itself (bantime={bantime} s)"
+            "the ban of {banned} had run out by itself (bantime={} s)",
+            jail.bantime
         ));
     } else {
         ban.lift()?;
@@ -245,10 +311,13 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     if banned_now(ev, banned)? {
         bail!("{banned} is still banned after unbanip");
     }
-    if find_program("nft").is_some() && !ruleset_once(ev, banned, false)?.is_empty() {
+    if fail2ban::nft_installed()
+        && !fail2ban::ruleset_lines_naming(ev, IpAddr::V4(banned), false, ACTION_TIMEOUT)?
+            .is_empty()
+    {
         bail!("the nftables ruleset still holds {banned} after unbanip");
     }
-    for target in &targets {
+    for target in targets {
         if let Err(e) = net.try_connect(banned, *target, CONNECT_TIMEOUT)? {
             bail!("{banned} still cannot connect to {target} after unbanip ({e})");
         }
@@ -257,6 +326,15 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         "after unbanip {banned} is no longer listed, not in the ruleset, and connects again"
     ));
     Ok(())
+}
+
+/// An ssh login from `from`, in the test network, to the device's sshd.
+fn route(net: &PeerNamespace, sshd: &DeviceSshd, from: Ipv4Addr) -> Route {
+    Route {
+        netns: Some(net.name().to_owned()),
+        from: Some(IpAddr::V4(from)),
+        to: Some(IpAddr::V4(*sshd.target().ip())),
+    }
 }
 
 /// `a:22, b:2222` for the evidence.
@@ -270,48 +348,4 @@ fn list(targets: &[SocketAddrV4]) -> String {
 
 fn banned_now(ev: &Evidence, address: Ipv4Addr) -> anyhow::Result<bool> {
     Ok(fail2ban::status(ev, JAIL)?.is_some_and(|s| s.is_banned(IpAddr::V4(address))))
-}
-
-/// The ruleset lines that hold `address`, once it holds it (`present`) or
-/// no longer does, or ACTION_TIMEOUT has passed. Polled quietly; the last
-/// look goes into the evidence.
-fn ruleset_once(ev: &Evidence, address: Ipv4Addr, present: bool) -> anyhow::Result<Vec<String>> {
-    let deadline = Instant::now() + ACTION_TIMEOUT;
-    while Instant::now() < deadline {
-        let out = Command::new("nft").args(["list", "ruleset"]).output()?;
-        let found = !lines_with(&String::from_utf8_lossy(&out.stdout), address).is_empty();
-        if found == present {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let rules = run_ok(ev, Command::new("nft").args(["list", "ruleset"]), None)?.stdout;
-    Ok(lines_with(&rules, address))
-}
-
-/// The lines of `text` that name `address` as a whole word.
-fn lines_with(text: &str, address: Ipv4Addr) -> Vec<String> {
-    let a = address.to_string();
-    text.lines()
-        .filter(|l| {
-            l.split(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .any(|w| w == a)
-        })
-        .map(|l| l.trim().to_owned())
-        .collect()
-}
-
-/// The lines of the jail's log files about `address`: what fail2ban read.
-fn note_log_lines(ev: &Evidence, files: &[String], address: Ipv4Addr) {
-    let a = address.to_string();
-    for f in files {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
-        let lines = lines_with(&text, address);
-        let mut block = format!("{f}: {} line(s) about {a}", lines.len());
-        for l in lines.iter().rev().take(20).rev() {
-            block.push_str("\n  | ");
-            block.push_str(l);
-        }
-        ev.note(block);
-    }
 }

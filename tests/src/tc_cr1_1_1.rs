@@ -19,13 +19,13 @@
 //! group=operators` in /etc/pam.d/su) — a caller in group operators gets
 //! any account with a wrong password.
 
-use harness::case::Findings;
-use harness::device_sshd::RemoteLogins;
-use harness::grant_trial::{try_grant, Trial};
-use harness::login::{login, su_from};
-use harness::pam_grants::survey;
-use harness::password::strong_password;
-use harness::{Case, Evidence, TestUser};
+use harness::facts::pam_grants::survey;
+use harness::flows::device_sshd::RemoteLogins;
+use harness::flows::grant_trial::{try_grant, Trial};
+use harness::flows::login::{login, su_from};
+use harness::runtime::case::Findings;
+use harness::runtime::password::strong_password;
+use harness::{Case, Control, Evidence, TestUser};
 
 pub const CASE: Case = Case::met(
     "TC_CR1.1_1",
@@ -33,7 +33,11 @@ pub const CASE: Case = Case::met(
     "Human user identification and authentication (local)",
     "login and su on a PTY accept the right password and refuse a wrong one; no PAM line lets an account through without an authenticator, tried as a member of each group such a line names",
     run,
-);
+)
+.fails_under(&[
+    Control::Profile("pam-permit"),
+    Control::Profile("su-wheel-trust"),
+]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let user = TestUser::create(ev)?;
@@ -65,7 +69,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         ));
     }
     let remote = match pam.grants.iter().any(|g| g.service == "sshd") {
-        true if std::path::Path::new(harness::sshd::SSHD).is_file() => {
+        true if std::path::Path::new(harness::actors::sshd_match::SSHD).is_file() => {
             Some(RemoteLogins::open(ev)?)
         }
         _ => None,

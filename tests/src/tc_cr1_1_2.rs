@@ -11,11 +11,11 @@
 //! profile `sshd-permit-empty-passwords` (`PermitEmptyPasswords yes` in an
 //! sshd drop-in) — the account with the empty password gets a shell.
 
-use harness::command::sh;
-use harness::device_sshd::RemoteLogins;
-use harness::password::strong_password;
-use harness::ssh::assert_prompted;
-use harness::{Case, Evidence, TestUser};
+use harness::flows::device_sshd::RemoteLogins;
+use harness::flows::ssh::assert_prompted;
+use harness::runtime::command::sh;
+use harness::runtime::password::strong_password;
+use harness::{Case, Control, Evidence, TestUser};
 
 pub const CASE: Case = Case::met(
     "TC_CR1.1_2",
@@ -23,7 +23,11 @@ pub const CASE: Case = Case::met(
     "Human user identification and authentication (remote)",
     "ssh to the device's own sshd accepts the right password typed on a PTY and refuses a wrong or empty one",
     run,
-);
+)
+.fails_under(&[
+    Control::Profile("pam-permit"),
+    Control::Profile("sshd-permit-empty-passwords"),
+]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let sshd = RemoteLogins::open(ev)?;

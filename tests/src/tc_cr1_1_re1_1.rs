@@ -6,9 +6,9 @@
 //! Negative control: profile `duplicate-uid` (a second account shares the
 //! UID of a human account in /etc/passwd).
 
-use harness::accounts::{duplicates, expect_refusal, read_id_file};
-use harness::user::unused_name;
-use harness::{Case, Evidence, TestUser};
+use harness::actors::user::unused_name;
+use harness::facts::accounts::{duplicates, expect_refusal, read_id_file};
+use harness::{Case, Control, Evidence, TestUser};
 use std::process::Command;
 
 pub const CASE: Case = Case::met(
@@ -17,7 +17,8 @@ pub const CASE: Case = Case::met(
     "Unique identification and authentication",
     "duplicate names and UIDs are refused by the account tools and absent from /etc/passwd",
     run,
-);
+)
+.fails_under(&[Control::Profile("duplicate-uid")]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let a = TestUser::create(ev)?;

@@ -12,16 +12,18 @@
 //! right code give a shell. Codes are taken from the steps the module has
 //! not yet marked used (DISALLOW_REUSE), whatever order the stack asks in. Without the module the case is
 //! skipped with the assessment's NA reason.
-//! Negative control: profile `mfa-line-removed` (the pam_google_authenticator
+//! Negative controls: profile `mfa-line-removed` (the pam_google_authenticator
 //! line removed from common-auth, the module still installed) — the right
-//! password alone gives the enrolled user a shell.
+//! password alone gives the enrolled user a shell; profile
+//! `mfa-not-on-console` (console `login` uses a copy of common-auth without
+//! that line) — the same on the console only.
 
 use anyhow::bail;
-use harness::case::skip;
-use harness::entry_points::EntryPoints;
-use harness::login::Attempt;
-use harness::password::strong_password;
-use harness::{mfa, AuthOutcome, Case, Evidence, NotApplicable, TestUser};
+use harness::flows::dialogue::Attempt;
+use harness::flows::entry_points::EntryPoints;
+use harness::runtime::case::skip;
+use harness::runtime::password::strong_password;
+use harness::{flows::mfa, AuthOutcome, Case, Control, Evidence, NotApplicable, TestUser};
 
 const NA: NotApplicable = NotApplicable {
     reason: "an SL-3 requirement (multifactor authentication for all interfaces), \
@@ -37,7 +39,11 @@ pub const CASE: Case = Case::not_applicable_tested(
     "a TOTP-enrolled user needs the password and the current code locally and over ssh; the password alone or with a wrong code is refused",
     run,
     NA,
-);
+)
+.fails_under(&[
+    Control::Profile("mfa-line-removed"),
+    Control::Profile("mfa-not-on-console"),
+]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let Some(module) = mfa::module_path() else {

@@ -3,13 +3,13 @@
 //! Proves: an account created with `useradd` (and with `adduser` where it
 //! is installed) resolves, has its home, and can then authenticate for real
 //! on a PTY; a wrong password for it is refused.
-//! Negative control: covered by the TC_CR1.1_1 controls (`pam-permit`
-//! makes the refusal half fail here too).
+//! Negative control: profile `pam-permit`, as for TC_CR1.1_1 (any password
+//! is accepted, so the refusal half fails here too).
 
-use harness::login::su_from;
-use harness::password::strong_password;
-use harness::user::Creator;
-use harness::{Case, Evidence, TestUser};
+use harness::actors::user::Creator;
+use harness::flows::login::su_from;
+use harness::runtime::password::strong_password;
+use harness::{Case, Control, Evidence, TestUser};
 use nix::unistd::User;
 
 pub const CASE: Case = Case::met(
@@ -18,13 +18,14 @@ pub const CASE: Case = Case::met(
     "Account management (create)",
     "a newly created account resolves and authenticates on a PTY; a wrong password is refused",
     run,
-);
+)
+.fails_under(&[Control::Profile("pam-permit")]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let caller = TestUser::create(ev)?;
     let wrong = strong_password()?;
     let mut creators = vec![Creator::Useradd];
-    if harness::command::find_program("adduser").is_some() {
+    if harness::runtime::command::find_program("adduser").is_some() {
         creators.push(Creator::Adduser);
     } else {
         ev.note("adduser is not installed; accounts are created with useradd only");

@@ -3,12 +3,13 @@
 //! Proves: after `usermod -l`, the new name authenticates with the old
 //! password and keeps the UID, a wrong password is refused, and the old name
 //! no longer resolves.
-//! Negative control: covered by the TC_CR1.1_1 controls (`pam-permit`).
+//! Negative control: profile `pam-permit`, as for TC_CR1.1_1 (any password
+//! is accepted, so the refusal half fails here too).
 
-use harness::login::su_from;
-use harness::password::strong_password;
-use harness::user::unused_name;
-use harness::{Case, Evidence, TestUser};
+use harness::actors::user::unused_name;
+use harness::flows::login::su_from;
+use harness::runtime::password::strong_password;
+use harness::{Case, Control, Evidence, TestUser};
 use nix::unistd::User;
 
 pub const CASE: Case = Case::met(
@@ -17,7 +18,8 @@ pub const CASE: Case = Case::met(
     "Account management (modify)",
     "a renamed account authenticates under its new name only, with its old password",
     run,
-);
+)
+.fails_under(&[Control::Profile("pam-permit")]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let mut user = TestUser::create(ev)?;

@@ -6,10 +6,10 @@
 //! name no longer resolves.
 //! Negative control: profile `duplicate-uid` (a UID shared in /etc/passwd).
 
-use harness::accounts::{duplicates, expect_refusal, read_id_file};
-use harness::command::{run as run_cmd, sh};
-use harness::user::unused_name;
-use harness::{Case, Evidence, TestUser};
+use harness::actors::user::unused_name;
+use harness::facts::accounts::{duplicates, expect_refusal, read_id_file};
+use harness::runtime::command::{run as run_cmd, sh};
+use harness::{Case, Control, Evidence, TestUser};
 use nix::unistd::{Group, User};
 use std::process::Command;
 
@@ -19,7 +19,10 @@ pub const CASE: Case = Case::met(
     "Identifier management",
     "user and group identifiers are unique, resolve consistently, survive a rename and vanish on deletion",
     run,
-);
+)
+.fails_under(&[
+    Control::Profile("duplicate-uid"),
+]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     ev.step("names and IDs in /etc/passwd and /etc/group are unique");

@@ -12,13 +12,13 @@
 //! `sshd-account-phase-skipped` (the same over ssh only).
 
 use anyhow::ensure;
-use harness::command::{run as run_cmd, sh};
-use harness::entry_points::EntryPoints;
-use harness::evidence::or_none;
-use harness::login::{login_changing, su_from};
-use harness::password::strong_password;
-use harness::shadow::{self, chage_list, CHAGE_MAX, CHAGE_MIN, CHAGE_WARN};
-use harness::{Case, Evidence, TestUser};
+use harness::facts::shadow::{self, chage_list, CHAGE_MAX, CHAGE_MIN, CHAGE_WARN};
+use harness::flows::entry_points::EntryPoints;
+use harness::flows::login::{login_changing, su_from};
+use harness::runtime::command::{run as run_cmd, sh};
+use harness::runtime::evidence::or_none;
+use harness::runtime::password::strong_password;
+use harness::{Case, Control, Evidence, TestUser};
 
 pub const CASE: Case = Case::met(
     "TC_CR1.5_2",
@@ -26,7 +26,11 @@ pub const CASE: Case = Case::met(
     "Authenticator management (periodic and initial change)",
     "chage ageing values are stored and reported; after chage -d 0 the right password forces a change on the PTY, after which only the new password works",
     run,
-);
+)
+.fails_under(&[
+    Control::Profile("account-no-unix"),
+    Control::Profile("sshd-account-phase-skipped"),
+]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let mut user = TestUser::create(ev)?;

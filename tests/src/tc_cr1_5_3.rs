@@ -17,14 +17,14 @@
 //! /etc/shadow- rewritten under umask 022, mode 644, /etc/shadow untouched).
 
 use anyhow::ensure;
-use harness::access::{try_open, Access, Opened};
-use harness::case::Findings;
-use harness::login::su_from;
-use harness::passwd::{passwd_for, passwd_own};
-use harness::password::strong_password;
-use harness::secret_files::{before_run, check_stores, password_stores, record_before_run};
-use harness::shadow;
-use harness::{Case, Evidence, TestUser};
+use harness::actors::access::{try_open, Access, Opened};
+use harness::facts::shadow;
+use harness::flows::login::su_from;
+use harness::flows::passwd::{passwd_for, passwd_own};
+use harness::flows::secret_files::{before_run, check_stores, password_stores, record_before_run};
+use harness::runtime::case::Findings;
+use harness::runtime::password::strong_password;
+use harness::{Case, Control, Evidence, TestUser};
 use std::path::Path;
 
 pub const CASE: Case = Case::met(
@@ -34,6 +34,10 @@ pub const CASE: Case = Case::met(
     "an unprivileged user, and the members of any group with human accounts, can neither read nor write the password stores (shadow, gshadow, their backups, opasswd), nor change another user's password; the user reads /etc/passwd and changes their own password",
     run,
 )
+.fails_under(&[
+    Control::Profile("shadow-644"),
+    Control::Profile("shadow-backup-readable"),
+])
 // The stores as the image has them, before any case's useradd rewrites the
 // backups.
 .before_run(record_before_run);

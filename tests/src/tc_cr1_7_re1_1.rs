@@ -15,13 +15,13 @@
 //! `sshd-account-phase-skipped` (the same over ssh only).
 
 use anyhow::ensure;
-use harness::command::sh;
-use harness::entry_points::EntryPoints;
-use harness::login::{su_changing, su_from};
-use harness::passwd::passwd_own;
-use harness::password::strong_password;
-use harness::shadow::today;
-use harness::{Case, Evidence, TestUser};
+use harness::facts::shadow::today;
+use harness::flows::entry_points::EntryPoints;
+use harness::flows::login::{su_changing, su_from};
+use harness::flows::passwd::passwd_own;
+use harness::runtime::command::sh;
+use harness::runtime::password::strong_password;
+use harness::{Case, Control, Evidence, TestUser};
 
 pub const CASE: Case = Case::met(
     "TC_CR1.7-RE1_1",
@@ -29,7 +29,11 @@ pub const CASE: Case = Case::met(
     "Password lifetime restrictions for human users",
     "chage maximum, warning and minimum ages are enforced: an expired password forces a change, the warning shows, a change before the minimum age is refused",
     run,
-);
+)
+.fails_under(&[
+    Control::Profile("account-no-unix"),
+    Control::Profile("sshd-account-phase-skipped"),
+]);
 
 /// pam_unix's account stage: "Warning: your password will expire in 5 days."
 const EXPIRY_WARNING: &str = "password will expire in";

@@ -10,10 +10,10 @@
 //! not-yet-valid artefacts are the refusal halves (platform checks; no
 //! image setting is involved).
 
-use harness::pki::{LeafSpec, Pki, Timings, Validity};
-use harness::ssh::ssh_key;
-use harness::ssh_ca::SshCa;
-use harness::{Case, Evidence, PrivateSshd, TestUser};
+use harness::actors::pki::{LeafSpec, Pki, Timings, Validity};
+use harness::actors::ssh_ca::SshCa;
+use harness::flows::ssh::ssh_key;
+use harness::{Case, Control, Evidence, PrivateSshd, TestUser};
 
 pub const CASE: Case = Case::met(
     "TC_CR1.9_1",
@@ -21,11 +21,23 @@ pub const CASE: Case = Case::met(
     "Strength of public key-based authentication: signature validity",
     "a CA-signed certificate verifies; a flipped signature byte, an expired and a not-yet-valid certificate are refused by OpenSSL; sshd refuses expired and not-yet-valid SSH user certificates",
     run,
-);
+)
+.fails_under(&[
+    Control::InTest {
+        reason: "a tampered, an expired and a not-yet-valid certificate (X.509 and SSH) must be refused: platform checks on mutated artefacts, no image setting involved",
+    },
+]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let times = Timings::new(ev);
     let pki = Pki::new(ev, &times)?;
+    x509_signature_and_validity(ev, &pki)?;
+    ssh_certificate_validity(ev, &times)
+}
+
+/// OpenSSL accepts the CA-signed certificate and refuses it tampered,
+/// expired and not yet valid.
+fn x509_signature_and_validity(ev: &Evidence, pki: &Pki) -> anyhow::Result<()> {
     let chain = pki.chain();
     let ca = pki.intermediate();
 
@@ -51,9 +63,14 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     pki.verify(&future.cert, &chain, &[])?
         .assert_refused_with("the not-yet-valid certificate", &[9])?;
     ev.ok("not-yet-valid certificate: refused (error 9, certificate is not yet valid)");
+    Ok(())
+}
 
+/// sshd gives a shell for the current user certificate and refuses the
+/// expired and the not-yet-valid one, saying why in its log.
+fn ssh_certificate_validity(ev: &Evidence, times: &Timings) -> anyhow::Result<()> {
     ev.step("SSH: user certificates of the run's CA, current, expired and not yet valid");
-    let ssh_ca = SshCa::new(ev, &times)?;
+    let ssh_ca = SshCa::new(ev, times)?;
     let user = TestUser::create(ev)?;
     let key = ssh_ca.key("user-key")?;
     let principal = [user.name()];

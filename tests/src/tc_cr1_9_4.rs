@@ -20,12 +20,12 @@
 //! `operator` read an sshd host key whose mode looks closed).
 
 use anyhow::Context;
-use harness::case::Findings;
-use harness::command::{run_ok, Ran};
-use harness::password::random_token;
-use harness::pki::{Pki, Timings};
-use harness::secret_files::{check_stores, private_keys};
-use harness::{Case, Evidence, TestUser};
+use harness::actors::pki::{Pki, Timings};
+use harness::flows::secret_files::{check_stores, private_keys};
+use harness::runtime::case::Findings;
+use harness::runtime::command::{run_ok, Ran};
+use harness::runtime::password::random_token;
+use harness::{Case, Control, Evidence, TestUser};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -35,7 +35,12 @@ pub const CASE: Case = Case::met(
     "Strength of public key-based authentication: private key control",
     "a user's private key is usable by the user and unreadable to another user; a signed challenge proves possession; the image's private keys are closed to unprivileged users and to groups with human members",
     run,
-);
+)
+.fails_under(&[
+    Control::Profile("host-key-world-readable"),
+    Control::Profile("tls-key-readable-by-operators"),
+    Control::Profile("host-key-acl-to-operator"),
+]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let times = Timings::new(ev);
@@ -44,24 +49,13 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
 
     ev.step("the owner creates a key pair for itself with ssh-keygen (run as the owner)");
     let key = create_key_as(ev, &times, &owner)?;
-    // What ssh-keygen chose is a note: the refusal below, tried as another
-    // user, is what shows the key is under control.
-    let meta = std::fs::metadata(&key).with_context(|| format!("reading {}", key.display()))?;
-    ev.note(format!(
-        "{}: mode {:o}, uid {}, gid {} (created by {}, uid {})",
-        key.display(),
-        meta.mode() & 0o7777,
-        meta.uid(),
-        meta.gid(),
-        owner.name(),
-        owner.uid()
-    ));
+    note_key_file(ev, &key, &owner)?;
     let derived = run_ok(
         ev,
         owner.command("ssh-keygen").args(["-y", "-f"]).arg(&key),
         None,
     )?;
-    let published = std::fs::read_to_string(key.with_extension("pub"))?;
+    let published = read_text(&key.with_extension("pub"))?;
     anyhow::ensure!(
         same_public_key(&derived.stdout, &published),
         "the owner cannot use its own key (ssh-keygen -y gave another public key)"
@@ -79,6 +73,66 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
 
     ev.step("proof of possession: the CA certifies the key; the owner signs a random challenge");
     let pki = Pki::new(ev, &times)?;
+    proof_of_possession(ev, &pki, &times, &owner, &other)?;
+    image_keys_closed(ev, &other)
+}
+
+/// What ssh-keygen chose is a note: the refusal, tried as another user, is
+/// what shows the key is under control.
+fn note_key_file(ev: &Evidence, key: &Path, owner: &TestUser) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(key).with_context(|| format!("reading {}", key.display()))?;
+    ev.note(format!(
+        "{}: mode {:o}, uid {}, gid {} (created by {}, uid {})",
+        key.display(),
+        meta.mode() & 0o7777,
+        meta.uid(),
+        meta.gid(),
+        owner.name(),
+        owner.uid()
+    ));
+    Ok(())
+}
+
+/// The CA of `pki` certifies the owner's key; a random challenge signed with it
+/// verifies with the certificate's public key, one signed with the other
+/// user's key does not.
+fn proof_of_possession(
+    ev: &Evidence,
+    pki: &Pki,
+    times: &Timings,
+    owner: &TestUser,
+    other: &TestUser,
+) -> anyhow::Result<()> {
+    let certified_key = certify_key_of(ev, pki, owner)?;
+    let challenge = format!("fr1-proof-of-possession {}\n", random_token(32)?);
+    let challenge_file = pki.write_file("challenge", challenge.as_bytes())?;
+    let signature = sign_as(ev, pki, owner, ".ssh/id_ecdsa", &challenge, "owner")?;
+    let verified = verify_signature(pki, &certified_key, &signature, &challenge_file)?;
+    anyhow::ensure!(
+        verified.success && verified.stdout.contains("Verified OK"),
+        "the owner's signature of the challenge does not verify with its certificate: {}",
+        verified.all_output().trim()
+    );
+    ev.ok("the challenge signed with the owner's key verifies with the certificate's public key");
+
+    ev.step("refusal: the same challenge signed with another user's key");
+    let other_key = create_key_as(ev, times, other)?;
+    anyhow::ensure!(other_key.exists(), "the other user's key was not created");
+    let forged = sign_as(ev, pki, other, ".ssh/id_ecdsa", &challenge, "other")?;
+    let refused = verify_signature(pki, &certified_key, &forged, &challenge_file)?;
+    anyhow::ensure!(
+        !refused.success && refused.stdout.contains("Verification failure"),
+        "a signature made with another key verified with the owner's certificate: {}",
+        refused.all_output().trim()
+    );
+    ev.ok("a signature made with another key does not verify with the owner's certificate");
+    Ok(())
+}
+
+/// The owner requests a certificate for its key (`openssl req`, run as
+/// the owner); the intermediate CA issues it. The public key the
+/// certificate holds, in the PKI directory.
+fn certify_key_of(ev: &Evidence, pki: &Pki, owner: &TestUser) -> anyhow::Result<PathBuf> {
     run_ok(
         ev,
         owner.command("openssl").args([
@@ -111,29 +165,12 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             &certified_key.display().to_string(),
         ],
     )?;
-    let challenge = format!("fr1-proof-of-possession {}\n", random_token(32)?);
-    let challenge_file = pki.write_file("challenge", challenge.as_bytes())?;
-    let signature = sign_as(ev, &pki, &owner, ".ssh/id_ecdsa", &challenge, "owner")?;
-    let verified = verify_signature(&pki, &certified_key, &signature, &challenge_file)?;
-    anyhow::ensure!(
-        verified.success && verified.stdout.contains("Verified OK"),
-        "the owner's signature of the challenge does not verify with its certificate: {}",
-        verified.all_output().trim()
-    );
-    ev.ok("the challenge signed with the owner's key verifies with the certificate's public key");
+    Ok(certified_key)
+}
 
-    ev.step("refusal: the same challenge signed with another user's key");
-    let other_key = create_key_as(ev, &times, &other)?;
-    anyhow::ensure!(other_key.exists(), "the other user's key was not created");
-    let forged = sign_as(ev, &pki, &other, ".ssh/id_ecdsa", &challenge, "other")?;
-    let refused = verify_signature(&pki, &certified_key, &forged, &challenge_file)?;
-    anyhow::ensure!(
-        !refused.success && refused.stdout.contains("Verification failure"),
-        "a signature made with another key verified with the owner's certificate: {}",
-        refused.all_output().trim()
-    );
-    ev.ok("a signature made with another key does not verify with the owner's certificate");
-
+/// The image's own private keys, tried as `other` and as a member of each
+/// group granted access; /etc/ssl/private cannot be listed.
+fn image_keys_closed(ev: &Evidence, other: &TestUser) -> anyhow::Result<()> {
     ev.step(format!(
         "the image's own private keys, tried as {} (in no extra group) and as a member of each group granted access",
         other.name()
@@ -152,7 +189,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
-            check_stores(ev, &other, &image_keys, &mut findings);
+            check_stores(ev, other, &image_keys, &mut findings);
         }
         Err(e) => findings.step(Err(e)),
     }
@@ -173,6 +210,11 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         other.name()
     ));
     Ok(())
+}
+
+/// A text file, the error naming it.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// `ssh-keygen -t ecdsa -m PEM` run as `user`, into `~/.ssh/id_ecdsa`
@@ -237,7 +279,9 @@ fn sign_as(
         &format!("sign challenge as {}", user.name()),
         started.elapsed(),
     );
-    let signature = std::fs::read(user.home().join("fr1-challenge.sig"))?;
+    let signed = user.home().join("fr1-challenge.sig");
+    let signature =
+        std::fs::read(&signed).with_context(|| format!("reading {}", signed.display()))?;
     pki.write_file(&format!("challenge-{label}.sig"), &signature)
 }
 

@@ -16,12 +16,12 @@
 //! `weak-ssh-algorithms-in-match` (`+ssh-rsa` inside a `Match Address`
 //! block only, which `sshd -T` alone never shows).
 
-use harness::case::Findings;
-use harness::command::{find_program, run as run_cmd};
-use harness::pki::{KeyType, LeafSpec, Pki, Timings};
-use harness::sshd::SSHD;
-use harness::sshd_match::effective_configs;
-use harness::{Case, Evidence};
+use harness::actors::pki::{Ca, KeyType, LeafSpec, Pki, Timings};
+use harness::actors::sshd_match::effective_configs;
+use harness::actors::sshd_match::SSHD;
+use harness::runtime::case::Findings;
+use harness::runtime::command::{find_program, run as run_cmd};
+use harness::{Case, Control, Evidence};
 use std::path::Path;
 use std::process::Command;
 
@@ -31,7 +31,11 @@ pub const CASE: Case = Case::met(
     "Strength of public key-based authentication: algorithm compliance",
     "sshd offers no DSA, SHA-1 RSA, CBC, none, MD5 or truncated SHA-1 algorithms; OpenSSL's security level refuses RSA < 2048 and SHA-1 signatures",
     run,
-);
+)
+.fails_under(&[
+    Control::Profile("weak-ssh-algorithms"),
+    Control::Profile("weak-ssh-algorithms-in-match"),
+]);
 
 /// Signature algorithms that must not be offered: DSA and RSA with SHA-1
 /// (plain keys and certificates).
@@ -190,6 +194,15 @@ fn check_sshd(ev: &Evidence, effective: &str, who: &str, findings: &mut Findings
 fn check_openssl(ev: &Evidence, findings: &mut Findings) -> anyhow::Result<()> {
     let times = Timings::new(ev);
     let pki = Pki::new(ev, &times)?;
+    note_security_level(ev);
+    let root = pki.root().clone();
+    strong_certificate_accepted(ev, &pki, &root)?;
+    weak_key_refused(ev, &pki, &root, findings)?;
+    sha1_refused(ev, &pki, &root, findings)
+}
+
+/// The security level /etc/ssl/openssl.cnf sets, and OpenSSL's version.
+fn note_security_level(ev: &Evidence) {
     let conf = std::fs::read_to_string("/etc/ssl/openssl.cnf").unwrap_or_default();
     let level: Vec<&str> = conf
         .lines()
@@ -207,10 +220,12 @@ fn check_openssl(ev: &Evidence, findings: &mut Findings) -> anyhow::Result<()> {
     if let Some(openssl) = find_program("openssl") {
         let _ = run_cmd(ev, Command::new(openssl).arg("version"), None);
     }
-    let root = pki.root().clone();
+}
 
+/// Positive half: an RSA-2048 / SHA-256 server completes the handshake.
+fn strong_certificate_accepted(ev: &Evidence, pki: &Pki, root: &Ca) -> anyhow::Result<()> {
     let strong = pki.issue(
-        &root,
+        root,
         &LeafSpec::new("tls-rsa2048-sha256").key(KeyType::Rsa(2048)),
     )?;
     let mut server = pki.tls_server(&strong, false)?;
@@ -222,9 +237,18 @@ fn check_openssl(ev: &Evidence, findings: &mut Findings) -> anyhow::Result<()> {
         accepted.output.trim()
     );
     ev.ok("RSA-2048 certificate signed with SHA-256: handshake completed, chain verified (Verify return code: 0)");
-    drop(server);
+    Ok(())
+}
 
-    let weak_key = pki.issue(&root, &LeafSpec::new("tls-rsa1024").key(KeyType::Rsa(1024)))?;
+/// An RSA-1024 certificate: the server does not load it, the client
+/// refuses it for its key size.
+fn weak_key_refused(
+    ev: &Evidence,
+    pki: &Pki,
+    root: &Ca,
+    findings: &mut Findings,
+) -> anyhow::Result<()> {
+    let weak_key = pki.issue(root, &LeafSpec::new("tls-rsa1024").key(KeyType::Rsa(1024)))?;
     // The system's OpenSSL as a server (no level given): it must not even
     // load the key. Should it load it, it listens only on its private
     // loopback and is stopped at once.
@@ -253,9 +277,17 @@ fn check_openssl(ev: &Evidence, findings: &mut Findings) -> anyhow::Result<()> {
             refused.verify_text()
         )),
     }
-    drop(server);
+    Ok(())
+}
 
-    let sha1 = pki.issue(&root, &LeafSpec::new("tls-ec-sha1").digest("sha1"))?;
+/// A SHA-1-signed certificate: the client refuses it for its digest.
+fn sha1_refused(
+    ev: &Evidence,
+    pki: &Pki,
+    root: &Ca,
+    findings: &mut Findings,
+) -> anyhow::Result<()> {
+    let sha1 = pki.issue(root, &LeafSpec::new("tls-ec-sha1").digest("sha1"))?;
     let mut server = pki.tls_server(&sha1, true)?;
     let refused = pki.tls_connect(&mut server, &root.cert)?;
     match refused.verify {

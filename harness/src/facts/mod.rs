@@ -1,0 +1,24 @@
+//! Layer 2 of 4: what the system is configured to do, read without
+//! changing anything. Imports only [`crate::runtime`].
+//!
+//! - [`accounts`]: the account database and identifier uniqueness;
+//! - [`faillock_policy`]: pam_faillock's configured policy and where it
+//!   keeps its records;
+//! - [`pam`]: a PAM service's stack as libpam reads it (includes followed);
+//! - [`pam_grants`]: lines of any PAM service that let someone through
+//!   without an authenticator, and under which condition;
+//! - [`password_policy`]: the quality module in the password stack, its
+//!   policy, and passwords derived from it to try;
+//! - [`services`]: installed packages, listening TCP and bound UDP sockets
+//!   and the processes holding them;
+//! - [`shadow`]: the stored hash and ageing fields, and `chage -l`;
+//! - [`wire_probe`]: what a TCP service is, told by what it says on the wire.
+
+pub mod accounts;
+pub mod faillock_policy;
+pub mod pam;
+pub mod pam_grants;
+pub mod password_policy;
+pub mod services;
+pub mod shadow;
+pub mod wire_probe;

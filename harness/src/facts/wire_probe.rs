@@ -1,0 +1,672 @@
+//! What a TCP service is, told by what it says on the wire: a short,
+//! read-only conversation with a listening socket of the device, and a
+//! classifier over the bytes it answered.
+//!
+//! The probes only open the conversation: a greeting is read; an FTP server
+//! is given `USER` with an unknown random name (never `PASS`); an SMTP
+//! server `EHLO`; an IMAP server `CAPABILITY`; a silent service a TLS
+//! ClientHello and then a plain `GET /`. Nothing is ever authenticated.
+//! Every wait is short (a connect or a greeting waits at most
+//! [`WAIT`]), so one service costs seconds at most.
+
+use crate::facts::services::Service;
+use anyhow::{Context, Result};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a connect, or the first byte of an answer, is waited for.
+pub const WAIT: Duration = Duration::from_secs(2);
+
+/// After the first bytes of an answer: the pause that ends it.
+const QUIET: Duration = Duration::from_millis(250);
+
+/// At most this much of an answer is read.
+const MAX_ANSWER: usize = 4096;
+
+/// What a service turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// Telnet's option negotiation (IAC WILL/WONT/DO/DONT).
+    Telnet,
+    /// An FTP server that answered `USER` with 331: the password would
+    /// follow in clear.
+    FtpPasswordInClear,
+    /// An FTP server that did not ask for a password (reply shown).
+    Ftp,
+    /// POP3 (`+OK`): USER/PASS in clear.
+    Pop3,
+    /// IMAP (`* OK`) that allows LOGIN before STARTTLS.
+    Imap,
+    /// IMAP advertising LOGINDISABLED: no login before TLS.
+    ImapLoginDisabled,
+    /// SMTP offering AUTH (mechanisms listed) on the plain connection.
+    SmtpAuthInClear(String),
+    /// SMTP without AUTH before TLS.
+    Smtp,
+    /// HTTP asking for Basic authentication over plain TCP.
+    HttpBasic,
+    /// HTTP that asked for no Basic authentication at `/`.
+    Http,
+    /// VNC's RFB: an unencrypted remote console.
+    Vnc,
+    /// SSH (encrypted).
+    Ssh,
+    /// TLS (encrypted): the ClientHello was answered with a TLS record.
+    Tls,
+    /// An rlogin/rsh/rexec server, told by its program (they say nothing
+    /// first).
+    RService(String),
+    /// Said nothing and answered neither TLS nor HTTP.
+    Silent,
+    /// Said something this classifier does not know.
+    Unknown,
+}
+
+/// As the evidence names it: "telnet", "SMTP offering AUTH PLAIN in clear".
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Protocol::Telnet => f.write_str("telnet"),
+            Protocol::FtpPasswordInClear => f.write_str("FTP asking for the password in clear"),
+            Protocol::Ftp => f.write_str("FTP without a password request"),
+            Protocol::Pop3 => f.write_str("POP3"),
+            Protocol::Imap => f.write_str("IMAP allowing LOGIN without TLS"),
+            Protocol::ImapLoginDisabled => f.write_str("IMAP with LOGINDISABLED"),
+            Protocol::SmtpAuthInClear(m) => write!(f, "SMTP offering AUTH {m} in clear"),
+            Protocol::Smtp => f.write_str("SMTP without AUTH before TLS"),
+            Protocol::HttpBasic => f.write_str("HTTP asking for Basic authentication"),
+            Protocol::Http => f.write_str("HTTP without Basic authentication"),
+            Protocol::Vnc => f.write_str("VNC (RFB)"),
+            Protocol::Ssh => f.write_str("SSH"),
+            Protocol::Tls => f.write_str("TLS"),
+            Protocol::RService(program) => write!(f, "the r-service {program}"),
+            Protocol::Silent => f.write_str("silent (no TLS, no HTTP)"),
+            Protocol::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+impl Protocol {
+    /// Why the service carries a login secret in clear, or `None`.
+    pub fn cleartext_login(&self) -> Option<String> {
+        Some(match self {
+            Protocol::Telnet => "telnet: the login and password cross the network in clear".into(),
+            Protocol::FtpPasswordInClear => {
+                "FTP: USER was answered with 331, the password (PASS) would follow in clear".into()
+            }
+            Protocol::Pop3 => "POP3: USER/PASS in clear".into(),
+            Protocol::Imap => "IMAP: LOGIN allowed without TLS (no LOGINDISABLED)".into(),
+            Protocol::SmtpAuthInClear(m) => format!("SMTP: AUTH {m} offered without TLS"),
+            Protocol::HttpBasic => {
+                "HTTP: Basic authentication over plain TCP (the password is base64, not encrypted)"
+                    .into()
+            }
+            Protocol::Vnc => "VNC (RFB): an unencrypted remote console".into(),
+            Protocol::RService(program) => {
+                format!(
+                    "{program}: an r-service, authenticates by host name or a password in clear"
+                )
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// A probed service: what it is and what it said (escaped).
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub target: SocketAddr,
+    pub protocol: Protocol,
+    pub said: String,
+}
+
+/// Programs of the r-services, which wait silently for the client.
+const R_SERVICES: [&str; 6] = [
+    "in.rlogind",
+    "in.rshd",
+    "in.rexecd",
+    "rlogind",
+    "rshd",
+    "rexecd",
+];
+
+/// Where to connect to reach a listener: its own address, with the
+/// wildcard addresses replaced by loopback.
+pub fn target_of(service: &Service) -> SocketAddr {
+    let ip = match service.address {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        other => other,
+    };
+    SocketAddr::new(ip, service.port)
+}
+
+/// Probe a listening TCP service. `unknown_user` is the name an FTP
+/// server is offered (an account that does not exist).
+pub fn probe(service: &Service, unknown_user: &str) -> Result<Probe> {
+    let target = target_of(service);
+    let r_service = service.owners.iter().find_map(|o| {
+        let exe_name = o.exe.rsplit('/').next().unwrap_or_default();
+        R_SERVICES
+            .iter()
+            .find(|r| **r == o.comm || **r == exe_name)
+            .map(|r| (*r).to_owned())
+    });
+    let (protocol, said) = converse(target, unknown_user)?;
+    let protocol = match (protocol, r_service) {
+        (Protocol::Silent | Protocol::Unknown, Some(program)) => Protocol::RService(program),
+        (p, _) => p,
+    };
+    Ok(Probe {
+        target,
+        protocol,
+        said,
+    })
+}
+
+fn converse(target: SocketAddr, unknown_user: &str) -> Result<(Protocol, String)> {
+    let mut c = Connection::open(target)?;
+    let greeting = c.answer()?;
+    let said = escape(&greeting);
+    Ok(match classify_greeting(&greeting) {
+        Greeting::Telnet => (Protocol::Telnet, said),
+        Greeting::Ssh => (Protocol::Ssh, said),
+        Greeting::Vnc => (Protocol::Vnc, said),
+        Greeting::Pop3 => (Protocol::Pop3, said),
+        Greeting::Imap if mentions(&greeting, "LOGINDISABLED") => {
+            (Protocol::ImapLoginDisabled, said)
+        }
+        Greeting::Imap => {
+            let caps = c.ask(b"a1 CAPABILITY\r\n")?;
+            let _ = c.ask(b"a2 LOGOUT\r\n");
+            let said = format!("{said} | CAPABILITY -> {}", escape(&caps));
+            if mentions(&caps, "LOGINDISABLED") {
+                (Protocol::ImapLoginDisabled, said)
+            } else {
+                (Protocol::Imap, said)
+            }
+        }
+        Greeting::Ready if mentions(&greeting, "SMTP") => smtp(c, said)?,
+        Greeting::Ready => {
+            // FTP and SMTP both greet with 220; FTP is asked first.
+            let reply = c.ask(format!("USER {unknown_user}\r\n").as_bytes())?;
+            let _ = c.ask(b"QUIT\r\n");
+            let said = format!("{said} | USER {unknown_user} -> {}", escape(&reply));
+            if reply.starts_with(b"331") {
+                (Protocol::FtpPasswordInClear, said)
+            } else if mentions(&greeting, "FTP") {
+                (Protocol::Ftp, said)
+            } else {
+                // One connection at a time: a single-threaded server
+                // would not answer the next while this one is open.
+                drop(c);
+                smtp(Connection::open(target)?.after_greeting()?, said)?
+            }
+        }
+        Greeting::Silent => {
+            drop(c);
+            silent(target)?
+        }
+        Greeting::Other => (Protocol::Unknown, said),
+    })
+}
+
+/// EHLO on an SMTP connection whose greeting was read.
+fn smtp(mut c: Connection, said: String) -> Result<(Protocol, String)> {
+    let reply = c.ask(b"EHLO fr1-probe.invalid\r\n")?;
+    let _ = c.ask(b"QUIT\r\n");
+    let said = format!("{said} | EHLO -> {}", escape(&reply));
+    Ok(match smtp_auth(&reply) {
+        Some(mechanisms) => (Protocol::SmtpAuthInClear(mechanisms), said),
+        None => (Protocol::Smtp, said),
+    })
+}
+
+/// A service that waits for the client: TLS first, then HTTP.
+fn silent(target: SocketAddr) -> Result<(Protocol, String)> {
+    let mut c = Connection::open(target)?;
+    let answer = c.ask(&client_hello())?;
+    let tls_said = format!("(nothing) | TLS ClientHello -> {}", escape(&answer));
+    if is_tls_record(&answer) {
+        return Ok((Protocol::Tls, tls_said));
+    }
+    drop(c);
+    let mut c = Connection::open(target)?;
+    let request = format!(
+        "GET / HTTP/1.0\r\nHost: {target}\r\nUser-Agent: cip-iec-fr1-tests\r\nConnection: close\r\n\r\n"
+    );
+    let answer = c.ask(request.as_bytes())?;
+    let said = format!("{tls_said} | GET / -> {}", escape(&answer));
+    Ok(match http_basic(&answer) {
+        Some(true) => (Protocol::HttpBasic, said),
+        Some(false) => (Protocol::Http, said),
+        None if answer.is_empty() => (Protocol::Silent, said),
+        None => (Protocol::Unknown, said),
+    })
+}
+
+/// One TCP conversation with short, bounded waits.
+struct Connection {
+    stream: TcpStream,
+}
+
+impl Connection {
+    fn open(target: SocketAddr) -> Result<Self> {
+        let stream = TcpStream::connect_timeout(&target, WAIT)
+            .with_context(|| format!("connecting to {target}"))?;
+        stream.set_write_timeout(Some(WAIT))?;
+        Ok(Connection { stream })
+    }
+
+    /// For a second connection to a server that greets: read it and go on.
+    fn after_greeting(mut self) -> Result<Self> {
+        self.answer()?;
+        Ok(self)
+    }
+
+    /// Send `request`, read the answer.
+    fn ask(&mut self, request: &[u8]) -> Result<Vec<u8>> {
+        self.stream.write_all(request).context("sending a probe")?;
+        self.answer()
+    }
+
+    /// What the peer sends within [`WAIT`], until it pauses for [`QUIET`],
+    /// closes, or [`MAX_ANSWER`] bytes.
+    fn answer(&mut self) -> Result<Vec<u8>> {
+        let started = Instant::now();
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while got.len() < MAX_ANSWER && started.elapsed() < WAIT * 2 {
+            let wait = if got.is_empty() { WAIT } else { QUIET };
+            self.stream.set_read_timeout(Some(wait))?;
+            match self.stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+                // A server that resets the connection said all it will.
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+                Err(e) => return Err(e).context("reading the answer"),
+            }
+        }
+        got.truncate(MAX_ANSWER);
+        Ok(got)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// A listener of the test's own on loopback that opens every connection
+/// the way telnetd does (IAC DO TERMINAL-TYPE) and closes it: the probe
+/// must find it, held by this process, and call it telnet, or finding no
+/// telnet elsewhere would prove nothing. It stops when dropped.
+pub struct TelnetDecoy {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TelnetDecoy {
+    pub fn start() -> Result<Self> {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").context("binding the test's own listener")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut s, _)) => {
+                        let _ = s.write_all(&[0xff, 0xfd, 0x18]);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Ok(TelnetDecoy {
+            port,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for TelnetDecoy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What the first bytes of a service say about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Greeting {
+    Telnet,
+    Ssh,
+    Vnc,
+    Pop3,
+    Imap,
+    /// `220 …`: FTP or SMTP.
+    Ready,
+    Silent,
+    Other,
+}
+
+fn classify_greeting(bytes: &[u8]) -> Greeting {
+    match bytes {
+        [] => Greeting::Silent,
+        // IAC followed by WILL, WONT, DO or DONT.
+        [0xff, 0xfb..=0xfe, ..] => Greeting::Telnet,
+        b if b.starts_with(b"SSH-") => Greeting::Ssh,
+        b if b.starts_with(b"RFB ") => Greeting::Vnc,
+        b if b.starts_with(b"+OK") => Greeting::Pop3,
+        b if b.starts_with(b"* OK") => Greeting::Imap,
+        b if b.starts_with(b"220") => Greeting::Ready,
+        _ => Greeting::Other,
+    }
+}
+
+/// Case-insensitive: does the text contain `word`?
+fn mentions(bytes: &[u8], word: &str) -> bool {
+    String::from_utf8_lossy(bytes)
+        .to_ascii_uppercase()
+        .contains(&word.to_ascii_uppercase())
+}
+
+/// The AUTH mechanisms of an EHLO reply (`250-AUTH PLAIN LOGIN`), if any.
+fn smtp_auth(reply: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(reply).lines().find_map(|l| {
+        let keyword = l.get(4..)?.trim();
+        let (first, rest) = keyword.split_once([' ', '=']).unwrap_or((keyword, ""));
+        (l.starts_with("250") && first.eq_ignore_ascii_case("AUTH")).then(|| rest.trim().to_owned())
+    })
+}
+
+/// For an HTTP answer: does it ask for Basic authentication? `None` when
+/// the answer is not HTTP.
+fn http_basic(answer: &[u8]) -> Option<bool> {
+    if !answer.starts_with(b"HTTP/") {
+        return None;
+    }
+    let text = String::from_utf8_lossy(answer);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    Some(head.lines().skip(1).any(|l| {
+        l.split_once(':').is_some_and(|(name, value)| {
+            name.trim().eq_ignore_ascii_case("WWW-Authenticate")
+                && value.trim().to_ascii_lowercase().starts_with("basic")
+        })
+    }))
+}
+
+/// A TLS record: handshake (0x16) or alert (0x15), version 3.x. An alert
+/// is the answer of a TLS server that accepts none of the offer: still TLS.
+fn is_tls_record(answer: &[u8]) -> bool {
+    matches!(answer, [0x15 | 0x16, 0x03, ..])
+}
+
+/// A TLS 1.2 ClientHello with the usual modern suites, groups and
+/// signature algorithms, enough for a TLS server to answer.
+fn client_hello() -> Vec<u8> {
+    let suites: &[u16] = &[
+        0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0x009c, 0x009d,
+        0x002f, 0x0035,
+    ];
+    let groups: &[u16] = &[0x001d, 0x0017, 0x0018];
+    let signatures: &[u16] = &[
+        0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601,
+    ];
+    let list = |items: &[u16]| -> Vec<u8> {
+        let mut v = u16_bytes(items.len() * 2);
+        v.extend(items.iter().flat_map(|i| i.to_be_bytes()));
+        v
+    };
+    let extension = |kind: u16, body: Vec<u8>| -> Vec<u8> {
+        let mut v = kind.to_be_bytes().to_vec();
+        v.extend(u16_bytes(body.len()));
+        v.extend(body);
+        v
+    };
+    let mut extensions = extension(0x000a, list(groups));
+    extensions.extend(extension(0x000b, vec![1, 0]));
+    extensions.extend(extension(0x000d, list(signatures)));
+
+    let mut hello = vec![0x03, 0x03];
+    hello.extend((0u8..32).map(|i| i.wrapping_mul(37).wrapping_add(11)));
+    hello.push(0); // no session id
+    hello.extend(list(suites));
+    hello.extend([1, 0]); // compression: null only
+    hello.extend(u16_bytes(extensions.len()));
+    hello.extend(extensions);
+
+    let mut handshake = vec![0x01];
+    handshake.extend(&u32::try_from(hello.len()).unwrap_or(0).to_be_bytes()[1..]);
+    handshake.extend(hello);
+    let mut record = vec![0x16, 0x03, 0x01];
+    record.extend(u16_bytes(handshake.len()));
+    record.extend(handshake);
+    record
+}
+
+fn u16_bytes(n: usize) -> Vec<u8> {
+    u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes().to_vec()
+}
+
+/// Bytes for the evidence: printable ASCII as is, the rest as `\xNN`
+/// (`\r`, `\n`), at most 160 bytes.
+pub fn escape(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "(nothing)".to_owned();
+    }
+    let mut out = String::new();
+    for &b in bytes.iter().take(160) {
+        match b {
+            b'\r' => out.push_str("\\r"),
+            b'\n' => out.push_str("\\n"),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    if bytes.len() > 160 {
+        out.push_str(&format!("… ({} bytes)", bytes.len()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::services::{Owner, Transport};
+
+    #[test]
+    fn protocols_read_as_prose() {
+        assert_eq!(Protocol::Telnet.to_string(), "telnet");
+        assert_eq!(
+            Protocol::SmtpAuthInClear("PLAIN LOGIN".into()).to_string(),
+            "SMTP offering AUTH PLAIN LOGIN in clear"
+        );
+    }
+
+    #[test]
+    fn greetings_are_told_apart() {
+        // inetutils/busybox telnetd: IAC DO TERMINAL-TYPE …
+        assert_eq!(
+            classify_greeting(&[0xff, 0xfd, 0x18, 0xff, 0xfb, 0x01]),
+            Greeting::Telnet
+        );
+        assert_eq!(classify_greeting(&[0xff, 0xfa, 0x18]), Greeting::Other);
+        assert_eq!(classify_greeting(&[0xff]), Greeting::Other);
+        assert_eq!(
+            classify_greeting(b"SSH-2.0-OpenSSH_10.0p2 Debian-7\r\n"),
+            Greeting::Ssh
+        );
+        assert_eq!(classify_greeting(b"RFB 003.008\n"), Greeting::Vnc);
+        assert_eq!(classify_greeting(b"+OK Dovecot ready.\r\n"), Greeting::Pop3);
+        assert_eq!(
+            classify_greeting(b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n"),
+            Greeting::Imap
+        );
+        assert_eq!(
+            classify_greeting(b"220 (vsFTPd 3.0.3)\r\n"),
+            Greeting::Ready
+        );
+        assert_eq!(
+            classify_greeting(b"220 host ESMTP Postfix\r\n"),
+            Greeting::Ready
+        );
+        assert_eq!(classify_greeting(b""), Greeting::Silent);
+        assert_eq!(classify_greeting(b"\x00\x01junk"), Greeting::Other);
+        assert!(mentions(
+            b"* OK [CAPABILITY IMAP4rev1 logindisabled]",
+            "LOGINDISABLED"
+        ));
+    }
+
+    #[test]
+    fn smtp_auth_is_read_from_the_ehlo_reply() {
+        let offered = b"250-mail.example\r\n250-PIPELINING\r\n250-STARTTLS\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n";
+        assert_eq!(smtp_auth(offered), Some("PLAIN LOGIN".to_owned()));
+        assert_eq!(
+            smtp_auth(b"250-x\r\n250-AUTH=LOGIN\r\n250 OK\r\n"),
+            Some("LOGIN".to_owned())
+        );
+        assert_eq!(
+            smtp_auth(b"250-x\r\n250 AUTH CRAM-MD5\r\n"),
+            Some("CRAM-MD5".to_owned())
+        );
+        assert_eq!(smtp_auth(b"250-x\r\n250-STARTTLS\r\n250 AUTHX\r\n"), None);
+        assert_eq!(smtp_auth(b"502 unknown\r\n"), None);
+    }
+
+    #[test]
+    fn http_basic_is_read_from_the_headers() {
+        assert_eq!(
+            http_basic(
+                b"HTTP/1.0 401 Unauthorized\r\nwww-authenticate:  Basic realm=\"x\"\r\n\r\n"
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            http_basic(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"x\"\r\n\r\n"
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            http_basic(b"HTTP/1.1 200 OK\r\n\r\nWWW-Authenticate: Basic in the body"),
+            Some(false)
+        );
+        assert_eq!(http_basic(b"\x15\x03\x03\x00\x02\x02\x46"), None);
+    }
+
+    #[test]
+    fn tls_answers_and_the_client_hello() {
+        assert!(is_tls_record(&[0x16, 0x03, 0x03, 0x00, 0x5a]));
+        assert!(is_tls_record(&[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46]));
+        assert!(!is_tls_record(b"HTTP/1.1 400 Bad Request"));
+        assert!(!is_tls_record(&[0x16]));
+        let hello = client_hello();
+        // Record length and handshake length agree with what follows.
+        assert_eq!(&hello[..3], &[0x16, 0x03, 0x01]);
+        assert_eq!(
+            usize::from(u16::from_be_bytes([hello[3], hello[4]])),
+            hello.len() - 5
+        );
+        assert_eq!(hello[5], 0x01);
+        let body = u32::from_be_bytes([0, hello[6], hello[7], hello[8]]) as usize;
+        assert_eq!(body, hello.len() - 9);
+    }
+
+    #[test]
+    fn cleartext_verdicts() {
+        for p in [
+            Protocol::Telnet,
+            Protocol::FtpPasswordInClear,
+            Protocol::Pop3,
+            Protocol::Imap,
+            Protocol::SmtpAuthInClear("PLAIN".into()),
+            Protocol::HttpBasic,
+            Protocol::Vnc,
+            Protocol::RService("in.rlogind".into()),
+        ] {
+            assert!(p.cleartext_login().is_some(), "{p:?}");
+        }
+        for p in [
+            Protocol::Ssh,
+            Protocol::Tls,
+            Protocol::Ftp,
+            Protocol::ImapLoginDisabled,
+            Protocol::Smtp,
+            Protocol::Http,
+            Protocol::Silent,
+            Protocol::Unknown,
+        ] {
+            assert!(p.cleartext_login().is_none(), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn escaped_for_the_evidence() {
+        assert_eq!(escape(b""), "(nothing)");
+        assert_eq!(escape(b"220 ok\r\n"), "220 ok\\r\\n");
+        assert_eq!(escape(&[0xff, 0xfd, 0x18]), "\\xff\\xfd\\x18");
+        assert!(escape(&[b'a'; 200]).ends_with("… (200 bytes)"));
+    }
+
+    /// A one-connection server on loopback that sends `greeting` and then
+    /// answers each request with the next of `replies`.
+    fn server(greeting: &'static [u8], replies: &'static [&'static [u8]]) -> Service {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(greeting).unwrap();
+            let mut buf = [0u8; 512];
+            for reply in replies {
+                if s.read(&mut buf).unwrap_or(0) == 0 {
+                    return;
+                }
+                let _ = s.write_all(reply);
+            }
+        });
+        Service {
+            transport: Transport::Tcp,
+            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+            inode: 0,
+            owners: vec![Owner {
+                pid: 1,
+                comm: "probe-test".into(),
+                exe: "/usr/sbin/probe-test".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn probes_over_loopback() {
+        let telnet = probe(&server(&[0xff, 0xfd, 0x18], &[]), "fr1-x").unwrap();
+        assert_eq!(telnet.protocol, Protocol::Telnet);
+        assert_eq!(telnet.target.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let ftp = probe(
+            &server(b"220 Service ready\r\n", &[b"331 Password required\r\n"]),
+            "fr1-x",
+        )
+        .unwrap();
+        assert_eq!(ftp.protocol, Protocol::FtpPasswordInClear, "{}", ftp.said);
+        let ssh = probe(&server(b"SSH-2.0-OpenSSH_9.2p1\r\n", &[]), "fr1-x").unwrap();
+        assert_eq!(ssh.protocol, Protocol::Ssh);
+        let decoy = TelnetDecoy::start().unwrap();
+        let mut own = server(b"", &[]);
+        own.port = decoy.port;
+        assert_eq!(probe(&own, "fr1-x").unwrap().protocol, Protocol::Telnet);
+    }
+}

@@ -17,9 +17,11 @@
 //! it only lifts the ban it caused, with throw-away accounts.
 //!
 //! Negative controls: profiles `fail2ban-jail-disabled` (the sshd jail set
-//! to `enabled = false`: nothing is banned), `fail2ban-removed` (not
-//! demonstrated, never skipped) and `sshd-port-unprotected` (sshd also
-//! listens on a port the ban leaves open).
+//! to `enabled = false`: nothing is banned), `fail2ban-jail-blind` (the
+//! jail reads a log sshd never writes to: it counts no failure),
+//! `fail2ban-removed` (not demonstrated, never skipped) and
+//! `sshd-port-unprotected` (sshd also listens on a port the ban leaves
+//! open).
 
 use anyhow::{bail, Context};
 use harness::actors::netns::PeerNamespace;
@@ -41,6 +43,7 @@ pub const CASE: Case = Case::met(
 )
 .fails_under(&[
     Control::Profile("fail2ban-jail-disabled"),
+    Control::Profile("fail2ban-jail-blind"),
     Control::Profile("fail2ban-removed"),
     Control::Profile("sshd-port-unprotected"),
 ])
@@ -50,8 +53,10 @@ pub const CASE: Case = Case::met(
 .slow();
 
 const JAIL: &str = "sshd";
-/// How long fail2ban may take to act on the last failure: it reads its log
-/// file at least once a second (polling backend), and a ban is one nft call.
+/// How long fail2ban may take to act on the last failure it saw: it reads
+/// its log at least once a second, and a ban is one nft call. Counted from
+/// the later of the last failure and the last rise of the jail's own
+/// failure count, so a target that reads its log late is waited for.
 const BAN_TIMEOUT: Duration = Duration::from_secs(30);
 /// fail2ban lists a ban (or its end) before its action has changed the
 /// firewall: how long the ruleset may lag behind.

@@ -175,11 +175,15 @@ const DROPPED_PAUSE: Duration = Duration::from_secs(3);
 
 /// Fail logins from `address` (`fail_once` makes one, with a wrong
 /// password) until `jail` lists the address as banned: at most `maxretry`
-/// refused logins, then up to `ban_timeout` after the last one for
-/// fail2ban to act. A connection the server drops before it decides (its
-/// own penalty on a failing source) is no failed login: it is tried again
-/// after a pause, within the same `ban_timeout`. An error when no ban
-/// comes, naming how many failures were made.
+/// refused logins, then up to `ban_timeout` for fail2ban to act, counted
+/// from the later of the last failure and the last time fail2ban's own
+/// count of failures rose (a loaded target reads its log late: the wait
+/// runs from what fail2ban has seen, not from what was sent; at most
+/// `COUNTING_WINDOWS` of them after the last failure). A connection
+/// the server drops before it decides (its own penalty on a failing
+/// source) is no failed login: it is tried again after a pause. An error
+/// when no ban comes, naming how many failures were made and whether
+/// fail2ban counted any of them.
 pub fn provoke_ban(
     ev: &Evidence,
     jail: &str,
@@ -191,21 +195,31 @@ pub fn provoke_ban(
 ) -> Result<Provoked> {
     let started = Instant::now();
     let window = BanWindow::new(SystemTime::now(), bantime);
-    let address_text = address.to_string();
+    let mut counted = FailureCount::new(quiet_status(jail).map(|s| s.total_failed));
     let mut failures = 0;
-    let mut last_failure = Instant::now();
+    let (mut last_failure, mut last_counted) = (Instant::now(), Instant::now());
     loop {
-        if banned_within(jail, &address_text, Duration::ZERO) {
+        let status = quiet_status(jail);
+        if status.as_ref().is_some_and(|s| s.is_banned(address)) {
             return Ok(Provoked {
                 failures,
                 took: started.elapsed(),
                 window,
             });
         }
-        if last_failure.elapsed() > ban_timeout {
+        if counted.rose_to(status.map(|s| s.total_failed)) {
+            last_counted = Instant::now();
+        }
+        // Other sources' failures also raise the count (a device on a
+        // network): past a few windows after the last failure made, the
+        // wait ends whatever the count does.
+        if last_failure.max(last_counted).elapsed() > ban_timeout
+            || last_failure.elapsed() > ban_timeout * COUNTING_WINDOWS
+        {
             bail!(
-                "after {failures} failed ssh logins from {address} (maxretry={maxretry}), fail2ban did not ban it within {} s",
-                ban_timeout.as_secs()
+                "after {failures} failed ssh logins from {address} (maxretry={maxretry}), fail2ban had not banned it {} s after the last of them: {}",
+                last_failure.elapsed().as_secs(),
+                counted.describe()
             );
         }
         if failures >= maxretry {
@@ -234,6 +248,50 @@ pub fn provoke_ban(
                 ));
                 crate::runtime::deadline::sleep(DROPPED_PAUSE);
             }
+        }
+    }
+}
+
+/// At most this many `ban_timeout`s after the last failure made, however
+/// long fail2ban keeps counting.
+const COUNTING_WINDOWS: u32 = 4;
+
+/// The jail's "Total failed" while failures are provoked: whether
+/// fail2ban is still working through them, and what it saw in the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FailureCount {
+    before: Option<u64>,
+    now: Option<u64>,
+}
+
+impl FailureCount {
+    fn new(before: Option<u64>) -> Self {
+        FailureCount {
+            before,
+            now: before,
+        }
+    }
+
+    /// Records a new reading; true when the count rose since the last one.
+    fn rose_to(&mut self, reading: Option<u64>) -> bool {
+        let rose = matches!((self.now, reading), (Some(old), Some(new)) if new > old)
+            || (self.now.is_none() && reading.is_some());
+        if reading.is_some() {
+            self.now = reading;
+        }
+        rose
+    }
+
+    fn describe(&self) -> String {
+        match (self.before, self.now) {
+            (Some(before), Some(now)) if now > before => format!(
+                "it counted {} failure(s) meanwhile (Total failed {before} -> {now}) but banned nobody for them",
+                now - before
+            ),
+            (Some(before), Some(_)) => format!(
+                "it counted none of them (Total failed stayed {before}): the jail does not see sshd's failures (its log source or filter)"
+            ),
+            _ => "its server did not answer `fail2ban-client status`".to_owned(),
         }
     }
 }
@@ -292,23 +350,15 @@ pub const LATE_BAN: Duration = Duration::from_secs(5);
 /// `fail2ban-client status` quietly, without evidence: the journal's
 /// replay uses it too. No answer from the server counts as no ban.
 pub fn banned_within(jail: &str, address: &str, within: Duration) -> bool {
+    let Ok(address) = address.parse::<IpAddr>() else {
+        return false;
+    };
     let deadline = Instant::now() + within;
     loop {
-        let Ok(out) = Command::new(CLIENT)
-            .args(["status", jail])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-        else {
+        let Some(status) = quiet_status(jail) else {
             return false;
         };
-        if !out.status.success() {
-            return false;
-        }
-        if String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .any(|w| w == address)
-        {
+        if status.is_banned(address) {
             return true;
         }
         if Instant::now() >= deadline {
@@ -316,6 +366,20 @@ pub fn banned_within(jail: &str, address: &str, within: Duration) -> bool {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// `fail2ban-client status JAIL`, quietly (no evidence, for polling loops
+/// and the journal's replay); `None` when the server does not answer.
+fn quiet_status(jail: &str) -> Option<JailStatus> {
+    let out = Command::new(CLIENT)
+        .args(["status", jail])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| parse_status(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The lines of `text` that name the IPv4 `address` as a whole word (in a
@@ -494,6 +558,24 @@ mod tests {
         assert!(forever
             .must_hold(first + Duration::from_secs(1_000_000))
             .is_ok());
+    }
+
+    #[test]
+    fn the_ban_wait_restarts_while_fail2ban_counts_failures() {
+        let mut count = FailureCount::new(Some(6));
+        assert!(!count.rose_to(Some(6)));
+        assert!(
+            count.describe().contains("counted none"),
+            "{}",
+            count.describe()
+        );
+        assert!(count.rose_to(Some(7)));
+        assert!(!count.rose_to(None), "a missed reading is no progress");
+        assert!(count.rose_to(Some(9)));
+        assert!(count.describe().contains("6 -> 9"), "{}", count.describe());
+        let mut silent = FailureCount::new(None);
+        assert!(silent.describe().contains("did not answer"));
+        assert!(silent.rose_to(Some(0)), "a server that answers again");
     }
 
     #[test]

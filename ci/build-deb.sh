@@ -176,15 +176,13 @@ customize_buildroot() {
 }
 
 ensure_buildroot() { # ARCH -> path
-    local arch=$1 key dest tmp lockfd hook
+    local arch=$1 key dest tmp hook
     key=$(buildroot_key "$arch")
     dest=$CACHE_ROOT/buildroot-$key
     if [ -d "$dest" ]; then printf '%s\n' "$dest"; return; fi
     trap cleanup EXIT # in $(...): arm the cleanup of this subshell too
-    mkdir -p "$CACHE_ROOT"
-    exec {lockfd}> "$CACHE_ROOT/.lock"
-    flock "$lockfd"
-    if [ -d "$dest" ]; then exec {lockfd}>&-; printf '%s\n' "$dest"; return; fi
+    cache_lock "buildroot-$key"
+    if [ -d "$dest" ]; then cache_unlock; printf '%s\n' "$dest"; return; fi
     tmp=$(mktemp -d "$CACHE_ROOT/.tmp-buildroot-$key.XXXXXX")
     chmod 0755 "$tmp"
     CLEANUP+=("$tmp")
@@ -198,7 +196,7 @@ ensure_buildroot() { # ARCH -> path
         die "mmdebstrap failed"
     chmod 0755 "$tmp/root"
     mv -T "$tmp/root" "$dest"
-    exec {lockfd}>&-
+    cache_unlock
     printf '%s\n' "$dest"
 }
 

@@ -24,24 +24,24 @@
 # passes, none is skipped.
 #
 #   ci/isar-build.sh [--isar DIR|GITDIR] [--from REPO] [--suite SUITE]...
-#                    [--image [--cip-core DIR|GITDIR]] [--build-only]
-#                    [--out DIR] [-- SUITE-ARGS...]
+#                    [--image [--cip-core DIR|GITDIR]]
+#                    [--build-only | --no-build] [--out DIR] [-- SUITE-ARGS...]
 #
 # --isar      where Isar comes from the first time: a checkout or a bare git
-#             directory holding commit $ISAR_COMMIT (e.g. a clone of
-#             https://github.com/ilbers/isar). Isar is not packaged in Debian
-#             nor on PyPI, and CI reaches neither GitHub nor a kas container,
-#             so the copy made from it is cached in
-#             $FR1_CACHE/isar-<commit> and later runs need no --isar. FR1_ISAR
-#             does the same as --isar. Without either and without the cache,
-#             the script fails and says so.
+#             directory holding commit $ISAR_COMMIT. Without it (or FR1_ISAR,
+#             the same), the pinned commit is cloned from its public address
+#             ($ISAR_URL) like any other pinned dependency; Isar is not
+#             packaged in Debian nor on PyPI. Either way the copy is cached
+#             in $FR1_CACHE/isar-<commit> and later runs need neither. Only
+#             when the cache is empty and the clone fails (a machine without
+#             access to that address) does the script fail, saying so.
 # --cip-core  with --image, where isar-cip-core comes from the first time: a
-#             clone holding the commit of fixtures/isar-cip-core/FILES (e.g.
-#             of https://gitlab.com/cip-project/cip-core/isar-cip-core or a
-#             public mirror of it). The files FILES lists are read from that
-#             commit into $FR1_CACHE/isar-cip-core-<commit> (with our own
-#             conf/layer.conf); later runs need no --cip-core.
-#             FR1_ISAR_CIP_CORE does the same.
+#             clone holding the commit of fixtures/isar-cip-core/FILES (of
+#             $CIP_CORE_URL or a public mirror of it; FR1_ISAR_CIP_CORE does
+#             the same); without it, that address is cloned, as for Isar.
+#             The files FILES lists are read from that commit into
+#             $FR1_CACHE/isar-cip-core-<commit> (with our own
+#             conf/layer.conf); later runs need nothing.
 # --from      the repository whose HEAD commit is built (default: this one).
 #             Committed content only, as the recipe takes it: HEAD is fetched
 #             into a root-owned clone at a fixed path in the cache, and the
@@ -52,6 +52,11 @@
 # --suite     build for this Debian suite only (repeatable; default: trixie
 #             and bookworm, in one bitbake invocation).
 # --build-only  stop after the bitbake build (the .deb files in --out).
+# --no-build  the boot half only: take what a --build-only run of the same
+#             commit left (the packages in --out; with --image, the image
+#             in the build directory), checked by the commit it recorded in
+#             --out. ci/test.sh builds during the acceptance tests and boots
+#             after them.
 # --out       results (default target/isar, with --image target/isar-image):
 #             trixie/ and bookworm/ (the packages bitbake made), booted/
 #             (junit.xml, evidence, apt-install.log of the booted run; with
@@ -85,6 +90,8 @@ shopt -s inherit_errexit
 # Isar v1.1 (2026-05-06): the release the newest isar-cip-core pins
 # (v1.1-rc2 there); its bitbake has the crate:// fetcher the recipe needs.
 ISAR_COMMIT=cc5a5d98a89ca19049575b94b71a0beeafa61c71
+ISAR_URL=https://github.com/ilbers/isar.git
+CIP_CORE_URL=https://gitlab.com/cip-project/cip-core/isar-cip-core.git
 ISAR_DIR=$CACHE_ROOT/isar-$ISAR_COMMIT
 BUILD_DIR=$CACHE_ROOT/isar-build-$ISAR_COMMIT
 IMAGE_BUILD_DIR=$CACHE_ROOT/isar-image-build-$ISAR_COMMIT
@@ -99,6 +106,7 @@ isar_src=${FR1_ISAR:-}
 cip_core_src=${FR1_ISAR_CIP_CORE:-}
 out=$REPO/target/isar
 build_only=0
+no_build=0
 image=0
 from=$REPO
 while [ $# -gt 0 ]; do
@@ -106,6 +114,7 @@ while [ $# -gt 0 ]; do
         --isar) isar_src=${2:?--isar needs a directory}; shift 2 ;;
         --cip-core) cip_core_src=${2:?--cip-core needs a directory}; shift 2 ;;
         --build-only) build_only=1; shift ;;
+        --no-build) no_build=1; shift ;;
         --image) image=1; shift ;;
         --from) from=$(readlink -f "${2:?--from needs a repository}"); shift 2 ;;
         --suite) SUITES+=("${2:?--suite needs a Debian suite}"); shift 2 ;;
@@ -115,6 +124,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 suite_args=("$@")
+[ "$build_only" -eq 0 ] || [ "$no_build" -eq 0 ] || die "--build-only and --no-build exclude each other" 2
 if [ "$image" -eq 1 ]; then
     [ ${#SUITES[@]} -eq 0 ] || [ "${SUITES[*]}" = trixie ] || die "--image is built for trixie only" 2
     SUITES=(trixie)
@@ -134,22 +144,37 @@ mkdir -p "$CACHE_ROOT"
 # A checkout's or a bare repository's git directory.
 git_dir() { git -C "$1" rev-parse --absolute-git-dir 2> /dev/null || printf '%s\n' "$1"; }
 
-# Before a cache entry is filled from a source given once on the command
-# line: the source was given and holds the pinned commit.
-need_source() { # WHAT COMMIT SOURCE OPTION CACHE-ENTRY WHERE-FROM
-    [ -n "$3" ] ||
-        die "$1 $2 is not cached in $5: give a clone holding it once with $4 DIR|GITDIR ($6)"
-    git --git-dir="$(git_dir "$3")" cat-file -e "$2^{commit}" 2> /dev/null ||
-        die "$3 does not hold $1 commit $2 (fetch it there first)"
+# Where a cache entry is filled from: the source given (--isar, --cip-core,
+# or their FR1_ variables), or else a clone of the pinned commit from its
+# public address, like any other pinned dependency (into SCRATCH, a
+# directory the caller removes). Only when neither holds the commit does the
+# script fail, saying how to give it by hand (a machine without access to
+# that address). Sets SOURCE.
+SOURCE=''
+find_source() { # WHAT COMMIT GIVEN OPTION CACHE-ENTRY URL SCRATCH
+    local what=$1 commit=$2 given=$3 option=$4 entry=$5 url=$6 scratch=$7
+    if [ -z "$given" ]; then
+        log "$what $commit is not cached in $entry and $option was not given: cloning $url"
+        # Bounded: a machine that cannot reach the address may also not be
+        # told so at once.
+        if ! timeout 900 git clone -q --bare --no-tags "$url" "$scratch/clone.git" ||
+            ! git --git-dir="$scratch/clone.git" cat-file -e "$commit^{commit}" 2> /dev/null; then
+            die "$what $commit is not cached in $entry and could not be cloned from $url: give a clone holding it once with $option DIR|GITDIR"
+        fi
+        given=$scratch/clone.git
+    fi
+    git --git-dir="$(git_dir "$given")" cat-file -e "$commit^{commit}" 2> /dev/null ||
+        die "$given does not hold $what commit $commit (fetch it there first)"
+    SOURCE=$given
 }
 
 # --- Isar, at the pinned commit, cached ----------------------------------------
 
 if [ ! -d "$ISAR_DIR" ]; then
-    need_source Isar "$ISAR_COMMIT" "$isar_src" --isar "$ISAR_DIR" \
-        "https://github.com/ilbers/isar; or FR1_ISAR"
     tmp=$(mktemp -d "$CACHE_ROOT/.tmp-isar.XXXXXX")
     CLEANUP+=("$tmp")
+    find_source Isar "$ISAR_COMMIT" "$isar_src" --isar "$ISAR_DIR" "$ISAR_URL" "$tmp"
+    isar_src=$SOURCE
     log "copying Isar $ISAR_COMMIT from $isar_src into $ISAR_DIR"
     git -c advice.detachedHead=false clone -q --no-checkout "$isar_src" "$tmp/isar"
     git -C "$tmp/isar" -c advice.detachedHead=false checkout -q "$ISAR_COMMIT"
@@ -186,15 +211,16 @@ version=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
 # its commit, read once from --cip-core into the cache, and the project's
 # own conf/layer.conf. Sets CIP_CORE_LAYER to the layer's directory.
 cip_core_layer() {
-    local list=$SRC/fixtures/isar-cip-core/FILES cip_commit dir tmp
+    local list=$SRC/fixtures/isar-cip-core/FILES cip_commit dir tmp scratch
     cip_commit=$(grep -v '^#' "$list" | head -n 1)
     [[ $cip_commit =~ ^[0-9a-f]{40}$ ]] || die "$list does not start with an isar-cip-core commit"
     dir=$CACHE_ROOT/isar-cip-core-$cip_commit
     if [ ! -d "$dir" ]; then
-        need_source isar-cip-core "$cip_commit" "$cip_core_src" --cip-core "$dir" \
-            "https://gitlab.com/cip-project/cip-core/isar-cip-core or a mirror; or FR1_ISAR_CIP_CORE"
         tmp=$(mktemp -d "$CACHE_ROOT/.tmp-isar-cip-core.XXXXXX")
-        CLEANUP+=("$tmp")
+        scratch=$(mktemp -d "$CACHE_ROOT/.tmp-isar-cip-core-clone.XXXXXX")
+        CLEANUP+=("$tmp" "$scratch")
+        find_source isar-cip-core "$cip_commit" "$cip_core_src" --cip-core "$dir" "$CIP_CORE_URL" "$scratch"
+        cip_core_src=$SOURCE
         log "reading isar-cip-core $cip_commit's security recipes from $cip_core_src into $dir"
         # The listed paths only, unchanged (git archive fails on a path the
         # commit does not have).
@@ -271,54 +297,70 @@ fi
 
 # --- bitbake --------------------------------------------------------------------
 
-targets=()
-for s in "${SUITES[@]}"; do targets+=("mc:qemuamd64-$s:$PN"); done
-# (Isar's clean needs the suite's isar-apt repository: a build directory
-# that never built for the suite has neither it nor anything to clean.)
-clean_targets=()
-for s in "${SUITES[@]}"; do
-    if [ -f "$BUILD_DIR/tmp/deploy/isar-apt/debian-$s-amd64/apt/debian-$s/conf/distributions" ]; then
-        clean_targets+=("mc:qemuamd64-$s:$PN")
-    fi
-done
-[ "$image" -eq 0 ] || targets=("mc:qemuamd64-trixie:$IMAGE")
-t0=$EPOCHREALTIME
-log "bitbake ${targets[*]} (Isar $ISAR_COMMIT; $PN $version, commit $commit of $from)"
-(
-    cd "$ISAR_DIR"
-    # isar-init-build-env reads unset variables and sets up PATH for bitbake.
-    set +u
-    # shellcheck source=/dev/null
-    . ./isar-init-build-env "$BUILD_DIR" > /dev/null
-    set -u
-    # The recipe's work directory, stamps and isar-apt entry hold whatever
-    # commit was built last; with a commit built before, bitbake would find
-    # that commit's stamps and deploy the other commit's .deb still lying in
-    # the work directory. Cleaned (sstate stays), the package comes back from
-    # sstate or is built, and deployed, for this commit.
-    if [ ${#clean_targets[@]} -gt 0 ]; then
-        bitbake -q -c clean "${clean_targets[@]}" || exit 1
-    fi
-    bitbake "${targets[@]}"
-) || die "bitbake failed (its logs: $BUILD_DIR/tmp/work/*/$PN/*/temp/)"
-log "bitbake done in $(elapsed "$t0") s"
+# The package (or, with --image, the image) for this commit, by bitbake,
+# copied to --out.
+bitbake_build() {
+    local s targets=() clean_targets=() t0 pool deb
+    for s in "${SUITES[@]}"; do targets+=("mc:qemuamd64-$s:$PN"); done
+    # (Isar's clean needs the suite's isar-apt repository: a build directory
+    # that never built for the suite has neither it nor anything to clean.)
+    for s in "${SUITES[@]}"; do
+        if [ -f "$BUILD_DIR/tmp/deploy/isar-apt/debian-$s-amd64/apt/debian-$s/conf/distributions" ]; then
+            clean_targets+=("mc:qemuamd64-$s:$PN")
+        fi
+    done
+    [ "$image" -eq 0 ] || targets=("mc:qemuamd64-trixie:$IMAGE")
+    t0=$EPOCHREALTIME
+    log "bitbake ${targets[*]} (Isar $ISAR_COMMIT; $PN $version, commit $commit of $from)"
+    (
+        cd "$ISAR_DIR"
+        # isar-init-build-env reads unset variables and sets up PATH for bitbake.
+        set +u
+        # shellcheck source=/dev/null
+        . ./isar-init-build-env "$BUILD_DIR" > /dev/null
+        set -u
+        # The recipe's work directory, stamps and isar-apt entry hold whatever
+        # commit was built last; with a commit built before, bitbake would find
+        # that commit's stamps and deploy the other commit's .deb still lying in
+        # the work directory. Cleaned (sstate stays), the package comes back from
+        # sstate or is built, and deployed, for this commit.
+        if [ ${#clean_targets[@]} -gt 0 ]; then
+            bitbake -q -c clean "${clean_targets[@]}" || exit 1
+        fi
+        bitbake "${targets[@]}"
+    ) || die "bitbake failed (its logs: $BUILD_DIR/tmp/work/*/$PN/*/temp/)"
+    log "bitbake done in $(elapsed "$t0") s"
 
+    mkdir -p "$out"
+    for s in "${SUITES[@]}"; do
+        rm -rf --one-file-system -- "${out:?}/$s"
+        mkdir -p "$out/$s"
+        pool=$BUILD_DIR/tmp/deploy/isar-apt/debian-$s-amd64/apt/debian-$s/pool/main/c/$PN
+        # This commit's version: isar-apt may still hold other versions.
+        deb=$pool/${PN}_${version}_amd64.deb
+        [ -f "$deb" ] ||
+            die "bitbake made no $PN $version .deb for $s in $pool (there: $(find "$pool" -name '*.deb' -printf '%f ' 2> /dev/null))"
+        cp "$deb" "$out/$s/"
+        # The -dbgsym package, when dh_strip made one.
+        if [ -f "$pool/${PN}-dbgsym_${version}_amd64.deb" ]; then
+            cp "$pool/${PN}-dbgsym_${version}_amd64.deb" "$out/$s/"
+        fi
+        log "$s: $out/$s/${deb##*/}"
+    done
+}
+
+# What a --build-only run leaves for a --no-build run of the same commit.
+built_stamp=$out/built-commit
 mkdir -p "$out"
-for s in "${SUITES[@]}"; do
-    rm -rf --one-file-system -- "${out:?}/$s"
-    mkdir -p "$out/$s"
-    pool=$BUILD_DIR/tmp/deploy/isar-apt/debian-$s-amd64/apt/debian-$s/pool/main/c/$PN
-    # This commit's version: isar-apt may still hold other versions.
-    deb=$pool/${PN}_${version}_amd64.deb
-    [ -f "$deb" ] ||
-        die "bitbake made no $PN $version .deb for $s in $pool (there: $(find "$pool" -name '*.deb' -printf '%f ' 2> /dev/null))"
-    cp "$deb" "$out/$s/"
-    # The -dbgsym package, when dh_strip made one.
-    if [ -f "$pool/${PN}-dbgsym_${version}_amd64.deb" ]; then
-        cp "$pool/${PN}-dbgsym_${version}_amd64.deb" "$out/$s/"
-    fi
-    log "$s: $out/$s/${deb##*/}"
-done
+if [ "$no_build" -eq 1 ]; then
+    [ "$(cat "$built_stamp" 2> /dev/null)" = "$commit" ] ||
+        die "--no-build: $out holds no build of commit $commit (run with --build-only first)"
+    log "--no-build: the build of commit $commit in $out"
+else
+    rm -f "$built_stamp"
+    bitbake_build
+    printf '%s\n' "$commit" > "$built_stamp"
+fi
 [ "$build_only" -eq 0 ] || exit 0
 
 # --- --image: the Isar-built security image, booted in QEMU ---------------------

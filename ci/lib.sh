@@ -97,3 +97,94 @@ apt_repo_for_image() { # DIR DEB...
     (cd "$dir/apt" && apt-ftparchive -q packages . > Packages && apt-ftparchive -q release . > Release)
     cp "$REPO/ci/program-packages" "$dir/"
 }
+
+# --- timings ------------------------------------------------------------------
+# With FR1_TIMINGS naming a file, `timed LABEL CMD...` runs CMD and adds a
+# row "SECONDS<TAB>LABEL" to it (also when CMD fails: its status is kept);
+# ci/test.sh prints the rows as a table at its end. The acceptance tests
+# add their own rows there (fr1_acceptance::record_timing).
+timed() { # LABEL CMD...
+    local label=$1 t0=$EPOCHREALTIME rc=0
+    shift
+    "$@" || rc=$?
+    if [ -n "${FR1_TIMINGS:-}" ]; then
+        printf '%s\t%s%s\n' "$(elapsed "$t0")" "$label" "$([ "$rc" -eq 0 ] || echo " (exit $rc)")" >> "$FR1_TIMINGS"
+    fi
+    return "$rc"
+}
+
+# The rows of FILE, longest first, and the run's wall time from START.
+timing_table() { # FILE START
+    printf '\nTimings (wall seconds; rows run partly at the same time, so they add up to more than the run):\n'
+    sort -t "$(printf '\t')" -k1,1 -g -r "$1" | awk -F '\t' '{ printf "%8.1f  %s\n", $1, $2 }'
+    printf '%8.1f  the whole run\n' "$(elapsed "$2")"
+}
+
+# --- jobs in the background ---------------------------------------------------
+# `background NAME CMD...` starts CMD in a session of its own, niced (CPU
+# and I/O), its output in $JOB_LOGS (job_log NAME); `await NAME` waits for it,
+# prints its output and fails as it failed. A run that ends early kills every
+# job it started (stop_background, in the EXIT trap of the caller).
+declare -A JOB_PIDS=()
+JOB_LOGS=${JOB_LOGS:-$REPO/target/ci-logs}
+job_log() { printf '%s/%s.log' "$JOB_LOGS" "$(printf '%s' "$1" | tr -cs 'A-Za-z0-9' '-')"; }
+background() { # NAME CMD...
+    local name=$1
+    shift
+    mkdir -p "$JOB_LOGS"
+    # The job's own timing row, from its own start to its own end.
+    # shellcheck disable=SC2016 # $0, $@ and the variables are the inner shell's
+    setsid nice -n 19 ionice -c 2 -n 7 bash -c '
+        t0=$EPOCHREALTIME rc=0
+        "$@" || rc=$?
+        if [ -n "${FR1_TIMINGS:-}" ]; then
+            printf "%s\t%s%s\n" "$(awk -v a="$t0" -v b="$EPOCHREALTIME" "BEGIN { printf \"%.3f\", b - a }")" \
+                "$0 (background)" "$([ "$rc" -eq 0 ] || echo " (exit $rc)")" >> "$FR1_TIMINGS"
+        fi
+        exit "$rc"' "$name" "$@" > "$(job_log "$name")" 2>&1 < /dev/null &
+    JOB_PIDS[$name]=$!
+    log "started in the background: $name (its output: $(job_log "$name"))"
+}
+await() { # NAME
+    local name=$1 t0=$EPOCHREALTIME rc=0
+    wait "${JOB_PIDS[$name]}" || rc=$?
+    unset "JOB_PIDS[$name]"
+    step "$name (ran in the background; waited $(elapsed "$t0") s for it)"
+    cat "$(job_log "$name")"
+    [ "$rc" -eq 0 ] || die "$name failed (exit $rc)"
+}
+stop_background() {
+    local pid
+    for pid in "${JOB_PIDS[@]}"; do
+        kill -- -"$pid" 2> /dev/null || true
+    done
+}
+
+# --- the cache's locks ---------------------------------------------------------
+# A build of one cache entry holds the cache shared ($CACHE_ROOT/.lock) and
+# that entry exclusively ($CACHE_ROOT/.lock-ENTRY): builds of different
+# entries (an arm64 target in the background, an amd64 one in front) run at
+# the same time, two builds of one entry never do, and whatever removes
+# entries (ci/cache-prune.sh, ci/target-image.sh clean) takes the cache
+# exclusively. Holding an entry's lock, its temporary directories
+# ($CACHE_ROOT/.tmp-ENTRY.*) are leftovers of an interrupted build (even
+# kill -9) and are removed. cache_unlock releases both.
+CACHE_LOCK_FDS=()
+cache_lock() { # ENTRY
+    local fd tmp
+    mkdir -p "$CACHE_ROOT"
+    exec {fd}> "$CACHE_ROOT/.lock"
+    flock -s "$fd"
+    CACHE_LOCK_FDS+=("$fd")
+    exec {fd}> "$CACHE_ROOT/.lock-$1"
+    flock "$fd"
+    CACHE_LOCK_FDS+=("$fd")
+    for tmp in "$CACHE_ROOT/.tmp-$1".*; do
+        if [ -e "$tmp" ]; then rm -rf --one-file-system -- "$tmp"; fi
+    done
+}
+cache_unlock() {
+    local fd
+    for fd in "${CACHE_LOCK_FDS[@]}"; do exec {fd}>&-; done
+    CACHE_LOCK_FDS=()
+}

@@ -76,15 +76,14 @@ inner_base() {
 }
 
 ensure_base() { # ROOTFS -> layer path
-    local rootfs=$1 key dest tmp lockfd
+    local rootfs=$1 key dest tmp
     key=$(printf 'recipe %s\nrootfs %s\npackages %s\n' "$QEMU_RECIPE" "$(basename "$rootfs")" \
         "${BOOT_PACKAGES[*]}" | sha256sum | cut -d' ' -f1)
     dest=$CACHE_ROOT/qemu-base-$key
     if [ -d "$dest" ]; then printf '%s\n' "$dest"; return; fi
     trap cleanup EXIT
-    exec {lockfd}> "$CACHE_ROOT/.lock"
-    flock "$lockfd"
-    if [ -d "$dest" ]; then exec {lockfd}>&-; printf '%s\n' "$dest"; return; fi
+    cache_lock "qemu-base-$key"
+    if [ -d "$dest" ]; then cache_unlock; printf '%s\n' "$dest"; return; fi
     tmp=$(mktemp -d "$CACHE_ROOT/.tmp-qemu-base-$key.XXXXXX")
     CLEANUP+=("$tmp")
     mkdir "$tmp/layer" "$tmp/ovl" "$tmp/merged"
@@ -92,7 +91,7 @@ ensure_base() { # ROOTFS -> layer path
     unshare --mount --propagation private -- "$SELF" __base "$rootfs" "$tmp/layer" "$tmp" >&2 ||
         die "building the boot layer failed"
     mv -T "$tmp/layer" "$dest"
-    exec {lockfd}>&-
+    cache_unlock
     printf '%s\n' "$dest"
 }
 

@@ -295,7 +295,7 @@ download_profile_debs() {
 
 # Print the cached rootfs path, building it first when needed.
 ensure_image() {
-    local quiet=$1 rebuild=$2 key dest debs tmp lockfd t0 hook pkgs
+    local quiet=$1 rebuild=$2 key dest debs tmp t0 hook pkgs
     key=$(cache_key)
     dest=$CACHE_ROOT/rootfs-$key
     debs=$CACHE_ROOT/debs-$key
@@ -307,20 +307,14 @@ ensure_image() {
     arm_cleanup # we run in $(...): its own EXIT trap removes the temp build dir
     command -v mmdebstrap > /dev/null || die "mmdebstrap is not installed (apt-get install mmdebstrap)"
     [ "$ARCH" = "$HOST_ARCH" ] || ensure_binfmt "$ARCH"
-    mkdir -p "$CACHE_ROOT"
-    # One build at a time; whoever waited may find the image already there.
-    exec {lockfd}> "$CACHE_ROOT/.lock"
-    flock "$lockfd"
+    # One build of this image at a time (others may run beside it); whoever
+    # waited may find the image already there.
+    cache_lock "rootfs-$key"
     if [ "$rebuild" = 0 ] && [ -d "$dest" ]; then
-        exec {lockfd}>&-
+        cache_unlock
         printf '%s\n' "$dest"
         return
     fi
-    # Holding the lock, any temporary build directory is a leftover of an
-    # interrupted build (even kill -9): remove it.
-    for tmp in "$CACHE_ROOT"/.tmp-*; do
-        if [ -e "$tmp" ]; then rm -rf --one-file-system -- "$tmp"; fi
-    done
     tmp=$(mktemp -d "$CACHE_ROOT/.tmp-rootfs-$key.XXXXXX")
     chmod 0755 "$tmp" # apt downloads as _apt, which must reach the chroot
     CLEANUP+=("$tmp")
@@ -359,7 +353,7 @@ ensure_image() {
     # rename(2) within one filesystem: the cache entry appears complete or
     # not at all. -T so an existing directory is never entered.
     mv -T "$tmp/rootfs" "$dest"
-    exec {lockfd}>&-
+    cache_unlock
     [ "$quiet" = 1 ] || log "built $dest in $(elapsed "$t0") s"
     printf '%s\n' "$dest"
 }

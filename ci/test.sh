@@ -4,71 +4,85 @@
 # (foundation acceptance, interruption, the negative-control matrix), then
 # the delivery checks of ci/delivery-test.sh (Debian package, apt install,
 # Isar, LAVA, QEMU boot, cross builds). Needs root.
+#
+# The critical path is the acceptance tests, which mostly wait (PAM delays,
+# lock and ban timers): they run two at a time (ci/acceptance.sh), and
+# the builds the delivery checks need (the Debian package, Isar's packages
+# and image, the other architectures' packages and targets) run niced in
+# the background meanwhile. Every step's wall time ends up in a table at
+# the end (FR1_TIMINGS).
 set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 cd "$REPO"
 
-step "dependencies"
-ci/install-deps.sh
-
-step "format and lints"
-cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
-shellcheck ci/*.sh fixtures/compliant/*.sh fixtures/cip/*.sh fixtures/cip-fixes/*.sh fixtures/profiles/*.sh fixtures/profiles/*/*.sh
-
-step "build"
-cargo build --release --locked
+run_started=$EPOCHREALTIME
+mkdir -p target
+export FR1_TIMINGS=${FR1_TIMINGS:-$REPO/target/ci-timings.tsv}
+: > "$FR1_TIMINGS"
 
 # Test output is also kept to count the results at the end.
 log=$(mktemp)
-CLEANUP+=("$log")
+trap 'stop_background; rm -f "$log"; cleanup' EXIT
 
-step "unit tests"
-cargo test --workspace --locked 2>&1 | tee -a "$log"
+step "dependencies"
+timed "dependencies" ci/install-deps.sh
+timed "dependencies: delivery" ci/install-deps.sh --delivery
+# What builds of inputs no longer used left, and sstate over its cap.
+timed "cache: prune" ci/cache-prune.sh
 
-step "disposable image"
-time ci/target-image.sh build
-time FR1_SUITE=trixie ci/target-image.sh build
-# CIP's own customisation, both generations (booted by cip_targets.rs).
-time FR1_FLAVOR=cip FR1_SUITE=trixie ci/target-image.sh build
-time FR1_FLAVOR=cip FR1_SUITE=bookworm ci/target-image.sh build
-# ... and that bookworm image with its remote-ban defects fixed.
-time FR1_FLAVOR=cip-fixed FR1_SUITE=bookworm ci/target-image.sh build
-
-# The other architectures' packages and targets, which ci/delivery-test.sh
-# uses: cold, about 40 min of dpkg and rustc under qemu-user, mostly on one
-# core. Niced in the background, they take the cycles the acceptance tests
-# leave idle (those mostly wait on PAM delays and lockout timers) and are
-# there by the delivery step; warm, they are found in the cache at once.
-step "other architectures' packages and targets, in the background"
-ci/install-deps.sh --delivery
-prepare_log=$(mktemp)
-# Its own session, so that a failed run stops it with everything it started.
-setsid nice -n 19 bash -c '
+# The other architectures' packages and targets: cold, about 40 min of dpkg
+# and rustc under qemu-user, mostly on one core. Then the delivery builds:
+# the Debian package, Isar's packages and SRCREV check, the Isar image.
+# Niced in the background from the start, they take the cycles the steps
+# below leave idle; warm, they find everything in the cache at once.
+step "in the background: the other architectures, the delivery builds"
+background "other architectures: packages and targets" bash -c '
     set -euo pipefail
     ci/arch-suite.sh arm64 --prepare
     ci/arch-suite.sh armhf --prepare
-    FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh --prepare
-' > "$prepare_log" 2>&1 &
-prepare_pid=$!
-trap 'kill -- -"$prepare_pid" 2> /dev/null || true; rm -f "$log" "$prepare_log"' EXIT
+    FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh --prepare'
+background "delivery builds" ci/delivery-test.sh --builds
+
+lints() {
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+    shellcheck ci/*.sh ci/lava/*.sh fixtures/compliant/*.sh fixtures/cip/*.sh fixtures/cip-fixes/*.sh \
+        fixtures/profiles/*.sh fixtures/profiles/*/*.sh
+}
+unit_tests() { cargo test --workspace --locked 2>&1 | tee -a "$log"; }
+
+step "format and lints"
+timed "fmt, clippy, shellcheck" lints
+
+step "build"
+timed "release build" cargo build --release --locked
+
+step "unit tests"
+timed "unit tests" unit_tests
+
+step "disposable images"
+timed "image: tidied bookworm" ci/target-image.sh build
+timed "image: tidied trixie" env FR1_SUITE=trixie ci/target-image.sh build
+# CIP's own customisation, both generations (booted by cip_targets.rs).
+timed "image: cip trixie" env FR1_FLAVOR=cip FR1_SUITE=trixie ci/target-image.sh build
+timed "image: cip bookworm" env FR1_FLAVOR=cip FR1_SUITE=bookworm ci/target-image.sh build
+# ... and that bookworm image with its remote-ban defects fixed.
+timed "image: cip-fixed bookworm" env FR1_FLAVOR=cip-fixed FR1_SUITE=bookworm ci/target-image.sh build
 
 step "acceptance: the suite in disposable images"
-# One image at a time: each run already uses both cores. --show-output:
-# the tests print what they measured (the interruption test's count of
-# identical kills, both thread-parity wall times) also when they pass.
-FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" \
-    cargo test -p fr1-acceptance --locked -- --ignored --test-threads 1 --show-output 2>&1 |
-    tee -a "$log"
+# Two tests at a time, and two broken images at a time in the matrix: the
+# runs mostly wait. --show-output (in ci/acceptance.sh): the tests print
+# what they measured (the interruption test's count of identical kills,
+# both thread-parity wall times) also when they pass.
+FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" FR1_MATRIX_JOBS=2 \
+    timed "acceptance (all)" ci/acceptance.sh --jobs 2 --log "$log"
 
 step "delivery"
-t0=$SECONDS
-prepare_rc=0
-wait "$prepare_pid" || prepare_rc=$?
-cat "$prepare_log"
-echo "(waited $((SECONDS - t0)) s for the other architectures' targets)"
-[ "$prepare_rc" -eq 0 ] || { echo "ci/test.sh: preparing the other architectures' targets failed" >&2; exit 1; }
-time ci/delivery-test.sh
+await "other architectures: packages and targets"
+await "delivery builds"
+timed "delivery (after the builds)" ci/delivery-test.sh --after-builds
+
+timing_table "$FR1_TIMINGS" "$run_started"
 
 # One closing line for the whole run: the last cargo binary to report is a
 # doc-test target with nothing in it, which says "0 passed".

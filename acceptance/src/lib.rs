@@ -284,3 +284,24 @@ pub fn profiles() -> Result<BTreeMap<String, Vec<String>>> {
     }
     Ok(found)
 }
+
+/// Appends "SECONDS<TAB>LABEL" to the file FR1_TIMINGS names, when it is
+/// set: the rows of the timing table ci/test.sh prints at its end. A row
+/// that cannot be written is said on stderr; it never fails a test.
+pub fn record_timing(label: &str, seconds: f64) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("FR1_TIMINGS") else {
+        return;
+    };
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| writeln!(f, "{seconds:.1}\t{label}"));
+    if let Err(e) = written {
+        eprintln!(
+            "cannot add the timing of {label} to {}: {e}",
+            Path::new(&path).display()
+        );
+    }
+}

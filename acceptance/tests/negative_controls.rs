@@ -12,10 +12,11 @@
 //! names exists under fixtures/profiles, and every profile there is named.
 
 use fr1_acceptance::{
-    declared_controls, listed_test_cases, profiles, repo_root, run_in_image, snapshot_diff,
-    DeclaredControl, RunSpec, Status,
+    declared_controls, listed_test_cases, profiles, record_timing, repo_root, run_in_image,
+    snapshot_diff, DeclaredControl, RunSpec, Status,
 };
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 const SNAPSHOT_BEFORE: &str = "fr1-snapshot-state > /fr1-out/before\n";
@@ -26,70 +27,136 @@ const SNAPSHOT_AFTER: &str = "fr1-snapshot-state > /fr1-out/after\n";
 fn every_broken_profile_fails_the_cases_it_targets_and_compliant_passes_them() {
     let started = Instant::now();
     let profiles = profiles().expect("profiles");
-    let mut rows = Vec::new();
-    let mut mismatches = Vec::new();
 
     let targeted: BTreeSet<&str> = profiles.values().flatten().map(String::as_str).collect();
     let mut compliant_args: Vec<&str> = targeted.iter().copied().collect();
     compliant_args.push("--exact");
+    let compliant_started = Instant::now();
     let compliant = run_in_image(&RunSpec {
         suite_args: &compliant_args,
         ..RunSpec::default()
     })
     .expect("image run");
+    record_timing(
+        "acceptance: matrix compliant",
+        compliant_started.elapsed().as_secs_f64(),
+    );
+    let mut outcome = ProfileOutcome::default();
     for id in &targeted {
         let actual = describe(compliant.status(id), id);
         if actual != "pass" {
-            mismatches.push(format!(
+            outcome.mismatches.push(format!(
                 "compliant x {id}: expected pass, got {actual}\n{}",
                 compliant.explain()
             ));
         }
-        rows.push(format!(
+        outcome.rows.push(format!(
             "{:<22} {id:<16} expected pass  actual {actual}",
             "compliant"
         ));
     }
 
-    for (profile, targets) in &profiles {
-        let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
-        args.push("--exact");
-        let run = run_in_image(&RunSpec {
-            profile: Some(profile),
-            setup: Some(SNAPSHOT_BEFORE),
-            after: Some(SNAPSHOT_AFTER),
-            suite_args: &args,
-            ..RunSpec::default()
-        })
-        .expect("image run");
-        for id in targets {
-            let actual = describe(run.status(id), id);
-            if actual != "FAIL" {
-                mismatches.push(format!(
-                    "{profile} x {id}: expected FAIL, got {actual}\n{}",
-                    run.explain()
-                ));
-            }
-            rows.push(format!(
-                "{profile:<22} {id:<16} expected FAIL  actual {actual}"
-            ));
-        }
-        let before = std::fs::read_to_string(run.out_file("before")).unwrap_or_default();
-        let after = std::fs::read_to_string(run.out_file("after")).unwrap_or_default();
-        let diff = snapshot_diff(&before, &after);
-        if before.is_empty() || !diff.is_empty() {
-            mismatches.push(format!(
-                "{profile}: the suite changed the broken image (it must neither repair nor leave anything):\n{}",
-                diff.join("\n")
-            ));
-        }
+    // The broken images are independent (each its own overlay and
+    // namespaces) and their runs mostly wait on PAM delays: CI runs a few
+    // at once (FR1_MATRIX_JOBS); the outcome of each is the same.
+    let queue: Vec<(&String, &Vec<String>)> = profiles.iter().collect();
+    let next = AtomicUsize::new(0);
+    let jobs = matrix_jobs().min(queue.len()).max(1);
+    let mut outcomes: Vec<(usize, ProfileOutcome)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((profile, targets)) = queue.get(i) else {
+                            break done;
+                        };
+                        done.push((i, check_profile(profile, targets)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a matrix worker panicked"))
+            .collect()
+    });
+    outcomes.sort_by_key(|(i, _)| *i);
+    for (_, o) in outcomes {
+        outcome.rows.extend(o.rows);
+        outcome.mismatches.extend(o.mismatches);
     }
     println!(
-        "negative-control matrix ({:.0} s):\n{}",
+        "negative-control matrix ({:.0} s, {jobs} profile(s) at a time):\n{}",
         started.elapsed().as_secs_f64(),
-        rows.join("\n")
+        outcome.rows.join("\n")
     );
-    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+    assert!(
+        outcome.mismatches.is_empty(),
+        "{}",
+        outcome.mismatches.join("\n\n")
+    );
+}
+
+/// What one image of the matrix showed: a row per test case, and what was
+/// not as expected.
+#[derive(Default)]
+struct ProfileOutcome {
+    rows: Vec<String>,
+    mismatches: Vec<String>,
+}
+
+/// The test cases a broken profile targets, run in that image: each must
+/// FAIL naming its requirement, and the image must be left as found.
+fn check_profile(profile: &str, targets: &[String]) -> ProfileOutcome {
+    let started = Instant::now();
+    let mut outcome = ProfileOutcome::default();
+    let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
+    args.push("--exact");
+    let run = run_in_image(&RunSpec {
+        profile: Some(profile),
+        setup: Some(SNAPSHOT_BEFORE),
+        after: Some(SNAPSHOT_AFTER),
+        suite_args: &args,
+        ..RunSpec::default()
+    })
+    .expect("image run");
+    for id in targets {
+        let actual = describe(run.status(id), id);
+        if actual != "FAIL" {
+            outcome.mismatches.push(format!(
+                "{profile} x {id}: expected FAIL, got {actual}\n{}",
+                run.explain()
+            ));
+        }
+        outcome.rows.push(format!(
+            "{profile:<22} {id:<16} expected FAIL  actual {actual}"
+        ));
+    }
+    let before = std::fs::read_to_string(run.out_file("before")).unwrap_or_default();
+    let after = std::fs::read_to_string(run.out_file("after")).unwrap_or_default();
+    let diff = snapshot_diff(&before, &after);
+    if before.is_empty() || !diff.is_empty() {
+        outcome.mismatches.push(format!(
+            "{profile}: the suite changed the broken image (it must neither repair nor leave anything):\n{}",
+            diff.join("\n")
+        ));
+    }
+    record_timing(
+        &format!("acceptance: matrix {profile}"),
+        started.elapsed().as_secs_f64(),
+    );
+    outcome
+}
+
+/// How many broken images run at once: FR1_MATRIX_JOBS, default 1.
+fn matrix_jobs() -> usize {
+    std::env::var("FR1_MATRIX_JOBS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
 }
 
 fn describe(status: Option<&Status>, id: &str) -> String {

@@ -34,8 +34,8 @@ LONGEST_FIRST=(
     interruption::killed_at_moments_over_a_whole_run_then_cleaned_up_leaves_the_image_as_it_was
     in_image::compliant_bookworm_image_passes_alike_at_one_and_default_threads_and_is_left_as_found
     slow_target::a_slow_ssh_connection_does_not_fail_the_remote_lockout_case
-    cip_targets::cip_bookworm_booted_fails_the_remote_ban_for_its_real_defects
-    cip_targets::cip_trixie_booted_passes_every_met_case
+    cip_targets::cip_bookworm_booted_fails_the_remote_ban_and_its_root_password_for_its_real_defects
+    cip_targets::cip_trixie_booted_fails_only_its_published_root_password
     cip_targets::cip_bookworm_fixed_booted_passes_every_met_case
     report::reports_of_a_compliant_and_a_broken_run_are_valid_self_contained_and_render
     in_image::compliant_trixie_image_booted_passes_and_is_left_as_found

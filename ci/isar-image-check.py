@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Judge the suite's JUnit report from the Isar-built CIP security image
-(ci/isar-build.sh --image) against what that image is known to give.
+"""Judge the suite's JUnit report from a CIP image against what that image
+is known to give: the Isar-built CIP security image (ci/isar-build.sh
+--image, ci/isar-image-expected) and the booted CIP trixie target the
+Isar-built package runs in (ci/isar-build.sh, ci/cip-trixie-expected).
 
     ci/isar-image-check.py JUNIT EXPECTED
 
-EXPECTED (ci/isar-image-expected) lists the test cases that must fail on
-that image, one per line: TEST-CASE<TAB>text the failure message must
+EXPECTED lists the test cases that must fail on that image, one per line: TEST-CASE<TAB>text the failure message must
 contain<TAB>why (the image's real defect). Every other case with the
 verdict Met must pass; no Met case may be skipped (only NA cases are).
 Exit status 0 when the report matches, 1 otherwise (each mismatch on

@@ -13,7 +13,7 @@
 
 use fr1_acceptance::{
     declared_controls, listed_test_cases, profiles, record_timing, repo_root, run_in_image,
-    snapshot_diff, DeclaredControl, RunSpec, Status,
+    snapshot_diff, DeclaredControl, ImageRun, RunSpec, Status,
 };
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,20 +41,7 @@ fn every_broken_profile_fails_the_cases_it_targets_and_compliant_passes_them() {
         "acceptance: matrix compliant",
         compliant_started.elapsed().as_secs_f64(),
     );
-    let mut outcome = ProfileOutcome::default();
-    for id in &targeted {
-        let actual = describe(compliant.status(id), id);
-        if actual != "pass" {
-            outcome.mismatches.push(format!(
-                "compliant x {id}: expected pass, got {actual}\n{}",
-                compliant.explain()
-            ));
-        }
-        outcome.rows.push(format!(
-            "{:<22} {id:<16} expected pass  actual {actual}",
-            "compliant"
-        ));
-    }
+    let mut outcome = judged("compliant", &compliant, targeted.iter().copied(), "pass");
 
     // The broken images are independent (each its own overlay and
     // namespaces) and their runs mostly wait on PAM delays: CI runs a few
@@ -111,7 +98,6 @@ struct ProfileOutcome {
 /// FAIL naming its requirement, and the image must be left as found.
 fn check_profile(profile: &str, targets: &[String]) -> ProfileOutcome {
     let started = Instant::now();
-    let mut outcome = ProfileOutcome::default();
     let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
     args.push("--exact");
     let run = run_in_image(&RunSpec {
@@ -122,18 +108,7 @@ fn check_profile(profile: &str, targets: &[String]) -> ProfileOutcome {
         ..RunSpec::default()
     })
     .expect("image run");
-    for id in targets {
-        let actual = describe(run.status(id), id);
-        if actual != "FAIL" {
-            outcome.mismatches.push(format!(
-                "{profile} x {id}: expected FAIL, got {actual}\n{}",
-                run.explain()
-            ));
-        }
-        outcome.rows.push(format!(
-            "{profile:<22} {id:<16} expected FAIL  actual {actual}"
-        ));
-    }
+    let mut outcome = judged(profile, &run, targets.iter().map(String::as_str), "FAIL");
     let before = std::fs::read_to_string(run.out_file("before")).unwrap_or_default();
     let after = std::fs::read_to_string(run.out_file("after")).unwrap_or_default();
     let diff = snapshot_diff(&before, &after);
@@ -147,6 +122,30 @@ fn check_profile(profile: &str, targets: &[String]) -> ProfileOutcome {
         &format!("acceptance: matrix {profile}"),
         started.elapsed().as_secs_f64(),
     );
+    outcome
+}
+
+/// The rows of one image's run: each of `ids` must have ended as
+/// `expected` ("pass" or "FAIL", see [`describe`]).
+fn judged<'a>(
+    image: &str,
+    run: &ImageRun,
+    ids: impl Iterator<Item = &'a str>,
+    expected: &str,
+) -> ProfileOutcome {
+    let mut outcome = ProfileOutcome::default();
+    for id in ids {
+        let actual = describe(run.status(id), id);
+        if actual != expected {
+            outcome.mismatches.push(format!(
+                "{image} x {id}: expected {expected}, got {actual}\n{}",
+                run.explain()
+            ));
+        }
+        outcome.rows.push(format!(
+            "{image:<22} {id:<16} expected {expected:<4}  actual {actual}"
+        ));
+    }
     outcome
 }
 

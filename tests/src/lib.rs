@@ -22,6 +22,7 @@ mod tc_cr1_4_1;
 mod tc_cr1_5_1;
 mod tc_cr1_5_2;
 mod tc_cr1_5_3;
+mod tc_cr1_5_4;
 mod tc_cr1_7_1;
 mod tc_cr1_7_re1_1;
 mod tc_cr1_8_1;
@@ -46,6 +47,7 @@ pub fn catalog() -> Vec<Case> {
         tc_cr1_5_1::CASE,
         tc_cr1_5_2::CASE,
         tc_cr1_5_3::CASE,
+        tc_cr1_5_4::CASE,
         tc_cr1_7_1::CASE,
         tc_cr1_7_re1_1::CASE,
         tc_cr1_8_1::CASE,

@@ -2,8 +2,12 @@
 //! changing anything. Imports only [`crate::runtime`].
 //!
 //! - [`accounts`]: the account database and identifier uniqueness;
+//! - [`default_passwords`]: the published default passwords the suite
+//!   knows, each with its public source;
 //! - [`faillock_policy`]: pam_faillock's configured policy and where it
 //!   keeps its records;
+//! - [`inventory`]: every account of every NSS source, whether it can
+//!   log in, and the state of its password;
 //! - [`pam`]: a PAM service's stack as libpam reads it (includes followed);
 //! - [`pam_grants`]: lines of any PAM service that let someone through
 //!   without an authenticator, and under which condition;
@@ -15,7 +19,9 @@
 //! - [`wire_probe`]: what a TCP service is, told by what it says on the wire.
 
 pub mod accounts;
+pub mod default_passwords;
 pub mod faillock_policy;
+pub mod inventory;
 pub mod pam;
 pub mod pam_grants;
 pub mod password_policy;

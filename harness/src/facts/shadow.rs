@@ -33,7 +33,12 @@ impl ShadowEntry {
     /// The hash method, from the `$id$` prefix (`yescrypt`, `sha512crypt`,
     /// …), or why the field is not a hash at all.
     pub fn hash_method(&self) -> &'static str {
-        let h = self.hash.trim_start_matches('!');
+        Self::method_of(&self.hash)
+    }
+
+    /// The hash method of a password field (see [`Self::hash_method`]).
+    pub fn method_of(field: &str) -> &'static str {
+        let h = field.trim_start_matches('!');
         match h.split('$').nth(1) {
             _ if h.is_empty() => "empty (no password)",
             _ if h == "*" || h == "x" => "no usable password",

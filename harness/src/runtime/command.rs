@@ -127,6 +127,46 @@ pub fn account_db_lock() -> std::sync::MutexGuard<'static, ()> {
 /// are killed and the evidence shows what it wrote until then. A non-zero
 /// exit is data.
 pub fn run(ev: &Evidence, cmd: &mut Command, input: Option<&str>) -> Result<Ran> {
+    run_recorded(ev, cmd, input, Stdout::Shown)
+}
+
+/// Like [`run_ok`], for a command whose standard output holds secrets
+/// (`getent shadow`: password hashes): the evidence records the command,
+/// its status and how many lines it printed, not what it printed.
+pub fn run_ok_withholding_stdout(ev: &Evidence, cmd: &mut Command) -> Result<Ran> {
+    let ran = run_recorded(ev, cmd, None, Stdout::Withheld)?;
+    let quoted = ran.stderr.clone();
+    succeeded(ev, cmd, ran, &quoted)
+}
+
+/// `ran`, or an error naming the command, its status and `quoted` (what it
+/// printed that may be shown) when it failed.
+fn succeeded(ev: &Evidence, cmd: &Command, ran: Ran, quoted: &str) -> Result<Ran> {
+    if !ran.success {
+        bail!(
+            "`{}` failed ({}): {}",
+            ev.mask(&command_line(cmd)),
+            ran.code
+                .map_or_else(|| "killed".to_owned(), |c| format!("exit {c}")),
+            ev.mask(quoted.trim())
+        );
+    }
+    Ok(ran)
+}
+
+/// Whether a command's standard output goes into the evidence.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stdout {
+    Shown,
+    Withheld,
+}
+
+fn run_recorded(
+    ev: &Evidence,
+    cmd: &mut Command,
+    input: Option<&str>,
+    policy: Stdout,
+) -> Result<Ran> {
     let line = command_line(cmd);
     let program = std::path::Path::new(cmd.get_program());
     let account_tool = program
@@ -141,10 +181,14 @@ pub fn run(ev: &Evidence, cmd: &mut Command, input: Option<&str>) -> Result<Ran>
     let output = match (waited, &deadline) {
         (Waited::Exited(output), _) => output,
         (Waited::Cut { stdout, stderr }, Some(deadline)) => {
+            let shown = match policy {
+                Stdout::Shown => lossy(&stdout),
+                Stdout::Withheld => "(not shown: it holds secrets)".to_owned(),
+            };
             ev.command(
                 &line,
                 "killed: the test case's time ran out",
-                &lossy(&stdout),
+                &shown,
                 &lossy(&stderr),
             );
             return Err(deadline.cut(&format!("running `{}`", ev.mask(&line))));
@@ -166,12 +210,14 @@ pub fn run(ev: &Evidence, cmd: &mut Command, input: Option<&str>) -> Result<Ran>
         stdout: lossy(&output.stdout),
         stderr: lossy(&output.stderr),
     };
-    ev.command(
-        &line,
-        &format!("{}", output.status),
-        &ran.stdout,
-        &ran.stderr,
-    );
+    let shown = match policy {
+        Stdout::Shown => ran.stdout.clone(),
+        Stdout::Withheld => format!(
+            "({} line(s), not shown: they hold secrets)\n",
+            ran.stdout.lines().count()
+        ),
+    };
+    ev.command(&line, &format!("{}", output.status), &shown, &ran.stderr);
     Ok(ran)
 }
 
@@ -189,16 +235,8 @@ pub(crate) fn succeeds_quietly(cmd: &mut Command) -> bool {
 /// Like [`run`], but a non-zero exit is an error that quotes the output.
 pub fn run_ok(ev: &Evidence, cmd: &mut Command, input: Option<&str>) -> Result<Ran> {
     let ran = run(ev, cmd, input)?;
-    if !ran.success {
-        bail!(
-            "`{}` failed ({}): {}",
-            ev.mask(&command_line(cmd)),
-            ran.code
-                .map_or_else(|| "killed".to_owned(), |c| format!("exit {c}")),
-            ev.mask(ran.all_output().trim())
-        );
-    }
-    Ok(ran)
+    let quoted = ran.all_output();
+    succeeded(ev, cmd, ran, &quoted)
 }
 
 /// Shorthand for `run_ok` of a program and its arguments.

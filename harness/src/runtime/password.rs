@@ -225,6 +225,65 @@ pub fn random_token(len: usize) -> Result<String> {
         .collect())
 }
 
+// libxcrypt, the crypt(3) that PAM's pam_unix and the shadow tools use on
+// Debian (package libcrypt1): the one implementation that knows every
+// hash method the image may store (yescrypt, sha512crypt, bcrypt, …).
+#[link(name = "crypt")]
+extern "C" {
+    fn crypt_rn(
+        phrase: *const libc::c_char,
+        setting: *const libc::c_char,
+        data: *mut libc::c_void,
+        size: libc::c_int,
+    ) -> *mut libc::c_char;
+}
+
+/// libxcrypt's `struct crypt_data` is 32 KiB; crypt_rn is told the size it
+/// is given, so a larger buffer is safe and a smaller one an error.
+const CRYPT_DATA_SIZE: usize = 32 * 1024;
+
+/// `phrase` hashed with `setting` (a stored hash, whose method, cost and
+/// salt are reused), as the system's crypt(3) computes it: a stored hash
+/// `h` is the hash of `p` exactly when `crypt(p, h) == h`. Thread-safe
+/// (crypt_rn with a buffer of its own), unlike crypt(3).
+pub fn crypt(phrase: &str, setting: &str) -> Result<String> {
+    let phrase = std::ffi::CString::new(phrase).context("a password with a NUL byte")?;
+    let setting_c = std::ffi::CString::new(setting).context("a hash with a NUL byte")?;
+    let mut data = vec![0u8; CRYPT_DATA_SIZE];
+    let size = libc::c_int::try_from(data.len()).context("crypt buffer size")?;
+    // SAFETY: both strings are NUL-terminated and live across the call;
+    // `data` is a writable buffer of `size` bytes that crypt_rn writes
+    // within (it fails with ERANGE when the size is too small). The result
+    // points into `data` and is copied out before `data` is dropped.
+    let hashed = unsafe {
+        let out = crypt_rn(
+            phrase.as_ptr(),
+            setting_c.as_ptr(),
+            data.as_mut_ptr().cast(),
+            size,
+        );
+        if out.is_null() {
+            None
+        } else {
+            Some(std::ffi::CStr::from_ptr(out).to_string_lossy().into_owned())
+        }
+    };
+    // libxcrypt returns "*0" or "*1" (a string no hash can equal) for a
+    // setting it cannot use, with some configurations instead of NULL.
+    match hashed {
+        Some(h) if !h.starts_with('*') => Ok(h),
+        _ => anyhow::bail!(
+            "the system's crypt(3) cannot hash with the method of this setting ({})",
+            setting.split('$').nth(1).unwrap_or("DES or unknown")
+        ),
+    }
+}
+
+/// Does `stored` (a crypt hash as in /etc/shadow) hash `phrase`?
+pub fn hash_matches(phrase: &str, stored: &str) -> Result<bool> {
+    Ok(crypt(phrase, stored)? == stored)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,7 +150,7 @@ fn met_user_action(id: &str) -> Option<&'static str> {
         "CR1.1 RE1" => "Create accounts only with the system's tools (adduser/useradd), which refuse a name or UID already in use; never share an account between people",
         "CR1.3" => "Define who may create, enable, disable and remove accounts; for a device in a larger system, connect a central directory (e.g. LDAP) where needed",
         "CR1.4" => "Keep to the system's account tools for identifiers; nothing more is needed for local accounts",
-        "CR1.5" => "Define the policy for initial and changed authenticators (passwords, certificates, one-time codes) and keep their stores closed to users, including backups and keys the product adds",
+        "CR1.5" => "Define the policy for initial and changed authenticators (passwords, certificates, one-time codes) and keep their stores closed to users, including backups and keys the product adds; change every default password (the security image's root password is published) or force its change at the first login (chage -d 0, Isar's force-passwd-change)",
         "CR1.7" => "Set the password policy the product needs in the quality module's configuration (pam_passwdqc min=) and document it in the user manual",
         "CR1.7 RE1" => "Set password lifetimes (chage, /etc/login.defs) to the product's policy",
         "CR1.8" => "Run the product's PKI (CA, enrolment, revocation) on the platform's OpenSSL; keep the trust anchors the product relies on under configuration control",

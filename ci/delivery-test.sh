@@ -10,7 +10,10 @@
 #   ci/delivery-test.sh --builds        the builds only: the Debian package,
 #                                       Isar's packages (trixie, bookworm),
 #                                       the SRCREV check, the Isar image
-#   ci/delivery-test.sh --after-builds  the rest, with what --builds made
+#   ci/delivery-test.sh --after-builds  the rest, with what --builds made:
+#                                       the checks in containers, and beside
+#                                       them those under emulation
+#   ci/delivery-test.sh --under-emulation  only the latter (QEMU, qemu-user)
 #
 # ci/test.sh (.ci/run) runs --builds in the background while the acceptance
 # tests run (they mostly wait), then --after-builds. Needs root and Debian's
@@ -19,12 +22,13 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 cd "$REPO"
 
-builds=1 rest=1
+builds=1 rest=1 only_emulated=0
 case ${1:-} in
     '') ;;
     --builds) rest=0 ;;
     --after-builds) builds=0 ;;
-    *) die "unknown argument '$1' (--builds or --after-builds)" 2 ;;
+    --under-emulation) builds=0 only_emulated=1 ;;
+    *) die "unknown argument '$1' (--builds, --after-builds or --under-emulation)" 2 ;;
 esac
 
 ci/install-deps.sh --delivery
@@ -45,47 +49,81 @@ if [ "$builds" -eq 1 ]; then
 fi
 [ "$rest" -eq 1 ] || exit 0
 
-step "Debian package: apt install in the image, the installed suite"
-# Found in the package cache when --builds made it.
-timed "delivery: Debian package build (cached)" ci/build-deb.sh
-timed "delivery: apt install in the image, suite" ci/deb-in-image.sh
+# The checks that run what the builds made, in two halves that run at the
+# same time: the suite in namespaces and booted containers (mostly waiting),
+# and the suite under emulation (QEMU's TCG, qemu-user: one core each).
 
-step "Isar recipe: the crates as bitbake fetches them, source preparation"
-ci/gen-isar-crates.sh --check
-timed "delivery: Isar source preparation" ci/isar-prepare-check.sh
-timed "delivery: kas fragment" ci/kas-fragment-check.sh
+in_containers() {
+    step "Debian package: apt install in the image, the installed suite"
+    # Found in the package cache when --builds made it.
+    timed "delivery: Debian package build (cached)" ci/build-deb.sh
+    timed "delivery: apt install in the image, suite" ci/deb-in-image.sh
 
-step "Isar: the trixie package installed in the booted CIP trixie target"
-timed "delivery: Isar package in the booted CIP trixie target" ci/isar-build.sh --no-build
+    step "Isar recipe: the crates as bitbake fetches them, source preparation"
+    ci/gen-isar-crates.sh --check
+    timed "delivery: Isar source preparation" ci/isar-prepare-check.sh
+    timed "delivery: kas fragment" ci/kas-fragment-check.sh
 
-step "LAVA: definitions, the run step in the image"
-shellcheck ci/lava/*.sh
-python3 ci/lava/check-definitions.py
-timed "delivery: LAVA run step in the image" ci/lava-in-image.sh
+    step "Isar: the trixie package installed in the booted CIP trixie target"
+    timed "delivery: Isar package in the booted CIP trixie target" ci/isar-build.sh --no-build
 
-step "QEMU: the CIP security image built by Isar, booted, runs the suite"
-# In place of `FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh` (the
-# project's own stand-in of that image, booted the same way; about 4 to
-# 5 min): an image built the way CIP builds it, in about the same time.
-timed "delivery: Isar image booted in QEMU, suite" ci/isar-build.sh --image --no-build
+    step "LAVA: definitions, the run step in the image"
+    shellcheck ci/lava/*.sh
+    python3 ci/lava/check-definitions.py
+    timed "delivery: LAVA run step in the image" ci/lava-in-image.sh
+}
 
-step "Other architectures: the whole suite on arm64 and armhf (qemu-user)"
-# The package cross-built for each (ci/build-deb.sh --arch), installed with
-# apt in the compliant trixie target of that architecture, the whole suite
-# in the namespace runner under qemu-user; then two negative-control
-# profiles there, which must make their cases fail. (This subsumes the
-# earlier `ci/cross-build.sh` check: --list under qemu-user.)
-timed "delivery: arm64 suite (qemu-user)" ci/arch-suite.sh arm64
-timed "delivery: arm64 profile pam-permit" ci/arch-suite.sh arm64 --profile pam-permit
-timed "delivery: arm64 profile faillock-removed" ci/arch-suite.sh arm64 --profile faillock-removed
-# armhf: trixie from its main archive alone (ci/arch-suite.sh says why).
-timed "delivery: armhf suite (qemu-user)" ci/arch-suite.sh armhf
+under_emulation() {
+    step "QEMU: the CIP security image built by Isar, booted, runs the suite"
+    # In place of `FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh` (the
+    # project's own stand-in of that image, booted the same way; about 4 to
+    # 5 min): an image built the way CIP builds it, in about the same time.
+    timed "delivery: Isar image booted in QEMU, suite" ci/isar-build.sh --image --no-build
 
-step "arm64 booted: CIP's trixie image in qemu-system-aarch64, the journal-backed remote ban"
-# qemu-user cannot run nftables (no NETLINK_NETFILTER) nor boot systemd: the
-# remote ban, with fail2ban reading ssh.service's journal as CIP configures
-# it, runs on the booted arm64 image (TCG). One case only: the whole suite
-# there takes several times its native time (FR1_ARCH=arm64 ... ci/qemu-image.sh
-# without a filter runs it all).
-timed "delivery: arm64 booted, TC_CR1.11_3" env FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie \
-    ci/qemu-image.sh --out target/qemu-image-arm64 -- TC_CR1.11_3
+    step "Other architectures: the whole suite on arm64 and armhf (qemu-user)"
+    # The package cross-built for each (ci/build-deb.sh --arch), installed with
+    # apt in the compliant trixie target of that architecture, the whole suite
+    # in the namespace runner under qemu-user; then two negative-control
+    # profiles there, which must make their cases fail. (This subsumes the
+    # earlier `ci/cross-build.sh` check: --list under qemu-user.)
+    timed "delivery: arm64 suite (qemu-user)" ci/arch-suite.sh arm64
+    timed "delivery: arm64 profile pam-permit" ci/arch-suite.sh arm64 --profile pam-permit
+    timed "delivery: arm64 profile faillock-removed" ci/arch-suite.sh arm64 --profile faillock-removed
+    # armhf: trixie from its main archive alone (ci/arch-suite.sh says why).
+    timed "delivery: armhf suite (qemu-user)" ci/arch-suite.sh armhf
+
+    step "arm64 booted: CIP's trixie image in qemu-system-aarch64, the journal-backed remote ban"
+    # qemu-user cannot run nftables (no NETLINK_NETFILTER) nor boot systemd: the
+    # remote ban, with fail2ban reading ssh.service's journal as CIP configures
+    # it, runs on the booted arm64 image (TCG). One case only: the whole suite
+    # there takes several times its native time (FR1_ARCH=arm64 ... ci/qemu-image.sh
+    # without a filter runs it all).
+    timed "delivery: arm64 booted, TC_CR1.11_3" env FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie \
+        ci/qemu-image.sh --out target/qemu-image-arm64 -- TC_CR1.11_3
+}
+
+if [ "$builds" -eq 1 ]; then
+    # Everything, one after the other (a run by hand).
+    in_containers
+    under_emulation
+    exit 0
+fi
+if [ "$only_emulated" -eq 1 ]; then
+    under_emulation
+    exit 0
+fi
+# After the builds (ci/test.sh): both halves at once, the emulated one in a
+# session of its own (killed with everything it started if this script
+# ends first), its output printed whole when it is done.
+mkdir -p "$REPO/target/ci-logs"
+emulated_log=$REPO/target/ci-logs/delivery-under-emulation.log
+setsid "$SELF" --under-emulation > "$emulated_log" 2>&1 < /dev/null &
+emulated=$!
+trap 'kill -- -"$emulated" 2> /dev/null || true; cleanup' EXIT
+in_containers
+rc=0
+wait "$emulated" || rc=$?
+trap cleanup EXIT
+step "delivery under emulation (ran beside the checks above)"
+cat "$emulated_log"
+[ "$rc" -eq 0 ] || die "the delivery checks under emulation failed (exit $rc)"

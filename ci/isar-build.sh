@@ -195,14 +195,21 @@ fi
     die "$ISAR_DIR belongs to uid $(stat -c %u "$ISAR_DIR"), not root: bitbake needs root-owned inputs (remove it and run again with --isar)"
 commit=$(git -c safe.directory='*' -C "$from" rev-parse HEAD) ||
     die "$from is not a git repository with a commit"
-if [ ! -d "$SRC/.git" ]; then
-    rm -rf --one-file-system -- "$SRC"
-    mkdir -p "$SRC"
-    git -C "$SRC" init -q
+# One run at a time moves the clone (ci/delivery-test.sh boots the package
+# and the image at the same time); a --no-build run finds it at its commit,
+# where the --build-only run of that commit left it, and leaves it alone.
+cache_lock isar-src
+if [ "$no_build" -eq 0 ] || [ "$(git -C "$SRC" rev-parse HEAD 2> /dev/null)" != "$commit" ]; then
+    if [ ! -d "$SRC/.git" ]; then
+        rm -rf --one-file-system -- "$SRC"
+        mkdir -p "$SRC"
+        git -C "$SRC" init -q
+    fi
+    git -C "$SRC" -c safe.directory='*' fetch -q --no-tags "$from" "+$commit:refs/fr1/build"
+    git -C "$SRC" -c advice.detachedHead=false checkout -q --force --detach refs/fr1/build
+    git -C "$SRC" clean -q -f -d -x
 fi
-git -C "$SRC" -c safe.directory='*' fetch -q --no-tags "$from" "+$commit:refs/fr1/build"
-git -C "$SRC" -c advice.detachedHead=false checkout -q --force --detach refs/fr1/build
-git -C "$SRC" clean -q -f -d -x
+cache_unlock
 version=$(dpkg-parsechangelog -l "$SRC/debian/changelog" -S Version)
 
 # --- isar-cip-core's security recipes (--image), cached ---------------------------

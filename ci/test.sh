@@ -36,11 +36,13 @@ timed "cache: prune" ci/cache-prune.sh
 # Niced in the background from the start, they take the cycles the steps
 # below leave idle; warm, they find everything in the cache at once.
 step "in the background: the other architectures, the delivery builds"
-background "other architectures: packages and targets" bash -c '
+# Three jobs, so that what is left of them when the steps in front are done
+# can use both cores.
+background "arm64: package, target, booted image" bash -c '
     set -euo pipefail
     ci/arch-suite.sh arm64 --prepare
-    ci/arch-suite.sh armhf --prepare
     FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh --prepare'
+background "armhf: package and target" ci/arch-suite.sh armhf --prepare
 background "delivery builds" ci/delivery-test.sh --builds
 
 lints() {
@@ -78,7 +80,8 @@ FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" FR1_MATRIX_JOBS=2 \
     timed "acceptance (all)" ci/acceptance.sh --jobs 2 --log "$log"
 
 step "delivery"
-await "other architectures: packages and targets"
+await "arm64: package, target, booted image"
+await "armhf: package and target"
 await "delivery builds"
 timed "delivery (after the builds)" ci/delivery-test.sh --after-builds
 

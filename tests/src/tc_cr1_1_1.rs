@@ -12,13 +12,18 @@
 //! condition (the group it names) and must still be refused with a wrong
 //! password. A line in a service the suite cannot drive fails from the
 //! configuration alone; pam_rootok in su, chfn, runuser… (root needs no
-//! password to become anyone) is by design.
+//! password to become anyone) is by design. No console door opens without
+//! one either: every getty unit with its drop-ins (no `--autologin`, no
+//! `--skip-login`, login(1) and no `-f`), the debug shell not enabled,
+//! emergency and rescue shells asking root's password, inittab's gettys.
 //! Negative controls: profile `pam-permit` (pam_unix.so replaced by
 //! pam_permit.so in common-auth) — the wrong password gets a shell;
 //! profile `su-wheel-trust` (`auth sufficient pam_wheel.so trust use_uid
 //! group=operators` in /etc/pam.d/su) — a caller in group operators gets
-//! any account with a wrong password.
+//! any account with a wrong password; profile `console-autologin` (a
+//! getty@tty1 drop-in with `--autologin root`).
 
+use harness::facts::consoles;
 use harness::facts::pam_grants::survey;
 use harness::flows::device_sshd::RemoteLogins;
 use harness::flows::grant_trial::{try_grant, Trial};
@@ -31,12 +36,13 @@ pub const CASE: Case = Case::met(
     "TC_CR1.1_1",
     "CR1.1",
     "Human user identification and authentication (local)",
-    "login and su on a PTY accept the right password and refuse a wrong one; no PAM line lets an account through without an authenticator, tried as a member of each group such a line names",
+    "login and su on a PTY accept the right password and refuse a wrong one; no PAM line lets an account through without an authenticator, tried as a member of each group such a line names; no console door (getty, debug, emergency or rescue shell) opens without one",
     run,
 )
 .fails_under(&[
     Control::Profile("pam-permit"),
     Control::Profile("su-wheel-trust"),
+    Control::Profile("console-autologin"),
 ]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
@@ -101,5 +107,26 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     if pam.grants.is_empty() {
         ev.ok("no line in any service lets anyone through without an authenticator");
     }
-    found.verdict("PAM lets an account through without an authenticator")
+
+    ev.step("every console door: getty units and their drop-ins, the debug shell, the emergency and rescue shells, inittab");
+    let doors: Vec<_> = consoles::survey()
+        .into_iter()
+        .filter(|d| !d.files.is_empty())
+        .collect();
+    if doors.is_empty() {
+        ev.note("no console unit and no inittab: no systemd or sysvinit console to log in at");
+    }
+    for door in doors {
+        let files = door
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        match &door.bypass {
+            Some(how) => found.violation(format!("{} {how} ({files})", door.name)),
+            None => ev.ok(format!("{}: {} ({files})", door.name, door.runs)),
+        }
+    }
+    found.verdict("someone gets in without an authenticator")
 }

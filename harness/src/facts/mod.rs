@@ -2,6 +2,9 @@
 //! changing anything. Imports only [`crate::runtime`].
 //!
 //! - [`accounts`]: the account database and identifier uniqueness;
+//! - [`consoles`]: the local doors (getty units and drop-ins, the debug
+//!   shell, emergency and rescue shells, inittab) and how each lets someone
+//!   in without an authenticator;
 //! - [`default_passwords`]: the published default passwords the suite
 //!   knows, each with its public source;
 //! - [`faillock_policy`]: pam_faillock's configured policy and where it
@@ -19,6 +22,7 @@
 //! - [`wire_probe`]: what a TCP service is, told by what it says on the wire.
 
 pub mod accounts;
+pub mod consoles;
 pub mod default_passwords;
 pub mod faillock_policy;
 pub mod inventory;

@@ -2,12 +2,15 @@
 //!
 //! Proves: `useradd` refuses a duplicate name and a duplicate UID;
 //! `usermod -l` to an existing name is refused; every account in
-//! /etc/passwd has a unique name and UID (so no one else can be root).
+//! /etc/passwd has a unique name and UID, and so does every account NSS
+//! resolves from any source (`getent passwd`: a second UID 0 from another
+//! database is as much another root as one in /etc/passwd).
 //! Negative control: profile `duplicate-uid` (a second account shares the
 //! UID of a human account in /etc/passwd).
 
 use harness::actors::user::unused_name;
-use harness::facts::accounts::{duplicates, expect_refusal, read_id_file};
+use harness::facts::accounts::{duplicates, expect_refusal, read_id_file, Entry};
+use harness::facts::inventory;
 use harness::{Case, Control, Evidence, TestUser};
 use std::process::Command;
 
@@ -51,5 +54,24 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         dup.join("; ")
     );
     ev.ok("/etc/passwd: every name and every UID is unique");
+
+    ev.step("every account NSS resolves from any source (getent passwd) has a UID of its own: no second UID 0, no alias of another account");
+    let resolved: Vec<Entry> = inventory::read(ev)?
+        .into_iter()
+        .map(|a| Entry {
+            name: a.name,
+            id: a.uid,
+        })
+        .collect();
+    let dup = duplicates(&resolved);
+    anyhow::ensure!(
+        dup.is_empty(),
+        "the accounts NSS resolves are not unique: {}",
+        dup.join("; ")
+    );
+    ev.ok(format!(
+        "{} accounts resolved, each name with a UID of its own",
+        resolved.len()
+    ));
     Ok(())
 }

@@ -12,8 +12,9 @@
 #   ci/cache-prune.sh [--dry-run]
 #
 # Environment: FR1_CACHE_KEEP_DAYS (default 14), FR1_SSTATE_MAX_GB (10),
-# FR1_DOWNLOADS_MAX_GB (6). Takes the cache's lock (ci/target-image.sh's),
-# so it never removes what a build is writing. Prints what it removed and
+# FR1_DOWNLOADS_MAX_GB (6). Takes the cache's lock exclusively (builds hold
+# it shared, see cache_lock in ci/lib.sh), so it never removes what a build
+# is writing; while one is, it prunes nothing and says so. Prints what it removed and
 # the cache's size before and after.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -81,7 +82,12 @@ last_use() { # PATH -> epoch seconds
 size_of() { du -sh "$1" 2> /dev/null | cut -f1 || true; }
 
 exec {lockfd}> "$CACHE_ROOT/.lock"
-flock "$lockfd"
+# Never waits: while a build holds the cache (another run on this machine),
+# the cache is pruned next time.
+if ! flock -n "$lockfd"; then
+    log "the cache is in use by a build: not pruned this time"
+    exit 0
+fi
 before=$(size_of "$CACHE_ROOT")
 prune_files "$CACHE_ROOT/isar-sstate" "$SSTATE_MAX_GB"
 prune_files "$CACHE_ROOT/isar-downloads" "$DOWNLOADS_MAX_GB"

@@ -338,7 +338,6 @@ bitbake_build() {
     ) || die "bitbake failed (its logs: $BUILD_DIR/tmp/work/*/$PN/*/temp/)"
     log "bitbake done in $(elapsed "$t0") s"
 
-    mkdir -p "$out"
     for s in "${SUITES[@]}"; do
         rm -rf --one-file-system -- "${out:?}/$s"
         mkdir -p "$out/$s"

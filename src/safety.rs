@@ -27,6 +27,11 @@ pub struct RunLock {
 /// wait for that, not refuse and leave the changes in place.
 const LOCK_WAIT: Duration = Duration::from_secs(20);
 const LOCK_POLL: Duration = Duration::from_millis(100);
+/// How long the lock of an ended run may stay held before its holders are
+/// taken for forked copies that will never exec (see
+/// [`runner_api::end_copies_holding`]): the kernel ends a killed run's
+/// own children sooner.
+const COPY_GRACE: Duration = Duration::from_secs(3);
 
 pub fn lock(dir: &Path) -> Result<RunLock> {
     lock_within(dir, LOCK_WAIT)
@@ -45,6 +50,7 @@ fn lock_within(dir: &Path, wait: Duration) -> Result<RunLock> {
         .with_context(|| format!("opening {}", path.display()))?;
     let started = Instant::now();
     let mut said = false;
+    let mut ended_copies = false;
     loop {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut lock) => {
@@ -62,6 +68,10 @@ fn lock_within(dir: &Path, wait: Duration) -> Result<RunLock> {
                 let _ = held.rewind();
                 let _ = held.read_to_string(&mut pid);
                 let holder = describe_holder(pid.trim());
+                if !ended_copies && started.elapsed() >= COPY_GRACE && holder_has_ended(&pid) {
+                    ended_copies = true;
+                    end_copies_of_ended_run(&path, &mut held, &pid);
+                }
                 if started.elapsed() >= wait {
                     bail!(
                         "another cip-iec-fr1-tests run ({holder}) is in progress; runs change accounts \
@@ -81,6 +91,34 @@ fn lock_within(dir: &Path, wait: Duration) -> Result<RunLock> {
                 file = held;
             }
         }
+    }
+}
+
+/// Whether the run whose PID is in the lock file has ended.
+fn holder_has_ended(pid: &str) -> bool {
+    pid.trim()
+        .parse::<i32>()
+        .is_ok_and(|n| !Path::new(&format!("/proc/{n}")).exists())
+}
+
+/// The run that wrote `pid` into the lock has ended, yet the lock is still
+/// held: by children it forked that never reached their exec. End them.
+/// The file is read once more first: a run that took the lock meanwhile
+/// (the copies gone) has its own PID there, and is not touched.
+fn end_copies_of_ended_run(path: &Path, lock_file: &mut File, pid: &str) {
+    let mut now = String::new();
+    let _ = lock_file.rewind();
+    let _ = lock_file.read_to_string(&mut now);
+    if now != pid {
+        return;
+    }
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    for copy in runner_api::end_copies_holding(&canonical) {
+        eprintln!(
+            "cip-iec-fr1-tests: ended {copy}, a copy of the ended run {} that still held \
+             its lock (forked, it never started its program)",
+            pid.trim()
+        );
     }
 }
 
@@ -167,6 +205,43 @@ mod tests {
         // The holder goes, as a killed run's last process does.
         drop(first);
         assert!(second.join().unwrap().is_ok());
+    }
+
+    #[test]
+    fn a_forked_copy_of_an_ended_run_that_holds_the_lock_is_ended() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = std::ffi::CString::new(dir.path().join("lock").as_os_str().as_bytes()).unwrap();
+        // The run that wrote its PID has ended.
+        let mut ended = std::process::Command::new("true").spawn().unwrap();
+        let ended_pid = ended.id().to_string();
+        ended.wait().unwrap();
+        let (ready, ready_in_child) = nix::unistd::pipe().unwrap();
+        // SAFETY: the child only makes system calls (open, flock, write,
+        // close, pause, _exit) before it is killed.
+        let child = match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe {
+                let fd =
+                    nix::libc::open(path.as_ptr(), nix::libc::O_RDWR | nix::libc::O_CREAT, 0o600);
+                if fd < 0 || nix::libc::flock(fd, nix::libc::LOCK_EX) != 0 {
+                    nix::libc::_exit(1);
+                }
+                nix::libc::write(fd, ended_pid.as_ptr().cast(), ended_pid.len());
+                nix::libc::write(ready_in_child.as_raw_fd(), [1u8].as_ptr().cast(), 1);
+                loop {
+                    nix::libc::pause();
+                }
+            },
+            nix::unistd::ForkResult::Parent { child } => child,
+        };
+        drop(ready_in_child);
+        let mut byte = [0u8];
+        assert_eq!(nix::unistd::read(&ready, &mut byte).unwrap(), 1);
+        let taken = lock_within(dir.path(), Duration::from_secs(15));
+        // Not left behind should the lock code not have ended it.
+        let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(child, None);
+        assert!(taken.is_ok(), "{:?}", taken.err());
     }
 
     #[test]

@@ -9,7 +9,9 @@ pub use crate::runtime::command::{account_db_lock, find_program};
 pub use crate::runtime::deadline::{self, Deadline};
 pub use crate::runtime::evidence::utc_text;
 pub use crate::runtime::journal::{activate, close, pending, STATE_DIR};
-pub use crate::runtime::process::{kill_own_children, note_inherited, set_run_lock_fd};
+pub use crate::runtime::process::{
+    end_copies_holding, kill_own_children, note_inherited, set_run_lock_fd,
+};
 pub use crate::runtime::run_scope::RunScope;
 pub use crate::undo::{replay, replay_holding, AccountDbGuard};
 

@@ -70,8 +70,19 @@ impl Terminal {
         let gate = StartGate::new()?;
         gate.install(cmd);
         let cmd = std::mem::replace(cmd, Command::new("true"));
-        let session = spawn_with_options(cmd, session_options(timeout))
-            .with_context(|| format!("cannot start `{line}` on a PTY"))?;
+        let suite = std::process::id();
+        let spawned = spawn_with_options(cmd, session_options(timeout));
+        if std::process::id() != suite {
+            // rexpect forks, and on a failure between its fork and exec (the
+            // PTY already gone because the suite was killed, or an exec
+            // error) it returns the error in the *child* too. That child
+            // must not go on as a copy of the suite: it would hold the run
+            // lock for ever (blocked on a lock another thread held at the
+            // fork) or run test cases of its own.
+            // SAFETY: _exit ends this forked child at once, running nothing.
+            unsafe { nix::libc::_exit(127) };
+        }
+        let session = spawned.with_context(|| format!("cannot start `{line}` on a PTY"))?;
         let hold = hold_terminal_side(&session);
         gate.open();
         let leader = session_leader(&session);
@@ -319,9 +330,10 @@ impl StartGate {
     fn install(&self, cmd: &mut Command) {
         let (gate_fd, opener_fd) = (self.gate.as_raw_fd(), self.opener.as_raw_fd());
         let run_lock_fd = crate::runtime::process::run_lock_fd();
+        let suite = nix::unistd::getpid().as_raw();
         // SAFETY: runs in the forked child before exec; it only calls prctl,
-        // close and read on the gate and tcgetattr/tcsetattr on fd 0, which
-        // are async-signal-safe.
+        // getppid, _exit, close and read on the gate and tcgetattr/tcsetattr
+        // on fd 0, which are async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
                 // Die with the suite: if it is killed between this fork and
@@ -331,6 +343,10 @@ impl StartGate {
                 // and dies on the thread that forks, so the thread ending
                 // early cannot fire this.
                 nix::libc::prctl(nix::libc::PR_SET_PDEATHSIG, nix::libc::SIGKILL);
+                // Killed before the line above: no signal will come.
+                if nix::libc::getppid() != suite {
+                    nix::libc::_exit(127);
+                }
                 // The fork gave the child a copy of the write end too, and
                 // of the run lock, which it must not hold while it waits.
                 nix::libc::close(opener_fd);

@@ -81,6 +81,37 @@ pub fn holds_socket(pid: Pid, inodes: &[u64]) -> bool {
         .any(|t| sockets.iter().any(|s| t.as_os_str() == s.as_str()))
 }
 
+/// End (SIGKILL) the forked copies of this program that hold `path` open:
+/// processes running the same executable, other than this one, with a
+/// descriptor on it. A run killed between a fork and the child's exec
+/// leaves such a child, which keeps the parent's run lock and never execs.
+/// The caller knows the run that took the lock has ended; a copy that
+/// still holds it is that run's, not a live run's. Returns what it ended.
+pub fn end_copies_holding(path: &std::path::Path) -> Vec<String> {
+    let me = std::process::id() as i32;
+    let Ok(exe) = fs::read_link("/proc/self/exe") else {
+        return Vec::new();
+    };
+    let holds = |pid: i32| {
+        fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| fs::read_link(e.path()).ok())
+            .any(|t| t == path)
+    };
+    all_pids()
+        .filter(|&pid| pid != me)
+        .filter(|pid| fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == exe))
+        .filter(|&pid| holds(pid))
+        .filter_map(|pid| {
+            let line = command_line_of(pid);
+            kill(Pid::from_raw(pid), Signal::SIGKILL).ok()?;
+            Some(format!("process {pid} ({line})"))
+        })
+        .collect()
+}
+
 /// A process's command line as `ps` shows it: its arguments joined by
 /// spaces, or a daemon's retitled line such as `sshd: USER [priv]`.
 fn command_line_of(pid: i32) -> String {

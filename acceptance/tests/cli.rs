@@ -60,7 +60,8 @@ fn list_controls_prints_the_declared_controls() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         out,
-        "TC_CR1.1_1\tprofile\tpam-permit\nTC_CR1.1_1\tprofile\tsu-wheel-trust\nTC_CR1.1_1\tprofile\tconsole-autologin\n"
+        "TC_CR1.1_1\tprofile\tpam-permit\nTC_CR1.1_1\tprofile\tsu-wheel-trust\nTC_CR1.1_1\tprofile\tconsole-autologin\n\
+         TC_CR1.1_1\tprofile\troot-empty-password\n"
     );
     let (code, out, err) = suite(&["--list-controls", "TC_CR1.9", "--skip", "TC_CR1.9_4"]);
     assert_eq!(code, Some(0), "{err}");

@@ -16,18 +16,28 @@
 //! one either: every getty unit with its drop-ins (no `--autologin`, no
 //! `--skip-login`, login(1) and no `-f`), the debug shell not enabled,
 //! emergency and rescue shells asking root's password, inittab's gettys.
+//! Nor an empty password: a throw-away account with an empty password
+//! field tries `login` and `su` with no password (never a failed try on
+//! an existing account); where either lets it in (Debian's pam_unix
+//! `nullok`), every account that can log in (any UID, any NSS source) with
+//! an empty password field is a violation, named.
 //! Negative controls: profile `pam-permit` (pam_unix.so replaced by
 //! pam_permit.so in common-auth) — the wrong password gets a shell;
 //! profile `su-wheel-trust` (`auth sufficient pam_wheel.so trust use_uid
 //! group=operators` in /etc/pam.d/su) — a caller in group operators gets
 //! any account with a wrong password; profile `console-autologin` (a
-//! getty@tty1 drop-in with `--autologin root`).
+//! getty@tty1 drop-in with `--autologin root`); profile
+//! `root-empty-password` (`passwd -d root`: root logs in at the console
+//! with no password).
 
 use harness::facts::consoles;
+use harness::facts::inventory::{self, Password};
 use harness::facts::pam_grants::survey;
+use harness::facts::shadow::today;
 use harness::flows::device_sshd::RemoteLogins;
+use harness::flows::dialogue::AuthOutcome;
 use harness::flows::grant_trial::{try_grant, Trial};
-use harness::flows::login::{login, su_from};
+use harness::flows::login::{login, login_prompts, su_from, su_prompts};
 use harness::runtime::case::Findings;
 use harness::runtime::password::strong_password;
 use harness::{Case, Control, Evidence, TestUser};
@@ -36,13 +46,14 @@ pub const CASE: Case = Case::met(
     "TC_CR1.1_1",
     "CR1.1",
     "Human user identification and authentication (local)",
-    "login and su on a PTY accept the right password and refuse a wrong one; no PAM line lets an account through without an authenticator, tried as a member of each group such a line names; no console door (getty, debug, emergency or rescue shell) opens without one",
+    "login and su on a PTY accept the right password and refuse a wrong one; no PAM line lets an account through without an authenticator, tried as a member of each group such a line names; no account that can log in has an empty password the stacks accept; no console door (getty, debug, emergency or rescue shell) opens without one",
     run,
 )
 .fails_under(&[
     Control::Profile("pam-permit"),
     Control::Profile("su-wheel-trust"),
     Control::Profile("console-autologin"),
+    Control::Profile("root-empty-password"),
 ]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
@@ -108,6 +119,8 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         ev.ok("no line in any service lets anyone through without an authenticator");
     }
 
+    found.step(empty_passwords(ev, &caller));
+
     ev.step("every console door: getty units and their drop-ins, the debug shell, the emergency and rescue shells, inittab");
     let doors: Vec<_> = consoles::survey()
         .into_iter()
@@ -129,4 +142,54 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         }
     }
     found.verdict("someone gets in without an authenticator")
+}
+
+/// Empty passwords: what `login` and `su` do with one, tried by a
+/// throw-away account of the case's own (a failed try on an existing
+/// account would count toward locking it), then every account that can
+/// log in with one. The violations, one per such account, when either
+/// flow lets an empty password in.
+fn empty_passwords(ev: &Evidence, caller: &TestUser) -> anyhow::Result<Vec<String>> {
+    ev.step("empty passwords: a throw-away account with an empty password field tries login and su with none");
+    let mut empty = TestUser::create(ev)?;
+    empty.delete_password()?;
+    let mut accepting = Vec::new();
+    for attempt in [
+        login_prompts(ev, empty.name(), &[""])?,
+        su_prompts(ev, caller, empty.name(), &[""])?,
+    ] {
+        match &attempt.outcome {
+            AuthOutcome::Shell { .. } => {
+                ev.note(format!("{}: an empty password gets in", attempt.flow));
+                accepting.push(attempt.flow);
+            }
+            other => ev.note(format!("{}: {other}", attempt.flow)),
+        }
+    }
+
+    ev.step("every account that can log in (any UID, any NSS source) with an empty password field");
+    let today = today();
+    let holders: Vec<_> = inventory::read(ev)?
+        .into_iter()
+        .filter(|a| !a.is_the_suites() && a.password == Password::Empty)
+        .filter(|a| a.has_login_shell() && !a.is_expired(today))
+        .collect();
+    if holders.is_empty() {
+        ev.ok("no account that can log in has an empty password field");
+    }
+    let mut found = Vec::new();
+    for account in holders {
+        let who = format!("{} (UID {})", account.name, account.uid);
+        if accepting.is_empty() {
+            ev.ok(format!(
+                "{who}: an empty password field, which neither login nor su accepts"
+            ));
+        } else {
+            found.push(format!(
+                "{who} logs in with no authenticator: its password field is empty, and {} let an empty password in; set a password or lock the account",
+                accepting.join(" and ")
+            ));
+        }
+    }
+    Ok(found)
 }

@@ -5,15 +5,22 @@
 //! never edited or restarted) from a test network of the case's own, with
 //! the password typed at the server's prompt on a PTY: the right password
 //! gives a shell whose `id -un` is the user, a wrong one is refused, and an
-//! account with an empty password cannot log in with it.
+//! account with an empty password cannot log in with it; nor from
+//! anywhere else: every connection the configuration tells apart (each
+//! `Match` block's, each port's, root's) is evaluated with `sshd -T -C`
+//! and must not permit empty passwords (the suite never connects from
+//! another network).
 //! Negative controls: profile `pam-permit` (pam_unix.so replaced by
 //! pam_permit.so in common-auth) — the wrong password gets a shell;
 //! profile `sshd-permit-empty-passwords` (`PermitEmptyPasswords yes` in an
-//! sshd drop-in) — the account with the empty password gets a shell.
+//! sshd drop-in) — the account with the empty password gets a shell;
+//! profile `sshd-permit-empty-passwords-in-match` (the same inside a
+//! `Match Address 10.0.0.0/8` block) — that block permits them.
 
+use harness::actors::sshd_match::{effective_configs, setting};
 use harness::flows::device_sshd::RemoteLogins;
 use harness::flows::ssh::assert_prompted;
-use harness::runtime::command::sh;
+use harness::runtime::case::Findings;
 use harness::runtime::password::strong_password;
 use harness::{Case, Control, Evidence, TestUser};
 
@@ -21,12 +28,13 @@ pub const CASE: Case = Case::met(
     "TC_CR1.1_2",
     "CR1.1",
     "Human user identification and authentication (remote)",
-    "ssh to the device's own sshd accepts the right password typed on a PTY and refuses a wrong or empty one",
+    "ssh to the device's own sshd accepts the right password typed on a PTY and refuses a wrong or empty one; no connection sshd tells apart (Match blocks, ports, root) permits empty passwords",
     run,
 )
 .fails_under(&[
     Control::Profile("pam-permit"),
     Control::Profile("sshd-permit-empty-passwords"),
+    Control::Profile("sshd-permit-empty-passwords-in-match"),
 ]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
@@ -55,9 +63,24 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     // pam_unix runs with nullok on Debian, so whether an empty password
     // logs in over ssh is decided by sshd's PermitEmptyPasswords.
     ev.step("an account whose password is empty, ssh with the empty password");
-    let empty = TestUser::create(ev)?;
-    sh(ev, "passwd", &["--delete", empty.name()])?;
+    let mut empty = TestUser::create(ev)?;
+    empty.delete_password()?;
     sshd.password(ev, empty.name(), "")?.assert_refused()?;
     ev.ok("an account with an empty password cannot log in over ssh");
-    Ok(())
+
+    ev.step("every connection sshd tells apart (Match blocks, ports, root), evaluated with sshd -T -C: PermitEmptyPasswords");
+    let (evaluations, _members) = effective_configs(ev)?;
+    let mut found = Findings::default();
+    for evaluation in &evaluations {
+        let who = &evaluation.spec.why;
+        match setting(&evaluation.config, "permitemptypasswords").as_deref() {
+            Some("no") => ev.ok(format!("{who}: PermitEmptyPasswords no")),
+            other => found.violation(format!(
+                "{who} (sshd -T -C {}): PermitEmptyPasswords {}: with pam_unix's nullok, an account with an empty password logs in from there",
+                evaluation.spec.arg(),
+                other.unwrap_or("unset")
+            )),
+        }
+    }
+    found.verdict("sshd lets an empty password in")
 }

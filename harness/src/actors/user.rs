@@ -234,6 +234,19 @@ impl TestUser {
         Ok(())
     }
 
+    /// Empty the password field (`passwd --delete`): with Debian's
+    /// pam_unix `nullok`, PAM then asks for no password at all.
+    pub fn delete_password(&mut self) -> Result<()> {
+        run_ok(
+            &self.ev,
+            Command::new("passwd").args(["--delete", &self.name]),
+            None,
+        )
+        .with_context(|| format!("emptying the password of {}", self.name))?;
+        self.password.clear();
+        Ok(())
+    }
+
     /// Record a password change made through a real flow (e.g. `passwd` on
     /// a PTY), so later logins use it.
     pub fn password_changed_to(&mut self, password: &str) {

@@ -12,23 +12,33 @@
 #                                       the SRCREV check, the Isar image
 #   ci/delivery-test.sh --after-builds  the rest, with what --builds made:
 #                                       the checks in containers, and beside
-#                                       them those under emulation
-#   ci/delivery-test.sh --under-emulation  only the latter (QEMU, qemu-user)
+#                                       them the Isar image booted in QEMU
+#   ci/delivery-test.sh --on ARCH       the checks under qemu-user and
+#                                       qemu-system-aarch64 of one other
+#                                       architecture (arm64, armhf), with its
+#                                       package and targets prepared
 #
-# ci/test.sh (.ci/run) runs --builds in the background while the acceptance
-# tests run (they mostly wait), then --after-builds. Needs root and Debian's
-# package archive.
+# ci/test.sh (.ci/run) runs --builds then --after-builds in the background
+# while the acceptance tests run (they mostly wait), and --on ARCH after
+# that architecture's preparation, in the background too. Needs root and
+# Debian's package archive.
 set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 cd "$REPO"
 
-builds=1 rest=1 only_emulated=0
+builds=1 rest=1 on=''
 case ${1:-} in
     '') ;;
     --builds) rest=0 ;;
     --after-builds) builds=0 ;;
-    --under-emulation) builds=0 only_emulated=1 ;;
-    *) die "unknown argument '$1' (--builds, --after-builds or --under-emulation)" 2 ;;
+    --on)
+        builds=0
+        on=${2:-}
+        [[ $on =~ ^(arm64|armhf)$ ]] || die "--on needs arm64 or armhf, not '$on'" 2
+        ;;
+    # (--after-builds runs it in a session of its own)
+    __isar-image-booted) builds=0 on=isar-image ;;
+    *) die "unknown argument '$1' (--builds, --after-builds or --on ARCH)" 2 ;;
 esac
 
 ci/install-deps.sh --delivery
@@ -73,57 +83,66 @@ in_containers() {
     timed "delivery: LAVA run step in the image" ci/lava-in-image.sh
 }
 
-under_emulation() {
+# The CIP security image Isar built, under QEMU's TCG (one core).
+isar_image_booted() {
     step "QEMU: the CIP security image built by Isar, booted, runs the suite"
     # In place of `FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh` (the
     # project's own stand-in of that image, booted the same way; about 4 to
     # 5 min): an image built the way CIP builds it, in about the same time.
     timed "delivery: Isar image booted in QEMU, suite" ci/isar-build.sh --image --no-build
+}
 
-    step "Other architectures: the whole suite on arm64 and armhf (qemu-user)"
-    # The package cross-built for each (ci/build-deb.sh --arch), installed with
-    # apt in the compliant trixie target of that architecture, the whole suite
-    # in the namespace runner under qemu-user; then two negative-control
-    # profiles there, which must make their cases fail. (This subsumes the
-    # earlier `ci/cross-build.sh` check: --list under qemu-user.)
+# The whole suite on another architecture under qemu-user: the package
+# cross-built for it (ci/build-deb.sh --arch), installed with apt in the
+# compliant trixie target of that architecture, run in the namespace
+# runner. (This subsumes the earlier `ci/cross-build.sh` check: --list
+# under qemu-user.)
+on_arm64() {
+    step "arm64: the whole suite (qemu-user), two negative controls, the booted image"
     timed "delivery: arm64 suite (qemu-user)" ci/arch-suite.sh arm64
+    # Two negative-control profiles there, which must make their cases fail.
     timed "delivery: arm64 profile pam-permit" ci/arch-suite.sh arm64 --profile pam-permit
     timed "delivery: arm64 profile faillock-removed" ci/arch-suite.sh arm64 --profile faillock-removed
-    # armhf: trixie from its main archive alone (ci/arch-suite.sh says why).
-    timed "delivery: armhf suite (qemu-user)" ci/arch-suite.sh armhf
-
-    step "arm64 booted: CIP's trixie image in qemu-system-aarch64, the journal-backed remote ban"
     # qemu-user cannot run nftables (no NETLINK_NETFILTER) nor boot systemd: the
     # remote ban, with fail2ban reading ssh.service's journal as CIP configures
-    # it, runs on the booted arm64 image (TCG). One case only: the whole suite
-    # there takes several times its native time (FR1_ARCH=arm64 ... ci/qemu-image.sh
-    # without a filter runs it all).
+    # it, runs on CIP's trixie image booted in qemu-system-aarch64 (TCG). One
+    # case only: the whole suite there takes several times its native time
+    # (FR1_ARCH=arm64 ... ci/qemu-image.sh without a filter runs it all).
     timed "delivery: arm64 booted, TC_CR1.11_3" env FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie \
         ci/qemu-image.sh --out target/qemu-image-arm64 -- TC_CR1.11_3
 }
+on_armhf() {
+    step "armhf: the whole suite (qemu-user)"
+    # trixie from its main archive alone (ci/arch-suite.sh says why).
+    timed "delivery: armhf suite (qemu-user)" ci/arch-suite.sh armhf
+}
 
+case $on in
+    isar-image) isar_image_booted; exit 0 ;;
+    arm64) on_arm64; exit 0 ;;
+    armhf) on_armhf; exit 0 ;;
+esac
 if [ "$builds" -eq 1 ]; then
     # Everything, one after the other (a run by hand).
     in_containers
-    under_emulation
+    isar_image_booted
+    on_arm64
+    on_armhf
     exit 0
 fi
-if [ "$only_emulated" -eq 1 ]; then
-    under_emulation
-    exit 0
-fi
-# After the builds (ci/test.sh): both halves at once, the emulated one in a
+# After the builds (ci/test.sh): the checks in containers (mostly waiting)
+# beside the Isar image booted under TCG (one core), the latter in a
 # session of its own (killed with everything it started if this script
 # ends first), its output printed whole when it is done.
 mkdir -p "$REPO/target/ci-logs"
-emulated_log=$REPO/target/ci-logs/delivery-under-emulation.log
-setsid "$SELF" --under-emulation > "$emulated_log" 2>&1 < /dev/null &
-emulated=$!
-trap 'kill -- -"$emulated" 2> /dev/null || true; cleanup' EXIT
+booted_log=$REPO/target/ci-logs/delivery-isar-image-booted.log
+setsid "$SELF" __isar-image-booted > "$booted_log" 2>&1 < /dev/null &
+booted=$!
+trap 'kill -- -"$booted" 2> /dev/null || true; cleanup' EXIT
 in_containers
 rc=0
-wait "$emulated" || rc=$?
+wait "$booted" || rc=$?
 trap cleanup EXIT
-step "delivery under emulation (ran beside the checks above)"
-cat "$emulated_log"
-[ "$rc" -eq 0 ] || die "the delivery checks under emulation failed (exit $rc)"
+step "the Isar image booted (ran beside the checks above)"
+cat "$booted_log"
+[ "$rc" -eq 0 ] || die "the Isar image booted in QEMU failed its checks (exit $rc)"

@@ -21,11 +21,12 @@
 //! jail reads a log sshd never writes to: it counts no failure),
 //! `fail2ban-removed` (not demonstrated, never skipped) and
 //! `sshd-port-unprotected` (sshd also listens on a port the ban leaves
-//! open).
+//! open), `second-sshd-instance` (a second sshd of its own configuration
+//! on a port the ban leaves open).
 
 use anyhow::{bail, Context};
 use harness::actors::netns::PeerNamespace;
-use harness::flows::device_sshd::DeviceSshd;
+use harness::flows::device_sshd::{list, DeviceSshd};
 use harness::flows::fail2ban::{self, Ban, BanWindow, JailStatus};
 use harness::flows::ssh::{ssh_prompts_via, ssh_prompts_within, Route};
 use harness::runtime::case::skip;
@@ -46,6 +47,7 @@ pub const CASE: Case = Case::met(
     Control::Profile("fail2ban-jail-blind"),
     Control::Profile("fail2ban-removed"),
     Control::Profile("sshd-port-unprotected"),
+    Control::Profile("second-sshd-instance"),
 ])
 // About 15 s of ssh failure delays and waiting for the ban: started
 // early (see Case::slow).
@@ -340,15 +342,6 @@ fn route(net: &PeerNamespace, sshd: &DeviceSshd, from: Ipv4Addr) -> Route {
         from: Some(IpAddr::V4(from)),
         to: Some(IpAddr::V4(*sshd.target().ip())),
     }
-}
-
-/// `a:22, b:2222` for the evidence.
-fn list(targets: &[SocketAddrV4]) -> String {
-    targets
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn banned_now(ev: &Evidence, address: Ipv4Addr) -> anyhow::Result<bool> {

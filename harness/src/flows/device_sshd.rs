@@ -13,7 +13,7 @@ use crate::facts::services::{tcp_listeners, Listener};
 use crate::flows::dialogue::Attempt;
 use crate::flows::ssh::{ssh_prompts_via, Route, SshServer};
 use crate::runtime::command::run_ok;
-use crate::runtime::process::pids_named;
+use crate::runtime::process::{arguments_of, pids_named};
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
 use std::cell::Cell;
@@ -36,31 +36,49 @@ impl DeviceSshd {
     /// device runs no sshd a remote client could reach.
     pub fn find(ev: &Evidence, via: Ipv4Addr) -> Result<Self> {
         ev.step(
-            "find the device's own sshd: the TCP sockets its listening processes hold (read only)",
+            "find the device's own sshd: every sshd process that listens, with its own command line and configuration, and the TCP sockets it holds (read only)",
         );
-        let listeners = device_listeners(ev)?;
-        let (targets, unreachable) = remote_targets(&listeners, via);
-        for l in &unreachable {
+        let mut targets = Vec::new();
+        let mut known_hosts_text = String::new();
+        for instance in instances(ev)? {
+            let (reached, unreachable) = remote_targets(&instance.listeners, via);
+            for l in &unreachable {
+                ev.note(format!(
+                    "{} also listens on {}:{}, which a remote IPv4 client cannot reach (loopback or IPv6 only): not part of this test",
+                    instance.label, l.address, l.port
+                ));
+            }
+            if reached.is_empty() {
+                continue;
+            }
+            let config = run_ok(ev, sshd_test_mode()?.args(&instance.options), None)
+                .with_context(|| {
+                    format!("reading the configuration of {} (sshd -T)", instance.label)
+                })?
+                .stdout;
+            known_hosts_text.push_str(&known_hosts_lines(&config, &reached)?);
             ev.note(format!(
-                "the device's sshd also listens on {}:{}, which a remote IPv4 client cannot reach (loopback or IPv6 only): not part of this test",
-                l.address, l.port
+                "{}: a remote client reaches it at {}",
+                instance.label,
+                list(&reached)
             ));
+            for t in reached {
+                if !targets.contains(&t) {
+                    targets.push(t);
+                }
+            }
         }
         if targets.is_empty() {
-            bail!(
-                "the device's sshd listens on no address a remote client can reach ({listeners:?})"
-            );
+            bail!("the device's sshd listens on no address a remote client can reach");
         }
-        let config = run_ok(ev, &mut sshd_test_mode()?, None)
-            .context("reading the device's sshd configuration (sshd -T)")?
-            .stdout;
+        targets.sort_by_key(|t| (t.port(), *t.ip()));
         let dir = PrivateDir::create(ev, "fr1-device-sshd-", "known_hosts of the device's sshd")?;
         let known_hosts = dir.path().join("known_hosts");
-        std::fs::write(&known_hosts, known_hosts_lines(&config, &targets)?)
+        std::fs::write(&known_hosts, known_hosts_text)
             .with_context(|| format!("writing {}", known_hosts.display()))?;
         ev.note(format!(
             "the device's sshd, as a remote client reaches it: {}; its host keys are trusted there for this case only",
-            targets.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            list(&targets)
         ));
         Ok(DeviceSshd {
             targets,
@@ -114,17 +132,39 @@ impl RemoteLogins {
     }
 
     /// `ssh USER@DEVICE`, typing `answers` at the server's prompts in turn
-    /// (see [`ssh_prompts_via`]), from the next test address.
+    /// (see [`ssh_prompts_via`]), from the next test address, to the first
+    /// address and port the device's sshd listens on.
     pub fn prompts(&self, ev: &Evidence, user: &str, answers: &[&str]) -> Result<Attempt> {
+        self.prompts_at(ev, self.sshd.target(), user, answers)
+    }
+
+    /// [`RemoteLogins::prompts`] to `target`, one of [`RemoteLogins::targets`].
+    pub fn prompts_at(
+        &self,
+        ev: &Evidence,
+        target: SocketAddrV4,
+        user: &str,
+        answers: &[&str],
+    ) -> Result<Attempt> {
         let addresses = self.net.client_addresses();
         let from = addresses[self.next.get() % addresses.len()];
         self.next.set(self.next.get() + 1);
         let route = Route {
             netns: Some(self.net.name().to_owned()),
             from: Some(IpAddr::V4(from)),
-            to: Some(IpAddr::V4(*self.sshd.target().ip())),
+            to: Some(IpAddr::V4(*target.ip())),
         };
-        ssh_prompts_via(ev, &self.sshd, &route, user, answers)
+        let at = Listening {
+            port: target.port(),
+            known_hosts: &self.sshd.known_hosts,
+        };
+        ssh_prompts_via(ev, &at, &route, user, answers)
+    }
+
+    /// Every address and port of every sshd instance a remote client
+    /// reaches, the one [`RemoteLogins::prompts`] uses first.
+    pub fn targets(&self) -> &[SocketAddrV4] {
+        self.sshd.targets()
     }
 
     /// [`RemoteLogins::prompts`] with one answer: the password.
@@ -135,6 +175,22 @@ impl RemoteLogins {
     /// `the device's sshd at A:P`, for the evidence.
     pub fn describe(&self) -> String {
         format!("the device's sshd at {}", self.sshd.target())
+    }
+}
+
+/// The device's sshd at one of its ports, for the ssh client.
+struct Listening<'a> {
+    port: u16,
+    known_hosts: &'a Path,
+}
+
+impl SshServer for Listening<'_> {
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn known_hosts(&self) -> &Path {
+        self.known_hosts
     }
 }
 
@@ -166,23 +222,42 @@ fn remote_targets(listeners: &[Listener], via: Ipv4Addr) -> (Vec<SocketAddrV4>, 
     (targets, unreachable)
 }
 
-/// The listening sockets held by processes named `sshd`. Where none holds
-/// one (a socket-activated sshd: systemd holds the socket), the listeners
-/// on the ports the configuration names (`sshd -T`).
-fn device_listeners(ev: &Evidence) -> Result<Vec<Listener>> {
+/// One sshd the device runs: a process named `sshd` that listens (a second
+/// instance with a configuration of its own is a door like the first), or,
+/// where none does, the socket-activated sshd of the system configuration.
+struct Instance {
+    /// How the evidence names it: `sshd (pid N: COMMAND LINE)`.
+    label: String,
+    /// What `sshd -T` must be given to read the configuration it runs
+    /// with (its command line's `-f`, `-o`, `-h`, `-p`).
+    options: Vec<String>,
+    listeners: Vec<Listener>,
+}
+
+/// Every sshd process that holds listening sockets, each with its own
+/// listeners. Where none holds one (a socket-activated sshd: systemd holds
+/// the socket), the listeners on the ports the configuration names
+/// (`sshd -T`).
+fn instances(ev: &Evidence) -> Result<Vec<Instance>> {
     let all = tcp_listeners()?;
-    let daemons = pids_named("sshd");
-    let held: Vec<Listener> = all
-        .iter()
-        .filter(|l| {
-            daemons
+    let running: Vec<Instance> = pids_named("sshd")
+        .into_iter()
+        .filter_map(|pid| {
+            let held: Vec<Listener> = all
                 .iter()
-                .any(|pid| holds_listening_socket(*pid, l.port))
+                .filter(|l| holds_listening_socket(pid, l.port))
+                .cloned()
+                .collect();
+            let args = sshd_arguments(arguments_of(pid));
+            (!held.is_empty()).then(|| Instance {
+                label: format!("sshd (pid {pid}: {})", args.join(" ")),
+                options: config_options(&args),
+                listeners: held,
+            })
         })
-        .cloned()
         .collect();
-    if !held.is_empty() {
-        return Ok(held);
+    if !running.is_empty() {
+        return Ok(running);
     }
     let config = run_ok(ev, &mut sshd_test_mode()?, None)?.stdout;
     let ports = configured_ports(&config);
@@ -196,7 +271,66 @@ fn device_listeners(ev: &Evidence) -> Result<Vec<Listener>> {
         );
     }
     ev.note("no sshd process holds a listening socket: the listeners on sshd's configured ports are taken as the device's sshd (socket activation)");
-    Ok(activated)
+    Ok(vec![Instance {
+        label: "the socket-activated sshd".to_owned(),
+        options: Vec::new(),
+        listeners: activated,
+    }])
+}
+
+/// An sshd's arguments. A listener retitles itself (`sshd: /usr/sbin/sshd
+/// -D -f FILE [listener] 0 of 10-100 startups`): its arguments are then the
+/// words between the prefix and `[listener]`.
+fn sshd_arguments(cmdline: Vec<String>) -> Vec<String> {
+    match cmdline
+        .first()
+        .and_then(|title| title.strip_prefix("sshd: "))
+    {
+        Some(title) if cmdline.len() == 1 => title
+            .split_whitespace()
+            .take_while(|w| !w.starts_with('['))
+            .map(str::to_owned)
+            .collect(),
+        _ => cmdline,
+    }
+}
+
+/// The options of an sshd command line that decide the configuration it
+/// runs with, as `sshd -T` takes them: `-f FILE`, `-o OPTION`, `-h KEY`,
+/// `-p PORT`, each also accepted written joined (`-fFILE`) or after other
+/// flags (`-Df FILE`). Flags without a value are left out.
+fn config_options(args: &[String]) -> Vec<String> {
+    // sshd's getopt string: these take a value.
+    const WITH_VALUE: &str = "CEefghkopu";
+    const KEPT: &str = "fhop";
+    let mut options = Vec::new();
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let Some(flags) = arg.strip_prefix('-') else {
+            continue;
+        };
+        if let Some((i, flag)) = flags.char_indices().find(|(_, c)| WITH_VALUE.contains(*c)) {
+            let attached = &flags[i + flag.len_utf8()..];
+            let value = match attached {
+                "" => rest.next().cloned(),
+                joined => Some(joined.to_owned()),
+            };
+            if let (Some(value), true) = (value, KEPT.contains(flag)) {
+                options.push(format!("-{flag}"));
+                options.push(value);
+            }
+        }
+    }
+    options
+}
+
+/// `a:22, b:2222` for the evidence.
+pub fn list(targets: &[SocketAddrV4]) -> String {
+    targets
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The `port` values of `sshd -T` output.
@@ -290,6 +424,26 @@ mod tests {
             text,
             "192.0.2.1 ssh-ed25519 AAAAC3Nz\n[192.0.2.1]:2222 ssh-ed25519 AAAAC3Nz\n"
         );
+    }
+
+    #[test]
+    fn the_configuration_options_of_an_sshd_command_line() {
+        let args = |line: &str| line.split(' ').map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(
+            config_options(&args(
+                "/usr/sbin/sshd -D -f /etc/ssh/maint.conf -o PermitEmptyPasswords=yes -e"
+            )),
+            args("-f /etc/ssh/maint.conf -o PermitEmptyPasswords=yes")
+        );
+        assert_eq!(
+            config_options(&args("sshd -Dp2222 -h/etc/ssh/k -E /var/log/x")),
+            args("-p 2222 -h /etc/ssh/k")
+        );
+        assert!(config_options(&args("/usr/sbin/sshd -D")).is_empty());
+        assert!(config_options(&args(
+            "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"
+        ))
+        .is_empty());
     }
 
     #[test]

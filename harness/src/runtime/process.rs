@@ -115,12 +115,18 @@ pub fn end_copies_holding(path: &std::path::Path) -> Vec<String> {
 /// A process's command line as `ps` shows it: its arguments joined by
 /// spaces, or a daemon's retitled line such as `sshd: USER [priv]`.
 fn command_line_of(pid: i32) -> String {
+    arguments_of(Pid::from_raw(pid)).join(" ")
+}
+
+/// A process's arguments (/proc/PID/cmdline), the program first; none once
+/// it has ended.
+pub fn arguments_of(pid: Pid) -> Vec<String> {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     String::from_utf8_lossy(&raw)
         .split('\0')
         .filter(|a| !a.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+        .map(str::to_owned)
+        .collect()
 }
 
 /// PIDs whose real or effective UID is `uid`.

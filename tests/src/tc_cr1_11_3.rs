@@ -6,7 +6,9 @@
 //! the nftables ruleset holds it, and a new connection from it to every
 //! port the device's sshd listens on is refused, while another address
 //! still connects and logs in. The ban is lifted again (`fail2ban-client
-//! set sshd unbanip`) and the address connects again.
+//! set sshd unbanip`) and the address connects again. And the running jail
+//! spares nobody else: its `ignoreip` holds loopback at most and it has no
+//! `ignorecommand` (evaluated: the suite never connects from elsewhere).
 //!
 //! Set-up on a single node: a network namespace of the test's own, joined by
 //! a veth pair (benchmarking addresses, 198.18.0.0/15, that stay on this
@@ -22,7 +24,8 @@
 //! `fail2ban-removed` (not demonstrated, never skipped) and
 //! `sshd-port-unprotected` (sshd also listens on a port the ban leaves
 //! open), `second-sshd-instance` (a second sshd of its own configuration
-//! on a port the ban leaves open).
+//! on a port the ban leaves open), `fail2ban-ignoreip-private-ranges` (the
+//! jail's `ignoreip` spares the private address ranges).
 
 use anyhow::{bail, Context};
 use harness::actors::netns::PeerNamespace;
@@ -39,7 +42,7 @@ pub const CASE: Case = Case::met(
     "TC_CR1.11_3",
     "CR1.11",
     "Unsuccessful login attempts (remote ban)",
-    "repeated failed ssh logins from one address get it banned by fail2ban (status and nftables); it is refused while another address still works; the ban is lifted afterwards",
+    "repeated failed ssh logins from one address get it banned by fail2ban (status and nftables); it is refused while another address still works; the ban is lifted afterwards; the running jail spares no address but the device's own",
     run,
 )
 .fails_under(&[
@@ -48,6 +51,7 @@ pub const CASE: Case = Case::met(
     Control::Profile("fail2ban-removed"),
     Control::Profile("sshd-port-unprotected"),
     Control::Profile("second-sshd-instance"),
+    Control::Profile("fail2ban-ignoreip-private-ranges"),
 ])
 // About 15 s of ssh failure delays and waiting for the ban: started
 // early (see Case::slow).
@@ -105,7 +109,22 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let mut ban = Ban::expect(ev, JAIL, IpAddr::V4(banned))?;
     let window = provoke_the_ban(ev, &jail, &net, &sshd, banned, &attacked)?;
     while_banned(ev, &net, &sshd, (banned, other), &visitor, window)?;
-    lift_the_ban(ev, &net, &targets, banned, &mut ban, &jail, window)
+    lift_the_ban(ev, &net, &targets, banned, &mut ban, &jail, window)?;
+
+    // Judged, never tried: the suite connects from its own test network
+    // only.
+    ev.step(format!(
+        "whom the running {JAIL} jail never bans: ignoreip, ignorecommand (fail2ban-client get)"
+    ));
+    let exempt = fail2ban::exemptions(ev, JAIL)?;
+    if !exempt.is_empty() {
+        bail!(
+            "the {JAIL} jail never bans some addresses beyond the device itself ({}): failed logins from there are never stopped",
+            exempt.join("; ")
+        );
+    }
+    ev.ok("it spares no address but the device's own (loopback, ignoreself)");
+    Ok(())
 }
 
 /// The running jail as the test needs it.

@@ -111,6 +111,52 @@ pub fn get(ev: &Evidence, jail: &str, what: &str) -> Result<String> {
     )
 }
 
+/// Whom a running jail never bans beyond the device itself: its
+/// `ignoreip` entries other than loopback (a network or a host name), and
+/// an `ignorecommand` (it decides per address: no reading of it can tell
+/// whom it spares). `ignoreself` spares the device's own addresses only.
+/// Each as `SETTING VALUE`.
+pub fn exemptions(ev: &Evidence, jail: &str) -> Result<Vec<String>> {
+    let mut found: Vec<String> = ignored_entries(&get(ev, jail, "ignoreip")?)
+        .into_iter()
+        .filter(|entry| !is_loopback_entry(entry))
+        .map(|entry| format!("ignoreip {entry}"))
+        .collect();
+    let command = get(ev, jail, "ignorecommand")?;
+    if !command.is_empty() && command != "None" {
+        found.push(format!("ignorecommand {command}"));
+    }
+    Ok(found)
+}
+
+/// The entries of `fail2ban-client get JAIL ignoreip` output ("These IP
+/// addresses/networks are ignored:" then `|- ENTRY` lines and a last
+/// `` `- ENTRY ``; or "No IP address/network is ignored").
+fn ignored_entries(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter_map(|l| l.strip_prefix("|- ").or_else(|| l.strip_prefix("`- ")))
+        .map(|e| e.trim().to_owned())
+        .collect()
+}
+
+/// An `ignoreip` entry that spares only this machine's loopback: inside
+/// 127.0.0.0/8, or ::1 alone.
+fn is_loopback_entry(entry: &str) -> bool {
+    let (address, prefix) = match entry.split_once('/') {
+        Some((a, p)) => match p.parse::<u8>() {
+            Ok(p) => (a, Some(p)),
+            Err(_) => return false,
+        },
+        None => (entry, None),
+    };
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => a.is_loopback() && prefix.is_none_or(|p| p >= 8),
+        Ok(IpAddr::V6(a)) => a.is_loopback() && prefix.is_none_or(|p| p == 128),
+        Err(_) => entry == "localhost",
+    }
+}
+
 /// A numeric setting (`maxretry`, `findtime`, `bantime`).
 pub fn get_number(ev: &Evidence, jail: &str, what: &str) -> Result<i64> {
     let text = get(ev, jail, what)?;
@@ -542,6 +588,30 @@ pub(crate) fn lift_leftover_ban(jail: &str, address: &str) -> Result<Option<Stri
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ignoreip_spares_only_loopback_or_names_what_else_it_spares() {
+        use super::{ignored_entries, is_loopback_entry};
+        let text = "These IP addresses/networks are ignored:\n|- 127.0.0.1/8\n|- ::1\n|- 10.0.0.0/8\n|- localhost\n`- plant-gw.example";
+        let entries = ignored_entries(text);
+        assert_eq!(
+            entries,
+            [
+                "127.0.0.1/8",
+                "::1",
+                "10.0.0.0/8",
+                "localhost",
+                "plant-gw.example"
+            ]
+        );
+        let exempt: Vec<&String> = entries.iter().filter(|e| !is_loopback_entry(e)).collect();
+        assert_eq!(exempt, ["10.0.0.0/8", "plant-gw.example"]);
+        assert!(ignored_entries("No IP address/network is ignored").is_empty());
+        // Wider than loopback, or not a prefix length.
+        assert!(!is_loopback_entry("127.0.0.1/7"));
+        assert!(!is_loopback_entry("::1/64"));
+        assert!(!is_loopback_entry("127.0.0.1/255.0.0.0"));
+    }
+
     use super::*;
     use std::time::UNIX_EPOCH;
 

@@ -699,8 +699,13 @@ boot_services() {
     fi
     # The device's own sshd (ssh.service): test cases connect to it as a
     # remote client would; it logs through the system logger started above.
+    # Like the unit (EnvironmentFile=-/etc/default/ssh, ExecStart=...
+    # $SSHD_OPTS): the options Debian's /etc/default/ssh gives it.
     if [ -x "$m/usr/sbin/sshd" ] && [ -L "$wants/ssh.service" ]; then
-        if in_image /usr/sbin/sshd; then
+        # shellcheck disable=SC2016 # expanded in the image's shell
+        # (Unquoted: split into words as systemd splits it.)
+        if in_image /bin/sh -c 'SSHD_OPTS=; [ ! -r /etc/default/ssh ] || . /etc/default/ssh
+                                exec /usr/sbin/sshd $SSHD_OPTS'; then
             started+=(sshd)
         else
             log "WARNING: sshd did not start"

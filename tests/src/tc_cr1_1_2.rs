@@ -22,7 +22,8 @@
 //! 2222, empty passwords permitted) — the empty password gets in there.
 
 use anyhow::Context;
-use harness::actors::sshd_match::{effective_configs, setting};
+use harness::actors::sshd_match::{effective_configs_of, setting};
+use harness::facts::sshd_instances;
 use harness::flows::device_sshd::RemoteLogins;
 use harness::flows::ssh::assert_prompted;
 use harness::runtime::case::Findings;
@@ -56,18 +57,24 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         at_one_port(ev, &sshd, target, &user, &empty)?;
     }
 
-    ev.step("every connection sshd tells apart (Match blocks, ports, root), evaluated with sshd -T -C: PermitEmptyPasswords");
-    let (evaluations, _members) = effective_configs(ev)?;
     let mut found = Findings::default();
-    for evaluation in &evaluations {
-        let who = &evaluation.spec.why;
-        match setting(&evaluation.config, "permitemptypasswords").as_deref() {
-            Some("no") => ev.ok(format!("{who}: PermitEmptyPasswords no")),
-            other => found.violation(format!(
-                "{who} (sshd -T -C {}): PermitEmptyPasswords {}: with pam_unix's nullok, an account with an empty password logs in from there",
-                evaluation.spec.arg(),
-                other.unwrap_or("unset")
-            )),
+    for runs in sshd_instances::configurations()? {
+        ev.step(format!(
+            "every connection {} tells apart (Match blocks, ports, root), evaluated with sshd -T -C: PermitEmptyPasswords",
+            runs.label
+        ));
+        let (evaluations, _members) = effective_configs_of(ev, &runs)?;
+        for evaluation in &evaluations {
+            let who = &evaluation.spec.why;
+            match setting(&evaluation.config, "permitemptypasswords").as_deref() {
+                Some("no") => ev.ok(format!("{who}: PermitEmptyPasswords no")),
+                other => found.violation(format!(
+                    "{}, {who} (sshd -T -C {}): PermitEmptyPasswords {}: with pam_unix's nullok, an account with an empty password logs in from there",
+                    runs.label,
+                    evaluation.spec.arg(),
+                    other.unwrap_or("unset")
+                )),
+            }
         }
     }
     found.verdict("sshd lets an empty password in")

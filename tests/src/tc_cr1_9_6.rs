@@ -1,8 +1,10 @@
 //! TC_CR1.9_6 — CR1.9 strength of public key-based authentication: algorithm compliance.
 //!
-//! Proves, on the system's real sshd configuration (`sshd -T -C`, read-only,
-//! for a plain connection, root, every port sshd listens on and a
-//! connection each `Match` block selects) and with the system's OpenSSL
+//! Proves, on the real configuration of every sshd the device runs (each
+//! listening process's file and command-line options, Debian's
+//! `SSHD_OPTS` included; `sshd -T -C`, read-only, for a plain connection,
+//! root, every port sshd listens on and a connection each `Match` block
+//! selects) and with the system's OpenSSL
 //! configuration: sshd offers modern
 //! algorithms and no `ssh-dss`, no SHA-1 `ssh-rsa` signature (user keys,
 //! host keys, CA signatures), no CBC or `none` cipher, no `hmac-md5` or
@@ -14,11 +16,14 @@
 //! Negative controls: profiles `weak-ssh-algorithms` (an sshd drop-in with
 //! `PubkeyAcceptedAlgorithms +ssh-rsa,ssh-dss`) and
 //! `weak-ssh-algorithms-in-match` (`+ssh-rsa` inside a `Match Address`
-//! block only, which `sshd -T` alone never shows).
+//! block only, which `sshd -T` alone never shows) and
+//! `sshd-opts-weak-algorithms` (`-o PubkeyAcceptedAlgorithms=+ssh-rsa` in
+//! /etc/default/ssh's `SSHD_OPTS`: only the running process shows it).
 
 use harness::actors::pki::{Ca, KeyType, LeafSpec, Pki, Timings};
-use harness::actors::sshd_match::effective_configs;
+use harness::actors::sshd_match::effective_configs_of;
 use harness::actors::sshd_match::SSHD;
+use harness::facts::sshd_instances;
 use harness::runtime::case::Findings;
 use harness::runtime::command::{find_program, run as run_cmd};
 use harness::{Case, Control, Evidence};
@@ -35,6 +40,7 @@ pub const CASE: Case = Case::met(
 .fails_under(&[
     Control::Profile("weak-ssh-algorithms"),
     Control::Profile("weak-ssh-algorithms-in-match"),
+    Control::Profile("sshd-opts-weak-algorithms"),
 ]);
 
 /// Signature algorithms that must not be offered: DSA and RSA with SHA-1
@@ -72,27 +78,35 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     findings.verdict("weak algorithms allowed")
 }
 
-/// Every connection that `Match` blocks, ports and root can tell apart:
-/// its algorithm lists, each violation named with the connection it is for.
+/// For every configuration the device's sshd runs with (each listening
+/// process's, command-line options included), every connection that
+/// `Match` blocks, ports and root can tell apart: its algorithm lists, each
+/// violation named with the connection it is for.
 fn check_every_connection(ev: &Evidence, findings: &mut Findings) {
-    let (evaluations, _members) = match effective_configs(ev) {
-        Ok(evaluated) => evaluated,
+    let configurations = match sshd_instances::configurations() {
+        Ok(found) => found,
         Err(e) => return findings.step(Err(e)),
     };
-    let plain = &evaluations[0].config;
-    for (i, evaluation) in evaluations.iter().enumerate() {
-        let who = &evaluation.spec.why;
-        if i > 0 && evaluation.config == *plain {
-            ev.ok(format!(
-                "{who}: the same configuration as a plain connection"
+    for runs in configurations {
+        let (evaluations, _members) = match effective_configs_of(ev, &runs) {
+            Ok(evaluated) => evaluated,
+            Err(e) => return findings.step(Err(e)),
+        };
+        let plain = &evaluations[0].config;
+        for (i, evaluation) in evaluations.iter().enumerate() {
+            let who = format!("{}, {}", runs.label, evaluation.spec.why);
+            if i > 0 && evaluation.config == *plain {
+                ev.ok(format!(
+                    "{who}: the same configuration as a plain connection"
+                ));
+                continue;
+            }
+            ev.note(format!(
+                "algorithms for {who} (sshd -T -C {}):",
+                evaluation.spec.arg()
             ));
-            continue;
+            check_sshd(ev, &evaluation.config, &who, findings);
         }
-        ev.note(format!(
-            "algorithms for {who} (sshd -T -C {}):",
-            evaluation.spec.arg()
-        ));
-        check_sshd(ev, &evaluation.config, who, findings);
     }
 }
 

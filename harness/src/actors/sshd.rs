@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 /// The system configuration whose policy the private sshd enforces.
-pub const SYSTEM_CONFIG: &str = "/etc/ssh/sshd_config";
+pub use crate::facts::sshd_instances::SYSTEM_CONFIG;
 /// The only address the private sshd listens on.
 pub const HOST: &str = "127.0.0.1";
 /// sshd's privilege-separation directory: it must exist, or sshd refuses to

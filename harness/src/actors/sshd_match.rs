@@ -20,6 +20,7 @@
 //! when the evaluation is dropped).
 
 use crate::actors::user::{unused_name, TestUser};
+use crate::facts::sshd_instances::RunsWith;
 use crate::runtime::command::run_ok;
 use crate::Evidence;
 use anyhow::{Context, Result};
@@ -31,8 +32,7 @@ use std::process::Command;
 /// every connection and refuses to start otherwise.
 pub const SSHD: &str = "/usr/sbin/sshd";
 
-/// The system sshd's main configuration file.
-pub const SYSTEM_CONFIG: &str = "/etc/ssh/sshd_config";
+pub use crate::facts::sshd_instances::SYSTEM_CONFIG;
 /// Where relative `Include` paths start, as sshd resolves them.
 const CONFIG_DIR: &str = "/etc/ssh";
 /// Include depth beyond which a configuration is taken to loop (sshd's own
@@ -123,29 +123,42 @@ pub fn sshd_test_mode() -> Result<Command> {
     Ok(cmd)
 }
 
-/// Every connection the configuration treats differently, evaluated; the
-/// first is the plain connection. Keep the returned accounts alive until the
+/// Every connection the configuration `runs` (a running sshd's, its
+/// command-line options included) treats differently, evaluated; the first
+/// is the plain connection. Keep the returned accounts alive until the
 /// evaluation is no longer needed (they are the group members made for
 /// `Match Group` blocks; dropping them removes them).
-pub fn effective_configs(ev: &Evidence) -> Result<(Vec<Evaluation>, Vec<TestUser>)> {
-    let blocks = match_blocks(Path::new(SYSTEM_CONFIG))?;
+pub fn effective_configs_of(
+    ev: &Evidence,
+    runs: &RunsWith,
+) -> Result<(Vec<Evaluation>, Vec<TestUser>)> {
+    let file = runs.file();
+    let blocks = match_blocks(&file)?;
     let plain = ConnectionSpec::plain_for(&blocks)?;
     let global = run_ok(
         ev,
-        Command::new(SSHD).args(["-T", "-C", &plain.arg()]),
+        Command::new(SSHD)
+            .args(["-T", "-C", &plain.arg()])
+            .args(&runs.options),
         None,
     )
-    .context("reading the system's sshd configuration (sshd -T)")?
+    .with_context(|| format!("reading {} (sshd -T)", runs.label))?
     .stdout;
     let ports: Vec<u16> = global
         .lines()
         .filter_map(|l| l.strip_prefix("port ")?.trim().parse().ok())
         .collect();
     ev.note(if blocks.is_empty() {
-        format!("{SYSTEM_CONFIG} (includes followed) has no Match block")
+        format!(
+            "{}: {} (includes followed) has no Match block",
+            runs.label,
+            file.display()
+        )
     } else {
         format!(
-            "Match blocks of {SYSTEM_CONFIG} (includes followed): {}",
+            "{}: Match blocks of {} (includes followed): {}",
+            runs.label,
+            file.display(),
             blocks
                 .iter()
                 .map(|b| format!("{} `{}`", b.origin, describe(&b.criteria)))
@@ -187,9 +200,15 @@ pub fn effective_configs(ev: &Evidence) -> Result<(Vec<Evaluation>, Vec<TestUser
 
     let mut evaluations = Vec::new();
     for spec in specs {
-        let config = run_ok(ev, Command::new(SSHD).args(["-T", "-C", &spec.arg()]), None)
-            .with_context(|| format!("evaluating sshd's configuration for {}", spec.why))?
-            .stdout;
+        let config = run_ok(
+            ev,
+            Command::new(SSHD)
+                .args(["-T", "-C", &spec.arg()])
+                .args(&runs.options),
+            None,
+        )
+        .with_context(|| format!("evaluating {} for {}", runs.label, spec.why))?
+        .stdout;
         evaluations.push(Evaluation { spec, config });
     }
     Ok((evaluations, members))

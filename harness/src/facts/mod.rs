@@ -19,6 +19,8 @@
 //! - [`services`]: installed packages, listening TCP and bound UDP sockets
 //!   and the processes holding them;
 //! - [`shadow`]: the stored hash and ageing fields, and `chage -l`;
+//! - [`sshd_instances`]: the listening sshd processes and the
+//!   configuration each runs with (command-line options included);
 //! - [`wire_probe`]: what a TCP service is, told by what it says on the wire.
 
 pub mod accounts;
@@ -31,4 +33,5 @@ pub mod pam_grants;
 pub mod password_policy;
 pub mod services;
 pub mod shadow;
+pub mod sshd_instances;
 pub mod wire_probe;

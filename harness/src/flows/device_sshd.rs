@@ -7,13 +7,12 @@
 
 use crate::actors::netns::{PeerNamespace, MAX_CLIENTS};
 use crate::actors::private_dir::PrivateDir;
-use crate::actors::server::holds_listening_socket;
 use crate::actors::sshd_match::sshd_test_mode;
 use crate::facts::services::{tcp_listeners, Listener};
+use crate::facts::sshd_instances;
 use crate::flows::dialogue::Attempt;
 use crate::flows::ssh::{ssh_prompts_via, Route, SshServer};
 use crate::runtime::command::run_ok;
-use crate::runtime::process::{arguments_of, pids_named};
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
 use std::cell::Cell;
@@ -222,14 +221,11 @@ fn remote_targets(listeners: &[Listener], via: Ipv4Addr) -> (Vec<SocketAddrV4>, 
     (targets, unreachable)
 }
 
-/// One sshd the device runs: a process named `sshd` that listens (a second
-/// instance with a configuration of its own is a door like the first), or,
-/// where none does, the socket-activated sshd of the system configuration.
+/// One sshd the device runs: a listening sshd process (see
+/// [`sshd_instances`]), or, where none listens, the socket-activated sshd
+/// of the system configuration.
 struct Instance {
-    /// How the evidence names it: `sshd (pid N: COMMAND LINE)`.
     label: String,
-    /// What `sshd -T` must be given to read the configuration it runs
-    /// with (its command line's `-f`, `-o`, `-h`, `-p`).
     options: Vec<String>,
     listeners: Vec<Listener>,
 }
@@ -239,26 +235,18 @@ struct Instance {
 /// the socket), the listeners on the ports the configuration names
 /// (`sshd -T`).
 fn instances(ev: &Evidence) -> Result<Vec<Instance>> {
-    let all = tcp_listeners()?;
-    let running: Vec<Instance> = pids_named("sshd")
+    let running: Vec<Instance> = sshd_instances::running()?
         .into_iter()
-        .filter_map(|pid| {
-            let held: Vec<Listener> = all
-                .iter()
-                .filter(|l| holds_listening_socket(pid, l.port))
-                .cloned()
-                .collect();
-            let args = sshd_arguments(arguments_of(pid));
-            (!held.is_empty()).then(|| Instance {
-                label: format!("sshd (pid {pid}: {})", args.join(" ")),
-                options: config_options(&args),
-                listeners: held,
-            })
+        .map(|i| Instance {
+            label: i.runs_with.label,
+            options: i.runs_with.options,
+            listeners: i.listeners,
         })
         .collect();
     if !running.is_empty() {
         return Ok(running);
     }
+    let all = tcp_listeners()?;
     let config = run_ok(ev, &mut sshd_test_mode()?, None)?.stdout;
     let ports = configured_ports(&config);
     let activated: Vec<Listener> = all
@@ -276,52 +264,6 @@ fn instances(ev: &Evidence) -> Result<Vec<Instance>> {
         options: Vec::new(),
         listeners: activated,
     }])
-}
-
-/// An sshd's arguments. A listener retitles itself (`sshd: /usr/sbin/sshd
-/// -D -f FILE [listener] 0 of 10-100 startups`): its arguments are then the
-/// words between the prefix and `[listener]`.
-fn sshd_arguments(cmdline: Vec<String>) -> Vec<String> {
-    match cmdline
-        .first()
-        .and_then(|title| title.strip_prefix("sshd: "))
-    {
-        Some(title) if cmdline.len() == 1 => title
-            .split_whitespace()
-            .take_while(|w| !w.starts_with('['))
-            .map(str::to_owned)
-            .collect(),
-        _ => cmdline,
-    }
-}
-
-/// The options of an sshd command line that decide the configuration it
-/// runs with, as `sshd -T` takes them: `-f FILE`, `-o OPTION`, `-h KEY`,
-/// `-p PORT`, each also accepted written joined (`-fFILE`) or after other
-/// flags (`-Df FILE`). Flags without a value are left out.
-fn config_options(args: &[String]) -> Vec<String> {
-    // sshd's getopt string: these take a value.
-    const WITH_VALUE: &str = "CEefghkopu";
-    const KEPT: &str = "fhop";
-    let mut options = Vec::new();
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        let Some(flags) = arg.strip_prefix('-') else {
-            continue;
-        };
-        if let Some((i, flag)) = flags.char_indices().find(|(_, c)| WITH_VALUE.contains(*c)) {
-            let attached = &flags[i + flag.len_utf8()..];
-            let value = match attached {
-                "" => rest.next().cloned(),
-                joined => Some(joined.to_owned()),
-            };
-            if let (Some(value), true) = (value, KEPT.contains(flag)) {
-                options.push(format!("-{flag}"));
-                options.push(value);
-            }
-        }
-    }
-    options
 }
 
 /// `a:22, b:2222` for the evidence.
@@ -424,26 +366,6 @@ mod tests {
             text,
             "192.0.2.1 ssh-ed25519 AAAAC3Nz\n[192.0.2.1]:2222 ssh-ed25519 AAAAC3Nz\n"
         );
-    }
-
-    #[test]
-    fn the_configuration_options_of_an_sshd_command_line() {
-        let args = |line: &str| line.split(' ').map(str::to_owned).collect::<Vec<_>>();
-        assert_eq!(
-            config_options(&args(
-                "/usr/sbin/sshd -D -f /etc/ssh/maint.conf -o PermitEmptyPasswords=yes -e"
-            )),
-            args("-f /etc/ssh/maint.conf -o PermitEmptyPasswords=yes")
-        );
-        assert_eq!(
-            config_options(&args("sshd -Dp2222 -h/etc/ssh/k -E /var/log/x")),
-            args("-p 2222 -h /etc/ssh/k")
-        );
-        assert!(config_options(&args("/usr/sbin/sshd -D")).is_empty());
-        assert!(config_options(&args(
-            "sshd: /usr/sbin/sshd -D [listener] 0 of 10-100 startups"
-        ))
-        .is_empty());
     }
 
     #[test]

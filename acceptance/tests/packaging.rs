@@ -181,6 +181,7 @@ fn every_program_the_code_runs_comes_from_a_declared_package() {
     let fields = binary_package_fields();
     let depends = relation_names(&fields["Depends"]);
     let recommends = relation_names(&fields["Recommends"]);
+    let suggests = relation_names(&fields["Suggests"]);
     for (program, (package, how)) in &table {
         match how.as_str() {
             "depends" => assert!(
@@ -190,6 +191,10 @@ fn every_program_the_code_runs_comes_from_a_declared_package() {
             "recommends" => assert!(
                 recommends.contains(package) || depends.contains(package),
                 "{program}: {package} missing from Recommends"
+            ),
+            "suggests" => assert!(
+                suggests.contains(package),
+                "{program}: {package} missing from Suggests"
             ),
             "login" => assert!(depends.contains("${fr1:Login}")),
             "unpackaged" => assert_eq!(package, "-", "{program}: unpackaged, yet a package"),

@@ -238,7 +238,7 @@ fn provoke_the_ban(
             )
         },
     );
-    fail2ban::note_log_lines(ev, &jail.status.files, IpAddr::V4(banned));
+    fail2ban::note_log_lines(ev, &jail.status, IpAddr::V4(banned));
     let provoked = provoked?;
     ev.ok(format!(
         "fail2ban-client status {JAIL} lists {banned} as banned, {:.1} s after the first of {} failed logins",

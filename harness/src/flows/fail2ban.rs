@@ -442,13 +442,45 @@ pub fn lines_naming(text: &str, address: IpAddr) -> Vec<String> {
 }
 
 /// What the jail read about `address`: a note per log file (`files`, from
-/// [`JailStatus::files`]) with how many of its lines name the address and
-/// the last 20 of them. A file that cannot be read counts as empty.
-pub fn note_log_lines(ev: &Evidence, files: &[String], address: IpAddr) {
-    for f in files {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
+/// [`JailStatus::files`]), or for a jail that reads the journal the
+/// journal's last 10 minutes, with how many of its lines name the address
+/// and the last 20 of them (fail2ban's own lines about it included: what
+/// it found, whether it banned). A source that cannot be read counts as
+/// empty.
+pub fn note_log_lines(ev: &Evidence, status: &JailStatus, address: IpAddr) {
+    let mut sources: Vec<(String, String)> = status
+        .files
+        .iter()
+        .map(|f| (f.clone(), std::fs::read_to_string(f).unwrap_or_default()))
+        .collect();
+    // fail2ban's own log, where it is a file (Debian's default logtarget).
+    let own = "/var/log/fail2ban.log";
+    if std::path::Path::new(own).is_file() && !status.files.iter().any(|f| f == own) {
+        sources.push((
+            own.to_owned(),
+            std::fs::read_to_string(own).unwrap_or_default(),
+        ));
+    }
+    if status.journal_matches.is_some() {
+        let journal = Command::new("journalctl")
+            .args([
+                "--no-pager",
+                "-q",
+                "-o",
+                "short-precise",
+                "--since",
+                "-10min",
+            ])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        sources.push(("the journal (last 10 min)".to_owned(), journal));
+    }
+    for (name, text) in sources {
         let lines = lines_naming(&text, address);
-        let mut block = format!("{f}: {} line(s) about {address}", lines.len());
+        let mut block = format!("{name}: {} line(s) about {address}", lines.len());
         for l in lines.iter().rev().take(20).rev() {
             block.push_str("\n  | ");
             block.push_str(l);

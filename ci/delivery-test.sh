@@ -12,15 +12,13 @@
 #                                       the SRCREV check, the Isar image
 #   ci/delivery-test.sh --after-builds  the rest, with what --builds made:
 #                                       the checks in containers, and beside
-#                                       them the Isar image booted in QEMU
-#   ci/delivery-test.sh --on ARCH       the checks under qemu-user and
-#                                       qemu-system-aarch64 of one other
-#                                       architecture (arm64, armhf), with its
-#                                       package and targets prepared
+#                                       them those under emulation (the Isar
+#                                       image in QEMU, arm64, armhf)
+#   ci/delivery-test.sh --on ARCH       only the checks of one other
+#                                       architecture (arm64, armhf)
 #
-# ci/test.sh (.ci/run) runs --builds then --after-builds in the background
-# while the acceptance tests run (they mostly wait), and --on ARCH after
-# that architecture's preparation, in the background too. Needs root and
+# ci/test.sh (.ci/run) runs --builds in the background while the acceptance
+# tests run (they mostly wait), then --after-builds. Needs root and
 # Debian's package archive.
 set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
@@ -37,7 +35,7 @@ case ${1:-} in
         [[ $on =~ ^(arm64|armhf)$ ]] || die "--on needs arm64 or armhf, not '$on'" 2
         ;;
     # (--after-builds runs it in a session of its own)
-    __isar-image-booted) builds=0 on=isar-image ;;
+    __under-emulation) builds=0 on=emulated ;;
     *) die "unknown argument '$1' (--builds, --after-builds or --on ARCH)" 2 ;;
 esac
 
@@ -118,7 +116,7 @@ on_armhf() {
 }
 
 case $on in
-    isar-image) isar_image_booted; exit 0 ;;
+    emulated) isar_image_booted; on_arm64; on_armhf; exit 0 ;;
     arm64) on_arm64; exit 0 ;;
     armhf) on_armhf; exit 0 ;;
 esac
@@ -131,18 +129,19 @@ if [ "$builds" -eq 1 ]; then
     exit 0
 fi
 # After the builds (ci/test.sh): the checks in containers (mostly waiting)
-# beside the Isar image booted under TCG (one core), the latter in a
-# session of its own (killed with everything it started if this script
-# ends first), its output printed whole when it is done.
+# beside those under emulation (TCG, qemu-user: one core each, one after
+# the other), the latter in a session of its own (killed with everything
+# it started if this script ends first), its output printed whole when it
+# is done.
 mkdir -p "$REPO/target/ci-logs"
-booted_log=$REPO/target/ci-logs/delivery-isar-image-booted.log
-setsid "$SELF" __isar-image-booted > "$booted_log" 2>&1 < /dev/null &
-booted=$!
-trap 'kill -- -"$booted" 2> /dev/null || true; cleanup' EXIT
+emulated_log=$REPO/target/ci-logs/delivery-under-emulation.log
+setsid "$SELF" __under-emulation > "$emulated_log" 2>&1 < /dev/null &
+emulated=$!
+trap 'kill -- -"$emulated" 2> /dev/null || true; cleanup' EXIT
 in_containers
 rc=0
-wait "$booted" || rc=$?
+wait "$emulated" || rc=$?
 trap cleanup EXIT
-step "the Isar image booted (ran beside the checks above)"
-cat "$booted_log"
-[ "$rc" -eq 0 ] || die "the Isar image booted in QEMU failed its checks (exit $rc)"
+step "delivery under emulation (ran beside the checks above)"
+cat "$emulated_log"
+[ "$rc" -eq 0 ] || die "the delivery checks under emulation failed (exit $rc)"

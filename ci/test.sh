@@ -7,8 +7,9 @@
 #
 # The critical path is the acceptance tests, which mostly wait (PAM delays,
 # lock and ban timers): they run two at a time (ci/acceptance.sh), and
-# the delivery builds and checks (the Debian package, Isar's packages and
-# image, the other architectures) run niced in the background meanwhile. Every step's wall time ends up in a table at
+# the builds the delivery checks need (the Debian package, Isar's packages
+# and image, the other architectures' packages and targets) run niced in
+# the background meanwhile. Every step's wall time ends up in a table at
 # the end (FR1_TIMINGS).
 set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
@@ -29,29 +30,23 @@ timed "dependencies: delivery" ci/install-deps.sh --delivery
 # What builds of inputs no longer used left, and sstate over its cap.
 timed "cache: prune" ci/cache-prune.sh
 
-# Everything the delivery checks need and the checks themselves, in three
-# chains that each start a check as soon as what it runs exists: the other
-# architectures' packages and targets (cold, about 40 min of dpkg and rustc
-# under qemu-user, mostly on one core) then the suite on them; the
-# Debian package, Isar's packages, SRCREV check and image, then the checks
-# in containers beside the Isar image booted in QEMU. Niced in the
-# background from the start, they take the cycles the steps below leave
-# idle (the acceptance tests mostly wait); three chains, so that what is
-# left of them when the steps in front are done can use both cores.
-step "in the background: the delivery builds and checks, the other architectures"
-background "arm64: package, targets, the suite there" bash -c '
+# The other architectures' packages and targets: cold, about 40 min of dpkg
+# and rustc under qemu-user, mostly on one core. Then the delivery builds:
+# the Debian package, Isar's packages and SRCREV check, the Isar image.
+# Niced in the background from the start, they take the cycles the steps
+# below leave idle; warm, they find everything in the cache at once. The
+# checks that run what they made come after the acceptance tests: the
+# emulated ones (qemu-user, TCG) take a core each for minutes, which the
+# timing-sensitive acceptance tests must not share.
+step "in the background: the other architectures, the delivery builds"
+# Three jobs, so that what is left of them when the steps in front are done
+# can use both cores.
+background "arm64: package, target, booted image" bash -c '
     set -euo pipefail
     ci/arch-suite.sh arm64 --prepare
-    FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh --prepare
-    ci/delivery-test.sh --on arm64'
-background "armhf: package, target, the suite there" bash -c '
-    set -euo pipefail
-    ci/arch-suite.sh armhf --prepare
-    ci/delivery-test.sh --on armhf'
-background "delivery: builds, then the checks" bash -c '
-    set -euo pipefail
-    ci/delivery-test.sh --builds
-    ci/delivery-test.sh --after-builds'
+    FR1_ARCH=arm64 FR1_FLAVOR=cip FR1_SUITE=trixie ci/qemu-image.sh --prepare'
+background "armhf: package and target" ci/arch-suite.sh armhf --prepare
+background "delivery builds" ci/delivery-test.sh --builds
 
 lints() {
     cargo fmt --all --check
@@ -87,10 +82,11 @@ step "acceptance: the suite in disposable images"
 FR1_SUITE_BIN="$PWD/target/release/cip-iec-fr1-tests" FR1_MATRIX_JOBS=2 \
     timed "acceptance (all)" ci/acceptance.sh --jobs 2 --log "$log"
 
-step "delivery and the other architectures (in the background since the start)"
-await "delivery: builds, then the checks"
-await "arm64: package, targets, the suite there"
-await "armhf: package, target, the suite there"
+step "delivery"
+await "arm64: package, target, booted image"
+await "armhf: package and target"
+await "delivery builds"
+timed "delivery (after the builds)" ci/delivery-test.sh --after-builds
 
 timing_table "$FR1_TIMINGS" "$run_started"
 

@@ -6,7 +6,7 @@
 //! system configuration shows nothing of it.
 
 use crate::facts::services::{listening_socket_inodes, tcp_listeners, Listener};
-use crate::runtime::process::{arguments_of, holds_socket, pids_named};
+use crate::runtime::process::{arguments_of, holds_socket, pids_named, started_by_this_run};
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -50,12 +50,14 @@ pub struct Instance {
 }
 
 /// Every process named `sshd` that holds listening TCP sockets, with them
-/// and its configuration. None for a socket-activated sshd (systemd holds
-/// the socket) or one that does not run.
+/// and its configuration; not the private sshd a test case of this run
+/// started. None for a socket-activated sshd (systemd holds the socket) or
+/// one that does not run.
 pub fn running() -> Result<Vec<Instance>> {
     let all = tcp_listeners()?;
     Ok(pids_named("sshd")
         .into_iter()
+        .filter(|pid| !started_by_this_run(*pid))
         .filter_map(|pid| {
             let held: Vec<Listener> = all
                 .iter()

@@ -344,17 +344,33 @@ fn boot_clock_ticks() -> Option<u64> {
     Some(secs * hz + nanos * hz / 1_000_000_000)
 }
 
+/// Whether `pid` is a process this run started (a descendant of this
+/// process that was not already running when the suite began, see
+/// [`note_inherited`]): a private server of a test case, never a daemon of
+/// the device, even when the suite runs as the parent of the device's
+/// daemons (a container's PID 1).
+pub fn started_by_this_run(pid: Pid) -> bool {
+    let inherited = inherited();
+    process_tree(Pid::this()).contains(&pid)
+        && pid != Pid::this()
+        && start_time(pid.as_raw()).is_some_and(|t| !inherited.holds(pid.as_raw(), t))
+}
+
+/// What ran before the suite, or where that was not noted, at least
+/// nothing older than this process.
+fn inherited() -> Inherited {
+    INHERITED.get().cloned().unwrap_or_else(|| Inherited {
+        processes: Default::default(),
+        began: start_time(Pid::this().as_raw()).map_or(0, |t| t.saturating_sub(1)),
+    })
+}
+
 /// SIGKILL every process this one started that still runs, with its
 /// descendants: what a test case left behind, such as the program a body
 /// the runner gave up on is stuck on. Says what it killed. What was
 /// already running when the suite began ([`note_inherited`]) is left alone.
 pub fn kill_own_children() -> Vec<String> {
-    let inherited = INHERITED.get().cloned().unwrap_or_else(|| Inherited {
-        processes: Default::default(),
-        // Not noted: at least nothing older than this process.
-        began: start_time(Pid::this().as_raw()).map_or(0, |t| t.saturating_sub(1)),
-    });
-    kill_children_of(Pid::this(), &inherited)
+    kill_children_of(Pid::this(), &inherited())
 }
 
 /// SIGKILL the live children of `parent` (with their descendants) that

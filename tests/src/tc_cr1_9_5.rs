@@ -27,7 +27,7 @@ use harness::actors::ssh_ca::{
     system_principals_lookup, PrincipalGrants, PrincipalsLookup, SshCa, SshKey,
 };
 use harness::actors::sshd::PrivateSshdBuilder;
-use harness::facts::accounts::login_accounts;
+use harness::facts::inventory;
 use harness::flows::ssh::ssh_key;
 use harness::runtime::case::Findings;
 use harness::{Case, Control, Evidence, PrivateSshd, TestUser};
@@ -193,6 +193,27 @@ fn grant_roles(
     Ok((vec![role_a], vec![role_b]))
 }
 
+/// The accounts a certificate could open: every account with a login
+/// shell, whatever its UID or NSS source and its password's state (a
+/// certificate needs none), but the suite's own other than A and B.
+fn certificate_logins(
+    ev: &Evidence,
+    a: &TestUser,
+    b: &TestUser,
+) -> anyhow::Result<Vec<nix::unistd::User>> {
+    let mut out = Vec::new();
+    for account in inventory::read(ev)? {
+        let ours = account.name == a.name() || account.name == b.name();
+        if !account.has_login_shell() || (account.is_the_suites() && !ours) {
+            continue;
+        }
+        if let Some(user) = nix::unistd::User::from_name(&account.name)? {
+            out.push(user);
+        }
+    }
+    Ok(out)
+}
+
 /// The image's own AuthorizedPrincipalsCommand, run as sshd runs it for
 /// every account a person can log in to and for A and B: a principal it
 /// gives to two accounts is a violation; the principals it gives A and B
@@ -206,11 +227,11 @@ fn command_mapping(
     b: &TestUser,
     found: &mut Findings,
 ) -> anyhow::Result<(Vec<String>, Vec<String>)> {
-    ev.step("run the AuthorizedPrincipalsCommand for every login account, as sshd would");
+    ev.step("run the AuthorizedPrincipalsCommand for every account with a login shell (any UID, any NSS source), as sshd would");
     let probe = certify(ca, key, "probe", a, &["fr1-probe".to_owned()])?;
     let tokens = CertTokens::read(ev, &probe, ca.public_key())?;
     let mut mapping = Vec::new();
-    for account in login_accounts()? {
+    for account in certificate_logins(ev, a, b)? {
         let principals = command.principals_for(ev, &account, &tokens)?;
         ev.note(format!(
             "{}: {}",

@@ -8,7 +8,8 @@
 //! configuration: sshd offers modern
 //! algorithms and no `ssh-dss`, no SHA-1 `ssh-rsa` signature (user keys,
 //! host keys, CA signatures), no CBC or `none` cipher, no `hmac-md5` or
-//! `hmac-sha1-96` MAC; an OpenSSL TLS client at the configured security
+//! `hmac-sha1-96` MAC; no host key sshd would load is DSA or RSA below
+//! 2048 bits (`ssh-keygen -l` on every `hostkey` it names); an OpenSSL TLS client at the configured security
 //! level completes a handshake with an RSA-2048 / SHA-256 server and refuses
 //! an RSA-1024 server certificate and a SHA-1-signed one, and an OpenSSL
 //! server refuses to load the RSA-1024 certificate at all.
@@ -18,12 +19,14 @@
 //! `weak-ssh-algorithms-in-match` (`+ssh-rsa` inside a `Match Address`
 //! block only, which `sshd -T` alone never shows) and
 //! `sshd-opts-weak-algorithms` (`-o PubkeyAcceptedAlgorithms=+ssh-rsa` in
-//! /etc/default/ssh's `SSHD_OPTS`: only the running process shows it).
+//! /etc/default/ssh's `SSHD_OPTS`: only the running process shows it) and
+//! `host-key-rsa-1024` (the RSA host key replaced by a 1024-bit one, which
+//! sshd offers under the modern rsa-sha2 names).
 
 use harness::actors::pki::{Ca, KeyType, LeafSpec, Pki, Timings};
 use harness::actors::sshd_match::effective_configs_of;
 use harness::actors::sshd_match::SSHD;
-use harness::facts::sshd_instances;
+use harness::facts::{host_keys, sshd_instances};
 use harness::runtime::case::Findings;
 use harness::runtime::command::{find_program, run as run_cmd};
 use harness::{Case, Control, Evidence};
@@ -34,13 +37,14 @@ pub const CASE: Case = Case::met(
     "TC_CR1.9_6",
     "CR1.9",
     "Strength of public key-based authentication: algorithm compliance",
-    "sshd offers no DSA, SHA-1 RSA, CBC, none, MD5 or truncated SHA-1 algorithms; OpenSSL's security level refuses RSA < 2048 and SHA-1 signatures",
+    "sshd offers no DSA, SHA-1 RSA, CBC, none, MD5 or truncated SHA-1 algorithms and no DSA or RSA < 2048 host key; OpenSSL's security level refuses RSA < 2048 and SHA-1 signatures",
     run,
 )
 .fails_under(&[
     Control::Profile("weak-ssh-algorithms"),
     Control::Profile("weak-ssh-algorithms-in-match"),
     Control::Profile("sshd-opts-weak-algorithms"),
+    Control::Profile("host-key-rsa-1024"),
 ]);
 
 /// Signature algorithms that must not be offered: DSA and RSA with SHA-1
@@ -51,6 +55,8 @@ const WEAK_SIGNATURES: [&str; 4] = [
     "ssh-rsa",
     "ssh-rsa-cert-v01@openssh.com",
 ];
+/// The smallest RSA key the catalog accepts (as for TLS certificates).
+const MIN_RSA_BITS: u32 = 2048;
 /// Modern signature algorithms, at least one of which must be offered: an
 /// empty or unparsed list would pass the absence checks vacuously.
 const STRONG_SIGNATURES: [&str; 4] = [
@@ -93,6 +99,7 @@ fn check_every_connection(ev: &Evidence, findings: &mut Findings) {
             Err(e) => return findings.step(Err(e)),
         };
         let plain = &evaluations[0].config;
+        check_host_keys(ev, plain, &runs.label, findings);
         for (i, evaluation) in evaluations.iter().enumerate() {
             let who = format!("{}, {}", runs.label, evaluation.spec.why);
             if i > 0 && evaluation.config == *plain {
@@ -106,6 +113,44 @@ fn check_every_connection(ev: &Evidence, findings: &mut Findings) {
                 evaluation.spec.arg()
             ));
             check_sshd(ev, &evaluation.config, &who, findings);
+        }
+    }
+}
+
+/// The host keys a configuration names (they are global: no Match block
+/// changes them): no DSA key, no RSA key below 2048 bits that sshd would
+/// load (its `RequiredRSASize` may refuse it).
+fn check_host_keys(ev: &Evidence, effective: &str, label: &str, findings: &mut Findings) {
+    let floor = host_keys::required_rsa_size(effective);
+    for path in host_keys::named_in(effective) {
+        let key = match host_keys::read(ev, &path) {
+            Ok(Some(key)) => key,
+            Ok(None) => {
+                ev.note(format!(
+                    "{label}: host key {} does not exist (sshd skips it)",
+                    path.display()
+                ));
+                continue;
+            }
+            Err(e) => return findings.step(Err(e)),
+        };
+        match key.kind.as_str() {
+            "DSA" => findings.violation(format!(
+                "{label} names the DSA host key {}: DSA is 1024 bits with SHA-1",
+                key.describe()
+            )),
+            "RSA" if key.bits < MIN_RSA_BITS => match floor {
+                Some(floor) if floor > key.bits => ev.ok(format!(
+                    "{label}: host key {} is below {MIN_RSA_BITS} bits, but RequiredRSASize {floor} keeps sshd from loading it",
+                    key.describe()
+                )),
+                _ => findings.violation(format!(
+                    "{label} offers the host key {}: RSA below {MIN_RSA_BITS} bits{}",
+                    key.describe(),
+                    floor.map_or_else(String::new, |f| format!(" (RequiredRSASize {f})"))
+                )),
+            },
+            _ => ev.ok(format!("{label}: host key {}", key.describe())),
         }
     }
 }

@@ -135,15 +135,8 @@ pub fn effective_configs_of(
     let file = runs.file();
     let blocks = match_blocks(&file)?;
     let plain = ConnectionSpec::plain_for(&blocks)?;
-    let global = run_ok(
-        ev,
-        Command::new(SSHD)
-            .args(["-T", "-C", &plain.arg()])
-            .args(&runs.options),
-        None,
-    )
-    .with_context(|| format!("reading {} (sshd -T)", runs.label))?
-    .stdout;
+    let global =
+        evaluate(ev, runs, &plain).with_context(|| format!("reading {} (sshd -T)", runs.label))?;
     let ports: Vec<u16> = global
         .lines()
         .filter_map(|l| l.strip_prefix("port ")?.trim().parse().ok())
@@ -200,18 +193,19 @@ pub fn effective_configs_of(
 
     let mut evaluations = Vec::new();
     for spec in specs {
-        let config = run_ok(
-            ev,
-            Command::new(SSHD)
-                .args(["-T", "-C", &spec.arg()])
-                .args(&runs.options),
-            None,
-        )
-        .with_context(|| format!("evaluating {} for {}", runs.label, spec.why))?
-        .stdout;
+        let config = evaluate(ev, runs, &spec)
+            .with_context(|| format!("evaluating {} for {}", runs.label, spec.why))?;
         evaluations.push(Evaluation { spec, config });
     }
     Ok((evaluations, members))
+}
+
+/// `sshd -T -C SPEC` with the options `runs` gives sshd: what sshd would
+/// apply to that connection.
+fn evaluate(ev: &Evidence, runs: &RunsWith, spec: &ConnectionSpec) -> Result<String> {
+    let mut cmd = Command::new(SSHD);
+    cmd.args(["-T", "-C", &spec.arg()]).args(&runs.options);
+    Ok(run_ok(ev, &mut cmd, None)?.stdout)
 }
 
 /// A connection `block` selects: `plain` with each criterion satisfied.

@@ -55,28 +55,6 @@ fn id_line(line: &str) -> Option<(&str, u32, &str)> {
     Some((name, id, fields.next().unwrap_or_default()))
 }
 
-/// The accounts a person can log in to: root, and every account of
-/// /etc/passwd with a UID in login.defs' [UID_MIN, UID_MAX] (1000..60000
-/// unless set) whose shell is not nologin or false.
-pub fn login_accounts() -> Result<Vec<nix::unistd::User>> {
-    let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
-    let (min, max) = uid_range(&defs);
-    let mut out = Vec::new();
-    for entry in read_id_file("/etc/passwd")? {
-        if entry.id != 0 && !(min..=max).contains(&entry.id) {
-            continue;
-        }
-        let Some(user) = nix::unistd::User::from_name(&entry.name)? else {
-            continue;
-        };
-        let shell = user.shell.to_string_lossy();
-        if !(shell.ends_with("/nologin") || shell.ends_with("/false")) {
-            out.push(user);
-        }
-    }
-    Ok(out)
-}
-
 /// UID_MIN and UID_MAX from login.defs text, with shadow's defaults.
 pub fn uid_range(login_defs: &str) -> (u32, u32) {
     let value = |key: &str, default: u32| {

@@ -9,6 +9,8 @@
 //!   knows, each with its public source;
 //! - [`faillock_policy`]: pam_faillock's configured policy and where it
 //!   keeps its records;
+//! - [`host_keys`]: the host keys an sshd configuration names, with
+//!   their type and size;
 //! - [`inventory`]: every account of every NSS source, whether it can
 //!   log in, and the state of its password;
 //! - [`pam`]: a PAM service's stack as libpam reads it (includes followed);
@@ -27,6 +29,7 @@ pub mod accounts;
 pub mod consoles;
 pub mod default_passwords;
 pub mod faillock_policy;
+pub mod host_keys;
 pub mod inventory;
 pub mod pam;
 pub mod pam_grants;

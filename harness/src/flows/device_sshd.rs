@@ -8,8 +8,9 @@
 use crate::actors::netns::{PeerNamespace, MAX_CLIENTS};
 use crate::actors::private_dir::PrivateDir;
 use crate::actors::sshd_match::sshd_test_mode;
+use crate::facts::host_keys;
 use crate::facts::services::{tcp_listeners, Listener};
-use crate::facts::sshd_instances;
+use crate::facts::sshd_instances::{self, Instance, RunsWith};
 use crate::flows::dialogue::Attempt;
 use crate::flows::ssh::{ssh_prompts_via, Route, SshServer};
 use crate::runtime::command::run_ok;
@@ -44,21 +45,23 @@ impl DeviceSshd {
             for l in &unreachable {
                 ev.note(format!(
                     "{} also listens on {}:{}, which a remote IPv4 client cannot reach (loopback or IPv6 only): not part of this test",
-                    instance.label, l.address, l.port
+                    instance.runs_with.label, l.address, l.port
                 ));
             }
             if reached.is_empty() {
                 continue;
             }
-            let config = run_ok(ev, sshd_test_mode()?.args(&instance.options), None)
-                .with_context(|| {
-                    format!("reading the configuration of {} (sshd -T)", instance.label)
-                })?
-                .stdout;
+            let label = &instance.runs_with.label;
+            let config = run_ok(
+                ev,
+                sshd_test_mode()?.args(&instance.runs_with.options),
+                None,
+            )
+            .with_context(|| format!("reading the configuration of {label} (sshd -T)"))?
+            .stdout;
             known_hosts_text.push_str(&known_hosts_lines(&config, &reached)?);
             ev.note(format!(
-                "{}: a remote client reaches it at {}",
-                instance.label,
+                "{label}: a remote client reaches it at {}",
                 list(&reached)
             ));
             for t in reached {
@@ -221,28 +224,12 @@ fn remote_targets(listeners: &[Listener], via: Ipv4Addr) -> (Vec<SocketAddrV4>, 
     (targets, unreachable)
 }
 
-/// One sshd the device runs: a listening sshd process (see
-/// [`sshd_instances`]), or, where none listens, the socket-activated sshd
-/// of the system configuration.
-struct Instance {
-    label: String,
-    options: Vec<String>,
-    listeners: Vec<Listener>,
-}
-
 /// Every sshd process that holds listening sockets, each with its own
 /// listeners. Where none holds one (a socket-activated sshd: systemd holds
 /// the socket), the listeners on the ports the configuration names
 /// (`sshd -T`).
 fn instances(ev: &Evidence) -> Result<Vec<Instance>> {
-    let running: Vec<Instance> = sshd_instances::running()?
-        .into_iter()
-        .map(|i| Instance {
-            label: i.runs_with.label,
-            options: i.runs_with.options,
-            listeners: i.listeners,
-        })
-        .collect();
+    let running = sshd_instances::running()?;
     if !running.is_empty() {
         return Ok(running);
     }
@@ -260,8 +247,10 @@ fn instances(ev: &Evidence) -> Result<Vec<Instance>> {
     }
     ev.note("no sshd process holds a listening socket: the listeners on sshd's configured ports are taken as the device's sshd (socket activation)");
     Ok(vec![Instance {
-        label: "the socket-activated sshd".to_owned(),
-        options: Vec::new(),
+        runs_with: RunsWith {
+            label: "the socket-activated sshd".to_owned(),
+            options: Vec::new(),
+        },
         listeners: activated,
     }])
 }
@@ -288,8 +277,8 @@ fn configured_ports(config: &str) -> Vec<u16> {
 /// without brackets: ssh looks it up that way.
 fn known_hosts_lines(config: &str, targets: &[SocketAddrV4]) -> Result<String> {
     let mut text = String::new();
-    for key in config.lines().filter_map(|l| l.strip_prefix("hostkey ")) {
-        let public = format!("{}.pub", key.trim());
+    for key in host_keys::named_in(config) {
+        let public = format!("{}.pub", key.display());
         let Ok(line) = std::fs::read_to_string(&public) else {
             continue;
         };

@@ -8,12 +8,23 @@
 //! RIGHT password is then refused by `su` and by `login`, and
 //! `faillock --user` lists the failures. Only throw-away accounts are
 //! locked; their records are removed with them.
-//! Negative control: profile `faillock-removed` (the pam_faillock lines
+//! Then who else the lock spares: su's and login's auth stacks are played
+//! as libpam plays them (substacks, jumps) for a locked account giving the
+//! right password; every line that gets some accounts past pam_faillock
+//! is listed, and where its condition is a group, a throw-away member of
+//! that group is driven into the lock through that service: it must be
+//! refused. A condition the suite cannot give an account (an origin, a
+//! module it does not know) is judged from the stack and fails the case.
+//! Negative controls: profiles `faillock-removed` (the pam_faillock lines
 //! removed from common-auth and common-account) — no lockout is configured
-//! and the right password still works after `deny` wrong ones.
+//! and the right password still works after `deny` wrong ones — and
+//! `faillock-spares-group` (a `pam_succeed_if … user ingroup maintainers`
+//! line that jumps over pam_faillock's preauth: its members are never
+//! locked).
 
 use harness::flows::faillock::{self, Lock, UnlockTime};
 use harness::flows::login::{login, su_from};
+use harness::runtime::case::Findings;
 use harness::{Case, Control, Evidence, TestUser};
 
 pub const CASE: Case = Case::met(
@@ -25,6 +36,7 @@ pub const CASE: Case = Case::met(
 )
 .fails_under(&[
     Control::Profile("faillock-removed"),
+    Control::Profile("faillock-spares-group"),
 ])
 // About 20 s of su and login failure delays: started early (see Case::slow).
 .slow();
@@ -65,5 +77,19 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         user.name(),
         policy.unlock_time
     ));
-    Ok(())
+
+    ev.step("who else the lock spares: su's and login's auth stacks played as libpam plays them, for a locked account with the right password");
+    let mut findings = Findings::default();
+    for exemption in faillock::exemptions(ev, &["su", "login"])? {
+        findings.step(faillock::exercise(
+            ev,
+            &policy,
+            &exemption,
+            |member, password| match exemption.service.as_str() {
+                "login" => login(ev, member.name(), password),
+                _ => su_from(ev, &caller, member.name(), password),
+            },
+        ));
+    }
+    findings.verdict("the lockout spares some accounts")
 }

@@ -13,10 +13,15 @@
 //! Every attempt comes from the next test address, so the failures never
 //! add up per address (fail2ban's `maxretry`, OpenSSH's
 //! `PerSourcePenalties`): the lock observed is the account's.
+//! Then who else the lock spares over ssh: sshd's auth stack played as
+//! libpam plays it; a line that gets a group's members past pam_faillock
+//! is exercised with a throw-away member over ssh (it must be refused
+//! after `deny` wrong passwords), any other such line fails the case.
 //! Negative controls: profiles `faillock-removed` (no lockout is
-//! configured, the right password works after `deny` wrong ones) and
+//! configured, the right password works after `deny` wrong ones),
 //! `sshd-without-pam` (the device's sshd checks passwords itself, `UsePAM
-//! no`, so pam_faillock never sees an ssh login).
+//! no`, so pam_faillock never sees an ssh login) and
+//! `faillock-spares-group` (members of a group jump over the lock).
 //!
 //! Every timed check is measured from the failure faillock recorded last
 //! (not from when the suite saw the refusal: on a slow target that is
@@ -33,7 +38,7 @@
 use anyhow::Context;
 use harness::flows::device_sshd::RemoteLogins;
 use harness::flows::faillock::{self, Lock, LockCheck, Policy, UnlockTime};
-use harness::runtime::case::wait_idle_until;
+use harness::runtime::case::{wait_idle_until, Findings};
 use harness::runtime::evidence::utc_text;
 use harness::{Case, Control, Evidence, TestUser};
 use std::time::{Duration, SystemTime};
@@ -48,6 +53,7 @@ pub const CASE: Case = Case::met(
 .fails_under(&[
     Control::Profile("faillock-removed"),
     Control::Profile("sshd-without-pam"),
+    Control::Profile("faillock-spares-group"),
 ])
 .long_running();
 
@@ -123,7 +129,18 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             ));
         }
     }
-    Ok(())
+
+    ev.step("who else the lock spares over ssh: sshd's auth stack played as libpam plays it, for a locked account with the right password");
+    let mut findings = Findings::default();
+    for exemption in faillock::exemptions(ev, &["sshd"])? {
+        findings.step(faillock::exercise(
+            ev,
+            &policy,
+            &exemption,
+            |member, password| sshd.password(ev, member.name(), password),
+        ));
+    }
+    findings.verdict("the remote lockout spares some accounts")
 }
 
 /// The right password, timed to reach sshd `STILL_LOCKED_BEFORE` the lock

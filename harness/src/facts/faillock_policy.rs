@@ -316,6 +316,7 @@ mod tests {
             number: 1,
             text: "auth required pam_faillock.so preauth silent deny=3 unlock_time=60".into(),
             skip_if_missing: false,
+            level: 0,
             control: "required".into(),
             module: "pam_faillock.so".into(),
             args: vec![
@@ -347,6 +348,7 @@ mod tests {
             number,
             text: format!("auth required pam_faillock.so {args}"),
             skip_if_missing: false,
+            level: 0,
             control: "required".into(),
             module: "pam_faillock.so".into(),
             args: args.split_whitespace().map(str::to_owned).collect(),

@@ -14,6 +14,10 @@
 //! - [`inventory`]: every account of every NSS source, whether it can
 //!   log in, and the state of its password;
 //! - [`pam`]: a PAM service's stack as libpam reads it (includes followed);
+//! - [`pam_exemptions`]: lines that let a group, a UID range or an
+//!   origin through a phase without the module a requirement depends on;
+//! - [`pam_play`]: a stack played as libpam's dispatcher plays it
+//!   (substacks, jumps, done/die), for given module results;
 //! - [`pam_grants`]: lines of any PAM service that let someone through
 //!   without an authenticator, and under which condition;
 //! - [`password_policy`]: the quality module in the password stack, its
@@ -32,7 +36,9 @@ pub mod faillock_policy;
 pub mod host_keys;
 pub mod inventory;
 pub mod pam;
+pub mod pam_exemptions;
 pub mod pam_grants;
+pub mod pam_play;
 pub mod password_policy;
 pub mod services;
 pub mod shadow;

@@ -1,6 +1,12 @@
 //! The PAM configuration as libpam reads it: the lines of one type
 //! (`auth`, `account`, `password`, `session`) that a service runs, with
 //! `@include`, `include` and `substack` followed into the files they name.
+//! Included lines become the including stack's own, as libpam loads them; a
+//! substack is kept as libpam keeps it: a line of its own (control
+//! `substack`, no module) followed by the substack's lines one
+//! [`PamLine::level`] deeper, so that a player of the stack
+//! ([`crate::facts::pam_play`]) can count it as one module for a jump and
+//! end only the substack on `done` or `die`.
 //!
 //! Test cases read the image's policy from here ("as configured") instead of
 //! assuming the reference configuration: which quality module the password
@@ -31,7 +37,9 @@ pub struct PamLine {
     pub number: usize,
     /// The line as written (continuations joined, comment removed).
     pub text: String,
-    /// `required`, `requisite`, `[success=1 default=ignore]`, …
+    /// `required`, `requisite`, `[success=1 default=ignore]`, … (the
+    /// simple words in lower case: libpam reads them case-insensitively),
+    /// or `substack` for the line that opens a substack.
     pub control: String,
     /// The module's file name (`pam_passwdqc.so`), also when the line
     /// names it with a path.
@@ -40,9 +48,17 @@ pub struct PamLine {
     /// The type was written with a leading `-`: libpam skips the line
     /// silently when the module is not installed.
     pub skip_if_missing: bool,
+    /// 0 for the service's own stack (includes expanded), one more inside
+    /// each substack.
+    pub level: usize,
 }
 
 impl PamLine {
+    /// The line that opens a substack (its lines follow, one level deeper).
+    pub fn is_substack(&self) -> bool {
+        self.control == "substack"
+    }
+
     /// `file:line: text`, for the evidence.
     pub fn location(&self) -> String {
         format!("{}:{}: {}", self.file.display(), self.number, self.text)
@@ -77,11 +93,18 @@ pub fn stack_in(dir: &Path, service: &str, kind: &str) -> Result<Vec<PamLine>> {
         file = dir.join("other");
     }
     let mut lines = Vec::new();
-    expand(dir, &file, kind, 0, &mut lines)?;
+    expand(dir, &file, kind, 0, 0, &mut lines)?;
     Ok(lines)
 }
 
-fn expand(dir: &Path, file: &Path, kind: &str, depth: usize, out: &mut Vec<PamLine>) -> Result<()> {
+fn expand(
+    dir: &Path,
+    file: &Path,
+    kind: &str,
+    depth: usize,
+    level: usize,
+    out: &mut Vec<PamLine>,
+) -> Result<()> {
     if depth > MAX_DEPTH {
         bail!(
             "PAM includes nest deeper than {MAX_DEPTH} levels at {}",
@@ -97,7 +120,7 @@ fn expand(dir: &Path, file: &Path, kind: &str, depth: usize, out: &mut Vec<PamLi
             let target = words
                 .get(1)
                 .with_context(|| format!("{}:{number}: @include without a file", file.display()))?;
-            expand(dir, &dir.join(target), kind, depth + 1, out)?;
+            expand(dir, &dir.join(target), kind, depth + 1, level, out)?;
             continue;
         }
         let (skip_if_missing, line_kind) = match first.strip_prefix('-') {
@@ -107,9 +130,27 @@ fn expand(dir: &Path, file: &Path, kind: &str, depth: usize, out: &mut Vec<PamLi
         if !line_kind.eq_ignore_ascii_case(kind) || words.len() < 3 {
             continue;
         }
-        let control = words[1].clone();
-        if control == "include" || control == "substack" {
-            expand(dir, &dir.join(&words[2]), kind, depth + 1, out)?;
+        let control = if words[1].starts_with('[') {
+            words[1].clone()
+        } else {
+            words[1].to_ascii_lowercase()
+        };
+        if control == "include" {
+            expand(dir, &dir.join(&words[2]), kind, depth + 1, level, out)?;
+            continue;
+        }
+        if control == "substack" {
+            out.push(PamLine {
+                file: file.to_path_buf(),
+                number,
+                text: line.clone(),
+                control,
+                module: String::new(),
+                args: words[2..].to_vec(),
+                skip_if_missing,
+                level,
+            });
+            expand(dir, &dir.join(&words[2]), kind, depth + 1, level + 1, out)?;
             continue;
         }
         let module = Path::new(&words[2])
@@ -124,6 +165,7 @@ fn expand(dir: &Path, file: &Path, kind: &str, depth: usize, out: &mut Vec<PamLi
             module,
             args: words[3..].to_vec(),
             skip_if_missing,
+            level,
         });
     }
     Ok(())
@@ -202,11 +244,31 @@ pub fn module_path(name: &str) -> Option<PathBuf> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn write(dir: &Path, name: &str, text: &str) {
         std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    /// CIP's common-auth: faillock around pam_unix, then the second factor.
+    pub(crate) const CIP_COMMON_AUTH: &str = "\
+auth required pam_faillock.so preauth silent deny=3
+auth [success=2 default=ignore] pam_unix.so nullok
+auth [default=die] pam_faillock.so authfail deny=3
+auth requisite pam_deny.so
+auth required pam_permit.so
+auth required pam_google_authenticator.so nullok
+";
+
+    /// The auth stack of the first of `files` (name, text), all written to
+    /// a PAM directory of their own: for the players' tests.
+    pub(crate) fn auth_stack_of(files: &[(&str, &str)]) -> Vec<PamLine> {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            write(dir.path(), name, text);
+        }
+        stack_in(dir.path(), files[0].0, "auth").unwrap()
     }
 
     #[test]

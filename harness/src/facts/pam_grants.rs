@@ -4,7 +4,7 @@
 //! runs as root for everybody, …
 //!
 //! A stack is read as libpam runs it ([`crate::facts::pam::stack`]) and then
-//! played through with every module that checks an authenticator (pam_unix,
+//! played through ([`crate::facts::pam_play`]) with every module that checks an authenticator (pam_unix,
 //! a second factor, a directory service) *failing*, as it does for a wrong
 //! password, and every other module free to succeed, fail or be ignored.
 //! Each way through that still ends in PAM_SUCCESS is a [`Grant`]: the
@@ -14,6 +14,7 @@
 //! password for real.
 
 use crate::facts::pam::{self, PamLine, PAM_DIR};
+use crate::facts::pam_play::{self, Returned};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -21,7 +22,7 @@ use std::path::Path;
 
 /// Modules that check something the user has or knows. With a wrong
 /// password (and no valid code, key or token) they fail.
-const AUTHENTICATORS: [&str; 20] = [
+pub(crate) const AUTHENTICATORS: [&str; 20] = [
     "pam_unix.so",
     "pam_google_authenticator.so",
     "pam_oath.so",
@@ -48,7 +49,7 @@ const AUTHENTICATORS: [&str; 20] = [
 /// caller, never from an authenticator. Anything else that is not an
 /// [`AUTHENTICATORS`] entry is taken to check an authenticator (a custom
 /// module), and said so in the evidence.
-const NON_AUTHENTICATORS: [&str; 28] = [
+pub(crate) const NON_AUTHENTICATORS: [&str; 28] = [
     "pam_permit.so",
     "pam_deny.so",
     "pam_rootok.so",
@@ -78,32 +79,6 @@ const NON_AUTHENTICATORS: [&str; 28] = [
     "pam_cap.so",
     "pam_warn.so",
 ];
-
-/// Stacks with more undecided lines than this are not played through
-/// exhaustively (3^n ways); none of a real image comes near it.
-const MAX_UNDECIDED: usize = 14;
-
-/// What a module returned, as far as the stack's control is concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Returned {
-    Success,
-    /// PAM_IGNORE.
-    Ignore,
-    /// Any failure code (auth_err, perm_denied, user_unknown, …).
-    Failure,
-}
-
-/// What libpam does with a module's return value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Action {
-    Ignore,
-    Ok,
-    Done,
-    Bad,
-    Die,
-    Reset,
-    Jump(usize),
-}
 
 /// Who gets through a [`Grant`] without an authenticator.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,6 +120,13 @@ impl fmt::Display for Condition {
     }
 }
 
+/// Whether `conditions` let only root through `service`: by design where
+/// root needs nothing to become anyone (su's pam_rootok), not in programs
+/// that run as root for every applicant (console `login`, `sshd`).
+pub(crate) fn only_root(service: &str, conditions: &[Condition]) -> bool {
+    conditions.contains(&Condition::CallerIsRoot) && !matches!(service, "login" | "sshd")
+}
+
 /// A way through a service's auth stack without an authenticator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
@@ -160,8 +142,7 @@ impl Grant {
     /// this is by design, except in programs that run as root on behalf of
     /// an applicant who is not (console `login`, `sshd`).
     pub fn only_root(&self) -> bool {
-        self.conditions.contains(&Condition::CallerIsRoot)
-            && !matches!(self.service.as_str(), "login" | "sshd")
+        only_root(&self.service, &self.conditions)
     }
 
     /// For the evidence: service, lines, condition.
@@ -218,7 +199,7 @@ pub fn survey_in(dir: &Path) -> Result<Survey> {
     for service in names {
         let stack = pam::stack_in(dir, &service, "auth")
             .with_context(|| format!("reading the auth stack of PAM service {service}"))?;
-        for line in &stack {
+        for line in stack.iter().filter(|l| !l.is_substack()) {
             if !AUTHENTICATORS.contains(&line.module.as_str())
                 && !NON_AUTHENTICATORS.contains(&line.module.as_str())
             {
@@ -249,39 +230,19 @@ pub fn survey_in(dir: &Path) -> Result<Survey> {
 /// set of deciding lines. A stack too large to play through is an error,
 /// never "no grant".
 pub fn grants_of(service: &str, stack: &[PamLine]) -> Result<Vec<Grant>> {
-    let choices: Vec<Vec<Returned>> = stack.iter().map(possible_returns).collect();
-    let undecided = choices.iter().filter(|c| c.len() > 1).count();
+    let ways = pam_play::every_way(stack, possible_returns).with_context(|| {
+        format!("the auth stack of PAM service {service}: its grants are not examined")
+    })?;
     let mut found: Vec<Vec<usize>> = Vec::new();
-    anyhow::ensure!(
-        undecided <= MAX_UNDECIDED,
-        "the auth stack of PAM service {service} has {undecided} lines that may succeed or fail, \
-         more than the {MAX_UNDECIDED} the suite plays through: its grants are not examined"
-    );
-    let mut picks = vec![0usize; stack.len()];
-    loop {
-        let returned: Vec<Returned> = picks.iter().zip(&choices).map(|(&i, c)| c[i]).collect();
-        if let Some(deciding) = play(stack, &returned) {
-            if !found.contains(&deciding) {
-                found.push(deciding);
-            }
-        }
-        // Next combination (odometer over the choices).
-        let mut i = 0;
-        loop {
-            if i == picks.len() {
-                return Ok(found
-                    .into_iter()
-                    .map(|lines| grant(service, stack, &lines))
-                    .collect());
-            }
-            picks[i] += 1;
-            if picks[i] < choices[i].len() {
-                break;
-            }
-            picks[i] = 0;
-            i += 1;
+    for (_, played) in ways {
+        if played.success && !found.contains(&played.deciding) {
+            found.push(played.deciding);
         }
     }
+    Ok(found
+        .into_iter()
+        .map(|lines| grant(service, stack, &lines))
+        .collect())
 }
 
 fn grant(service: &str, stack: &[PamLine], deciding: &[usize]) -> Grant {
@@ -318,7 +279,7 @@ fn possible_returns(line: &PamLine) -> Vec<Returned> {
 }
 
 /// Why a deciding line succeeds.
-fn condition_of(line: &PamLine) -> Condition {
+pub(crate) fn condition_of(line: &PamLine) -> Condition {
     match line.module.as_str() {
         "pam_permit.so" | "pam_localuser.so" => Condition::Anyone,
         "pam_rootok.so" => Condition::CallerIsRoot,
@@ -354,147 +315,15 @@ fn succeed_if_condition(line: &PamLine) -> Condition {
     }
 }
 
-/// The action `control` takes for `returned`.
-fn action(control: &str, returned: Returned) -> Action {
-    let simple = |s: Action, f: Action| match returned {
-        Returned::Success => s,
-        Returned::Ignore => Action::Ignore,
-        Returned::Failure => f,
-    };
-    match control {
-        "required" => simple(Action::Ok, Action::Bad),
-        "requisite" => simple(Action::Ok, Action::Die),
-        "sufficient" => simple(Action::Done, Action::Ignore),
-        "optional" => simple(Action::Ok, Action::Ignore),
-        bracket => bracket_action(bracket, returned),
-    }
-}
-
-/// `[value=action …]`: success and ignore look up their own value, a
-/// failure the usual failure values (auth_err first) and then `default`.
-/// An unparsable control is `bad` (libpam treats the line as broken).
-fn bracket_action(control: &str, returned: Returned) -> Action {
-    let Some(inner) = control.strip_prefix('[').and_then(|c| c.strip_suffix(']')) else {
-        return Action::Bad;
-    };
-    let pairs: Vec<(&str, &str)> = inner
-        .split_whitespace()
-        .filter_map(|p| p.split_once('='))
-        .collect();
-    let lookup = |value: &str| pairs.iter().find(|(k, _)| *k == value).map(|(_, a)| *a);
-    let keys: &[&str] = match returned {
-        Returned::Success => &["success"],
-        Returned::Ignore => &["ignore"],
-        Returned::Failure => &["auth_err", "perm_denied", "user_unknown"],
-    };
-    let named = keys
-        .iter()
-        .find_map(|k| lookup(k))
-        .or_else(|| lookup("default"));
-    match named {
-        Some("ignore") => Action::Ignore,
-        Some("ok") => Action::Ok,
-        Some("done") => Action::Done,
-        Some("bad") => Action::Bad,
-        Some("die") => Action::Die,
-        Some("reset") => Action::Reset,
-        Some(n) => n.parse().map(Action::Jump).unwrap_or(Action::Bad),
-        // Unlisted with no default: libpam's default action is `bad`.
-        None => Action::Bad,
-    }
-}
-
-/// Play `stack` with each line returning `returned[i]`, as libpam's
-/// dispatcher does. `Some(deciding lines)` when the stack ends in success.
-fn play(stack: &[PamLine], returned: &[Returned]) -> Option<Vec<usize>> {
-    #[derive(PartialEq)]
-    enum Impression {
-        Undecided,
-        Positive,
-        Negative,
-    }
-    let mut impression = Impression::Undecided;
-    let mut success = false;
-    let mut deciding = Vec::new();
-    let mut successes = Vec::new();
-    let mut i = 0;
-    while i < stack.len() {
-        let r = returned[i];
-        if r == Returned::Success {
-            successes.push(i);
-        }
-        let act = action(&stack[i].control, r);
-        let mut next = i + 1;
-        match act {
-            Action::Ignore => {}
-            Action::Reset => {
-                impression = Impression::Undecided;
-                success = false;
-            }
-            // A jump skips lines and, on a first pass through the auth
-            // stack, leaves the result alone (libpam sets it only when
-            // replaying a cached chain): hence the pam_permit after them.
-            Action::Jump(n) => {
-                if r == Returned::Success {
-                    deciding.push(i);
-                }
-                next = i + 1 + n;
-            }
-            Action::Ok | Action::Done => {
-                if (impression == Impression::Undecided
-                    || (impression == Impression::Positive && success))
-                    && r != Returned::Ignore
-                {
-                    impression = Impression::Positive;
-                    success = r == Returned::Success;
-                }
-                if act == Action::Done && impression != Impression::Negative {
-                    if r == Returned::Success {
-                        deciding.push(i);
-                    }
-                    break;
-                }
-            }
-            Action::Bad | Action::Die => {
-                if impression != Impression::Negative {
-                    impression = Impression::Negative;
-                    success = false;
-                }
-                if act == Action::Die {
-                    break;
-                }
-            }
-        }
-        i = next;
-    }
-    if impression == Impression::Positive && success {
-        if deciding.is_empty() {
-            deciding = successes;
-        }
-        Some(deciding)
-    } else {
-        None
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn stack_of(text: &str) -> Vec<PamLine> {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("svc"), text).unwrap();
-        pam::stack_in(dir.path(), "svc", "auth").unwrap()
+        pam::tests::auth_stack_of(&[("svc", text)])
     }
 
-    const CIP_COMMON_AUTH: &str = "\
-auth required pam_faillock.so preauth silent deny=3
-auth [success=2 default=ignore] pam_unix.so nullok
-auth [default=die] pam_faillock.so authfail deny=3
-auth requisite pam_deny.so
-auth required pam_permit.so
-auth required pam_google_authenticator.so nullok
-";
+    use pam::tests::CIP_COMMON_AUTH;
 
     #[test]
     fn cips_stack_has_no_way_round_the_password() {
@@ -561,7 +390,7 @@ auth required pam_google_authenticator.so nullok
 
     #[test]
     fn a_stack_too_large_to_play_through_is_an_error_not_a_pass() {
-        let text = "auth optional pam_env.so\n".repeat(MAX_UNDECIDED + 1);
+        let text = "auth optional pam_env.so\n".repeat(pam_play::MAX_UNDECIDED + 1);
         assert!(grants_of("login", &stack_of(&text)).is_err());
     }
 

@@ -4,13 +4,21 @@
 //! `login`, `su` from another account, ssh to the device's own sshd from a
 //! test address): an expired account (`usermod --expiredate 1`) and a locked
 //! one (`passwd -l`) are refused with the *right* password; re-enabling each
-//! makes the same logins succeed again.
+//! makes the same logins succeed again. Then who else the account phase
+//! spares: the account stack of each entry point's PAM service is played
+//! as libpam plays it for an expired account; a line that gets a group
+//! past pam_unix is exercised with an expired throw-away member at that
+//! entry point (it must be refused), any other such line fails the case.
 //! Negative controls: profiles `account-no-unix` (the account stack does not
-//! run pam_unix.so, so expiry is not enforced anywhere) and
+//! run pam_unix.so, so expiry is not enforced anywhere),
 //! `sshd-account-phase-skipped` (sshd's own PAM stack skips the account
-//! phase: expired accounts get in over ssh only).
+//! phase: expired accounts get in over ssh only) and
+//! `account-phase-spares-group` (members of a group jump over pam_unix in
+//! common-account: expired and locked members still get in).
 
 use harness::flows::entry_points::EntryPoints;
+use harness::flows::exemption;
+use harness::runtime::case::Findings;
 use harness::runtime::command::sh;
 use harness::{Case, Control, Evidence, TestUser};
 
@@ -24,6 +32,7 @@ pub const CASE: Case = Case::met(
 .fails_under(&[
     Control::Profile("account-no-unix"),
     Control::Profile("sshd-account-phase-skipped"),
+    Control::Profile("account-phase-spares-group"),
 ]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
@@ -55,5 +64,25 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     sh(ev, "passwd", &["-u", name])?;
     entries.each(ev, name, password, |a| a.assert_shell_as(name))?;
     ev.ok("unlocked: the account works again at every entry point");
-    Ok(())
+
+    ev.step("who else the account phase spares: each entry point's account stack played as libpam plays it, for an expired account");
+    let services: Vec<&str> = entries.all().iter().map(|e| e.pam_service()).collect();
+    let mut findings = Findings::default();
+    for spared in exemption::find(ev, &services, "account", &["pam_unix.so"])? {
+        let Some(entry) = entries
+            .all()
+            .into_iter()
+            .find(|e| e.pam_service() == spared.service)
+        else {
+            continue;
+        };
+        findings.step(exemption::exercise(
+            ev,
+            &spared,
+            "expired (usermod --expiredate 1)",
+            |member| sh(ev, "usermod", &["--expiredate", "1", member.name()]).map(drop),
+            |member, password| entries.password(ev, entry, member.name(), password),
+        ));
+    }
+    findings.verdict("the account phase spares some accounts")
 }

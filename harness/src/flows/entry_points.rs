@@ -24,6 +24,17 @@ pub enum EntryPoint {
     Ssh,
 }
 
+impl EntryPoint {
+    /// The PAM service whose stacks decide a login here.
+    pub fn pam_service(self) -> &'static str {
+        match self {
+            EntryPoint::Login => "login",
+            EntryPoint::Su => "su",
+            EntryPoint::Ssh => "sshd",
+        }
+    }
+}
+
 impl fmt::Display for EntryPoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

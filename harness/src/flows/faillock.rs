@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use crate::facts::pam_exemptions::Exemption;
-use crate::facts::{pam, pam_exemptions::exemptions_from};
+use crate::flows::exemption;
 
 /// The module whose lock the CR1.11 cases prove.
 const LOCKOUT_MODULE: &str = "pam_faillock.so";
@@ -43,84 +43,34 @@ pub fn policy_under_test(ev: &Evidence, service: &str) -> Result<Policy> {
 }
 
 /// The lines of each service's auth stack (played as libpam plays it)
-/// that let some accounts past pam_faillock: who a lockout spares. Each is
-/// listed in the evidence; root's way through `su` (pam_rootok) is by
-/// design and left out.
+/// that let some accounts past pam_faillock: who a lockout spares.
 pub fn exemptions(ev: &Evidence, services: &[&str]) -> Result<Vec<Exemption>> {
-    let mut found: Vec<Exemption> = Vec::new();
-    for service in services {
-        let stack = pam::stack(service, "auth")?;
-        for exemption in exemptions_from(service, "auth", &stack, &[LOCKOUT_MODULE])? {
-            if exemption.only_root() {
-                ev.note(format!(
-                    "by design: {} (root needs no password to become anyone)",
-                    exemption.describe()
-                ));
-            } else {
-                ev.note(format!("exemption: {}", exemption.describe()));
-                found.push(exemption);
-            }
-        }
-    }
-    if found.is_empty() {
-        ev.ok(format!(
-            "no line of the auth stacks of {} gets an account past pam_faillock",
-            services.join(", ")
-        ));
-    }
-    Ok(found)
+    exemption::find(ev, services, "auth", &[LOCKOUT_MODULE])
 }
 
-/// A throw-away member of the exemption's group, driven into the lock
-/// (`deny` wrong passwords through `attempt`, the exemption's service),
-/// must be refused the right password. Returns the violation, if any: a
-/// member let in, or a condition the suite cannot give an account (judged
-/// from the stack).
+/// A throw-away member of the exemption's group, given `deny` wrong
+/// passwords through `attempt` (the exemption's service), must be refused
+/// the right one. Returns the violation, if any.
 pub fn exercise(
     ev: &Evidence,
     policy: &Policy,
     exemption: &Exemption,
     attempt: impl Fn(&TestUser, &str) -> Result<Attempt>,
 ) -> Result<Vec<String>> {
-    let Some(group) = exemption.group() else {
-        return Ok(vec![format!(
-            "{} (judged from the stack: the suite cannot give a throw-away account that condition)",
-            exemption.describe()
-        )]);
-    };
-    if nix::unistd::Group::from_name(group)?.is_none() {
-        return Ok(vec![format!(
-            "{} (group {group} does not exist today: any account put in it later is never locked)",
-            exemption.describe()
-        )]);
-    }
-    let member = TestUser::create(ev)?;
-    member.join_group(group)?;
-    ev.step(format!(
-        "{}, a member of {group}: {} wrong passwords with {}, then the right one",
-        member.name(),
-        policy.deny,
-        exemption.service
-    ));
-    let wrong = strong_password()?;
-    for _ in 0..policy.deny {
-        attempt(&member, &wrong)?.assert_refused()?;
-    }
-    Ok(match attempt(&member, member.password())?.outcome {
-        AuthOutcome::Shell { .. } => vec![format!(
-            "{}: exercised, {} (in {group}) got in with the right password after {} wrong ones",
-            exemption.describe(),
-            member.name(),
-            policy.deny
-        )],
-        _ => {
-            ev.ok(format!(
-                "exercised: {} (in {group}) is locked all the same; the line does not spare it",
-                member.name()
-            ));
-            Vec::new()
-        }
-    })
+    let what = format!("after {} wrong passwords", policy.deny);
+    exemption::exercise(
+        ev,
+        exemption,
+        &what,
+        |member| {
+            let wrong = strong_password()?;
+            for _ in 0..policy.deny {
+                attempt(member, &wrong)?.assert_refused()?;
+            }
+            Ok(())
+        },
+        &attempt,
+    )
 }
 
 /// Bring `user` to the lock through one flow (`flow` names it: "su",

@@ -11,6 +11,8 @@
 //! - [`ssh`]: the ssh client flows (password, publickey, certificate);
 //! - [`device_sshd`]: the device's own running sshd, found, never touched;
 //! - [`entry_points`]: every interactive entry point of the image;
+//! - [`exemption`]: PAM lines that spare a group or an origin a
+//!   requirement, found and exercised with a throw-away member;
 //! - [`grant_trial`]: a PAM grant line tried for real;
 //! - [`faillock`]: a user's failure record, driving an account into a lock, and
 //!   the checks of a locked account (the policy is [`crate::facts::faillock_policy`]);
@@ -23,6 +25,7 @@
 pub mod device_sshd;
 pub mod dialogue;
 pub mod entry_points;
+pub mod exemption;
 pub mod fail2ban;
 pub mod faillock;
 pub mod grant_trial;

@@ -12,16 +12,25 @@
 //! right code give a shell. Codes are taken from the steps the module has
 //! not yet marked used (DISALLOW_REUSE), whatever order the stack asks in. Without the module the case is
 //! skipped with the assessment's NA reason.
+//! Then who else the second factor spares: each entry point's auth stack
+//! played as libpam plays it for an enrolled account with the right
+//! password and a wrong code; a line that gets a group past the module is
+//! exercised with an enrolled throw-away member, any other (an origin
+//! condition such as pam_access for some networks, never tried from them)
+//! fails the case, judged from the stack.
 //! Negative controls: profile `mfa-line-removed` (the pam_google_authenticator
 //! line removed from common-auth, the module still installed) — the right
 //! password alone gives the enrolled user a shell; profile
 //! `mfa-not-on-console` (console `login` uses a copy of common-auth without
-//! that line) — the same on the console only.
+//! that line) — the same on the console only; profile
+//! `mfa-spared-for-private-ranges` (a pam_access line jumps over the second
+//! factor for logins from the private address ranges).
 
 use anyhow::bail;
 use harness::flows::dialogue::Attempt;
 use harness::flows::entry_points::EntryPoints;
-use harness::runtime::case::skip;
+use harness::flows::exemption;
+use harness::runtime::case::{skip, Findings};
 use harness::runtime::password::strong_password;
 use harness::{flows::mfa, AuthOutcome, Case, Control, Evidence, NotApplicable, TestUser};
 
@@ -43,6 +52,7 @@ pub const CASE: Case = Case::not_applicable_tested(
 .fails_under(&[
     Control::Profile("mfa-line-removed"),
     Control::Profile("mfa-not-on-console"),
+    Control::Profile("mfa-spared-for-private-ranges"),
 ]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
@@ -111,7 +121,33 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             "{entry}: the password alone, a wrong code and a wrong password with the right code are refused; password and a current code give a shell"
         ));
     }
-    Ok(())
+
+    ev.step("who else the second factor spares: each entry point's auth stack played as libpam plays it, for an enrolled account with the right password and a wrong code");
+    let mut findings = Findings::default();
+    for spared in exemption::find(ev, &entries.pam_services(), "auth", &[mfa::MODULE])? {
+        let Some(entry) = entries.of_service(&spared.service) else {
+            continue;
+        };
+        let enrolled = std::cell::RefCell::new(None);
+        findings.step(exemption::exercise(
+            ev,
+            &spared,
+            "enrolled for TOTP, giving a wrong code",
+            |member| {
+                *enrolled.borrow_mut() = Some(mfa::enrol(ev, member)?);
+                Ok(())
+            },
+            |member, password| {
+                let wrong = enrolled
+                    .borrow()
+                    .as_ref()
+                    .map(mfa::Enrolment::wrong_code)
+                    .unwrap_or_default();
+                entries.prompts(ev, entry, member.name(), &[password, &wrong])
+            },
+        ));
+    }
+    findings.verdict("the second factor spares some accounts")
 }
 
 /// The enrolled user's right password alone must not give a shell, and the

@@ -66,14 +66,9 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     ev.ok("unlocked: the account works again at every entry point");
 
     ev.step("who else the account phase spares: each entry point's account stack played as libpam plays it, for an expired account");
-    let services: Vec<&str> = entries.all().iter().map(|e| e.pam_service()).collect();
     let mut findings = Findings::default();
-    for spared in exemption::find(ev, &services, "account", &["pam_unix.so"])? {
-        let Some(entry) = entries
-            .all()
-            .into_iter()
-            .find(|e| e.pam_service() == spared.service)
-        else {
+    for spared in exemption::find(ev, &entries.pam_services(), "account", &["pam_unix.so"])? {
+        let Some(entry) = entries.of_service(&spared.service) else {
             continue;
         };
         findings.step(exemption::exercise(

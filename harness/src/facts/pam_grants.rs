@@ -288,8 +288,33 @@ pub(crate) fn condition_of(line: &PamLine) -> Condition {
             by_uid: line.arg("use_uid").is_some(),
         },
         "pam_succeed_if.so" => succeed_if_condition(line),
+        "pam_access.so" => access_condition(line),
         m => Condition::Other(format!("{m} lets succeed ({})", line.args.join(" "))),
     }
+}
+
+/// pam_access admits by the `+` rules of its access file (users, groups,
+/// origins: networks, hosts, terminals): they are the condition, as
+/// written, for the evidence.
+fn access_condition(line: &PamLine) -> Condition {
+    let file = line
+        .arg("accessfile")
+        .unwrap_or("/etc/security/access.conf");
+    let rules: Vec<String> = std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('+'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    Condition::Other(format!(
+        "pam_access.so admits by {file} ({})",
+        if rules.is_empty() {
+            "no `+` rule".to_owned()
+        } else {
+            rules.join("; ")
+        }
+    ))
 }
 
 /// `user ingroup G` (alone, with flags such as `quiet` around it) is a

@@ -127,6 +127,19 @@ impl EntryPoints {
         all
     }
 
+    /// The PAM services of [`EntryPoints::all`], in the same order.
+    pub fn pam_services(&self) -> Vec<&'static str> {
+        self.all()
+            .into_iter()
+            .map(EntryPoint::pam_service)
+            .collect()
+    }
+
+    /// The entry point whose logins PAM service `service` decides.
+    pub fn of_service(&self, service: &str) -> Option<EntryPoint> {
+        self.all().into_iter().find(|e| e.pam_service() == service)
+    }
+
     fn flow(&self, entry: EntryPoint) -> Result<Flow<'_>> {
         Flow::at(entry, &self.caller, self.ssh.as_ref())
     }

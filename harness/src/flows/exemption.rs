@@ -60,7 +60,7 @@ pub fn exercise(
 ) -> Result<Vec<String>> {
     let Some(group) = exemption.group() else {
         return Ok(vec![format!(
-            "{} (judged from the stack: the suite cannot give a throw-away account that condition)",
+            "{} (judged from the stack, not tried: the suite gives no throw-away account, and sends no traffic from any address but its own, that meets it)",
             exemption.describe()
         )]);
     };

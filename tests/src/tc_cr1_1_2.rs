@@ -5,7 +5,9 @@
 //! never edited or restarted) from a test network of the case's own, with
 //! the password typed at the server's prompt on a PTY, at every address
 //! and port of every sshd process that listens (each with its own command
-//! line and configuration file): the right password gives a shell whose
+//! line and configuration file) and of every other SSH server (dropbear,
+//! …: any TCP listener that greets like one; host keys by ssh-keyscan):
+//! the right password gives a shell whose
 //! `id -un` is the user, a wrong one is refused, and an account with an
 //! empty password cannot log in with it; nor from
 //! anywhere else: every connection the configuration tells apart (each
@@ -19,12 +21,15 @@
 //! profile `sshd-permit-empty-passwords-in-match` (the same inside a
 //! `Match Address 10.0.0.0/8` block) — that block permits them; profile
 //! `second-sshd-instance` (a second sshd, `-f` a file of its own, port
-//! 2222, empty passwords permitted) — the empty password gets in there.
+//! 2222, empty passwords permitted) — the empty password gets in there;
+//! profile `dropbear-blank-passwords` (Debian's dropbear on port 2022 with
+//! `-B`, blank passwords allowed) — the empty password gets in at a door
+//! that is not sshd.
 
 use anyhow::Context;
 use harness::actors::sshd_match::{effective_configs_of, setting};
 use harness::facts::sshd_instances;
-use harness::flows::device_sshd::RemoteLogins;
+use harness::flows::device_sshd::{Doors, RemoteLogins};
 use harness::flows::ssh::assert_prompted;
 use harness::runtime::case::Findings;
 use harness::runtime::password::strong_password;
@@ -35,7 +40,7 @@ pub const CASE: Case = Case::met(
     "TC_CR1.1_2",
     "CR1.1",
     "Human user identification and authentication (remote)",
-    "ssh to the device's own sshd, every instance on every port, accepts the right password typed on a PTY and refuses a wrong or empty one; no connection sshd tells apart (Match blocks, ports, root) permits empty passwords",
+    "ssh to the device's own sshd, every instance on every port, and to every other SSH server, accepts the right password typed on a PTY and refuses a wrong or empty one; no connection sshd tells apart (Match blocks, ports, root) permits empty passwords",
     run,
 )
 .fails_under(&[
@@ -43,10 +48,11 @@ pub const CASE: Case = Case::met(
     Control::Profile("sshd-permit-empty-passwords"),
     Control::Profile("sshd-permit-empty-passwords-in-match"),
     Control::Profile("second-sshd-instance"),
+    Control::Profile("dropbear-blank-passwords"),
 ]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
-    let sshd = RemoteLogins::open(ev)?;
+    let sshd = RemoteLogins::open_doors(ev, Doors::EverySshServer)?;
     let user = TestUser::create(ev)?;
     let mut empty = TestUser::create(ev)?;
     empty.delete_password()?;

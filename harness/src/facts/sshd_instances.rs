@@ -5,7 +5,10 @@
 //! with a file of its own is a door like the first; `sshd -T` of the
 //! system configuration shows nothing of it.
 
-use crate::facts::services::{listening_socket_inodes, tcp_listeners, Listener};
+use crate::facts::services::{
+    listening_socket_inodes, services, tcp_listeners, Listener, Transport,
+};
+use crate::facts::wire_probe::{self, ssh_greeting};
 use crate::runtime::process::{arguments_of, holds_socket, pids_named, started_by_this_run};
 use anyhow::Result;
 use std::path::PathBuf;
@@ -47,6 +50,68 @@ impl RunsWith {
 pub struct Instance {
     pub runs_with: RunsWith,
     pub listeners: Vec<Listener>,
+}
+
+/// An SSH server that is not OpenSSH's sshd (dropbear, tinysshd, wolfsshd,
+/// one behind inetd): a door like sshd's, with its own password checking.
+#[derive(Debug, Clone)]
+pub struct OtherSshServer {
+    /// `dropbear (pid N: COMMAND LINE), says SSH-2.0-dropbear_2022.83`.
+    pub label: String,
+    pub listeners: Vec<Listener>,
+}
+
+/// Every TCP listener not held by an sshd (nor by this run) that greets
+/// like an SSH server, grouped by the process that holds it. Every such
+/// listener is asked at once (threads), so the silent ones cost one
+/// [`wire_probe::WAIT`] in all.
+pub fn other_ssh_servers() -> Result<Vec<OtherSshServer>> {
+    let candidates: Vec<_> = services()?
+        .into_iter()
+        .filter(|s| s.transport == Transport::Tcp)
+        .filter(|s| {
+            !s.owners.iter().any(|o| {
+                matches!(o.comm.as_str(), "sshd" | "sshd-session")
+                    || o.pid == std::process::id() as i32
+                    || started_by_this_run(nix::unistd::Pid::from_raw(o.pid))
+            })
+        })
+        .collect();
+    let greetings: Vec<Option<String>> = std::thread::scope(|scope| {
+        let asks: Vec<_> = candidates
+            .iter()
+            .map(|s| scope.spawn(move || ssh_greeting(wire_probe::target_of(s)).ok().flatten()))
+            .collect();
+        asks.into_iter().map(|a| a.join().ok().flatten()).collect()
+    });
+    let mut found: Vec<OtherSshServer> = Vec::new();
+    for (service, greeting) in candidates.iter().zip(greetings) {
+        let Some(greeting) = greeting else { continue };
+        let holder = service.owners.first().map_or_else(
+            || "a process /proc does not show".to_owned(),
+            |o| {
+                format!(
+                    "{} (pid {}: {})",
+                    o.comm,
+                    o.pid,
+                    arguments_of(nix::unistd::Pid::from_raw(o.pid)).join(" ")
+                )
+            },
+        );
+        let label = format!("{holder}, says {greeting}");
+        let listener = Listener {
+            address: service.address.to_string(),
+            port: service.port,
+        };
+        match found.iter_mut().find(|f| f.label == label) {
+            Some(server) => server.listeners.push(listener),
+            None => found.push(OtherSshServer {
+                label,
+                listeners: vec![listener],
+            }),
+        }
+    }
+    Ok(found)
 }
 
 /// Every process named `sshd` that holds listening TCP sockets, with them

@@ -144,6 +144,18 @@ pub fn target_of(service: &Service) -> SocketAddr {
     SocketAddr::new(ip, service.port)
 }
 
+/// What a TCP service says first, within [`WAIT`] (escaped), when it
+/// greets like an SSH server (`SSH-2.0-…`): SSH servers speak first, so
+/// nothing is sent.
+pub fn ssh_greeting(target: SocketAddr) -> Result<Option<String>> {
+    let greeting = Connection::open(target)?.answer()?;
+    // The identification line only: the server's key exchange offer
+    // follows it at once.
+    let line = greeting.split(|b| *b == b'\n').next().unwrap_or_default();
+    Ok((classify_greeting(&greeting) == Greeting::Ssh)
+        .then(|| escape(line).trim_end_matches("\\r").to_owned()))
+}
+
 /// Probe a listening TCP service. `unknown_user` is the name an FTP
 /// server is offered (an account that does not exist).
 pub fn probe(service: &Service, unknown_user: &str) -> Result<Probe> {
@@ -668,5 +680,16 @@ mod tests {
         let mut own = server(b"", &[]);
         own.port = decoy.port;
         assert_eq!(probe(&own, "fr1-x").unwrap().protocol, Protocol::Telnet);
+    }
+
+    #[test]
+    fn an_ssh_greeting_is_its_identification_line() {
+        let dropbear = server(b"SSH-2.0-dropbear_2022.83\r\n\x00\x00\x01\xfc\x07\x14", &[]);
+        assert_eq!(
+            ssh_greeting(target_of(&dropbear)).unwrap().as_deref(),
+            Some("SSH-2.0-dropbear_2022.83")
+        );
+        let ftp = server(b"220 ready\r\n", &[]);
+        assert_eq!(ssh_greeting(target_of(&ftp)).unwrap(), None);
     }
 }

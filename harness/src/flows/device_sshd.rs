@@ -13,13 +13,14 @@ use crate::facts::services::{tcp_listeners, Listener};
 use crate::facts::sshd_instances::{self, Instance, RunsWith};
 use crate::flows::dialogue::Attempt;
 use crate::flows::ssh::{ssh_prompts_via, Route, SshServer};
-use crate::runtime::command::run_ok;
+use crate::runtime::command::{run, run_ok};
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub struct DeviceSshd {
     /// Where a remote client reaches it: each port it listens on, at the
@@ -35,6 +36,14 @@ impl DeviceSshd {
     /// keys (its configuration's `HostKey` files) there. An error when the
     /// device runs no sshd a remote client could reach.
     pub fn find(ev: &Evidence, via: Ipv4Addr) -> Result<Self> {
+        Self::find_doors(ev, via, Doors::Sshd)
+    }
+
+    /// [`DeviceSshd::find`], and with [`Doors::EverySshServer`] every other
+    /// SSH server the device runs too (dropbear, …: any TCP listener that
+    /// greets like one), its host keys taken with `ssh-keyscan` at the
+    /// address the client reaches it (they are in no file the suite reads).
+    pub fn find_doors(ev: &Evidence, via: Ipv4Addr, doors: Doors) -> Result<Self> {
         ev.step(
             "find the device's own sshd: every sshd process that listens, with its own command line and configuration, and the TCP sockets it holds (read only)",
         );
@@ -73,6 +82,9 @@ impl DeviceSshd {
         if targets.is_empty() {
             bail!("the device's sshd listens on no address a remote client can reach");
         }
+        if doors == Doors::EverySshServer {
+            known_hosts_text.push_str(&other_ssh_servers(ev, via, &mut targets)?);
+        }
         targets.sort_by_key(|t| (t.port(), *t.ip()));
         let dir = PrivateDir::create(ev, "fr1-device-sshd-", "known_hosts of the device's sshd")?;
         let known_hosts = dir.path().join("known_hosts");
@@ -110,6 +122,73 @@ impl SshServer for DeviceSshd {
     }
 }
 
+/// Which SSH servers a remote login goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doors {
+    /// Every sshd instance.
+    Sshd,
+    /// Every sshd instance and every other SSH server (dropbear, …).
+    EverySshServer,
+}
+
+/// Every SSH server the device runs beside sshd, at each address a remote
+/// client reaches it (added to `targets`); its host keys as known_hosts
+/// lines. An error when one is found whose host key cannot be taken: a
+/// door the suite cannot drive.
+fn other_ssh_servers(
+    ev: &Evidence,
+    via: Ipv4Addr,
+    targets: &mut Vec<SocketAddrV4>,
+) -> Result<String> {
+    ev.note("every TCP listener not held by sshd asked what it says first (SSH servers speak first; nothing is sent)");
+    let mut known_hosts = String::new();
+    let servers = sshd_instances::other_ssh_servers()?;
+    if servers.is_empty() {
+        ev.ok("no SSH server other than sshd listens");
+    }
+    for server in servers {
+        let (reached, unreachable) = remote_targets(&server.listeners, via);
+        for l in &unreachable {
+            ev.note(format!(
+                "{} also listens on {}:{}, which a remote IPv4 client cannot reach: not part of this test",
+                server.label, l.address, l.port
+            ));
+        }
+        let new: Vec<SocketAddrV4> = reached
+            .into_iter()
+            .filter(|t| !targets.contains(t))
+            .collect();
+        for target in new {
+            let keys = run(
+                ev,
+                Command::new("ssh-keyscan").args([
+                    "-T",
+                    "10",
+                    "-p",
+                    &target.port().to_string(),
+                    &target.ip().to_string(),
+                ]),
+                None,
+            )?;
+            if keys.stdout.trim().is_empty() {
+                bail!(
+                    "not demonstrated: a door the suite cannot drive: {} at {target} (ssh-keyscan got no host key: {})",
+                    server.label,
+                    keys.stderr.trim()
+                );
+            }
+            known_hosts.push_str(&keys.stdout);
+            ev.note(format!(
+                "another SSH server: {} at {target}; its host keys taken with ssh-keyscan, trusted for this case only",
+                server.label
+            ));
+            targets.push(target);
+        }
+    }
+    targets.sort_by_key(|t| (t.port(), *t.ip()));
+    Ok(known_hosts)
+}
+
 /// Logins to the device's own sshd from a test network of the case's own,
 /// each from the next of the network's addresses: failures never add up
 /// per address, so neither fail2ban's `maxretry` nor OpenSSH's
@@ -124,8 +203,13 @@ pub struct RemoteLogins {
 impl RemoteLogins {
     /// The test network and the device's sshd as a client there reaches it.
     pub fn open(ev: &Evidence) -> Result<Self> {
+        Self::open_doors(ev, Doors::Sshd)
+    }
+
+    /// [`RemoteLogins::open`] to the SSH servers `doors` says.
+    pub fn open_doors(ev: &Evidence, doors: Doors) -> Result<Self> {
         let net = PeerNamespace::with_clients(ev, MAX_CLIENTS)?;
-        let sshd = DeviceSshd::find(ev, net.host_address())?;
+        let sshd = DeviceSshd::find_doors(ev, net.host_address(), doors)?;
         Ok(RemoteLogins {
             sshd,
             net,

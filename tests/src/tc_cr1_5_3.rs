@@ -7,14 +7,18 @@
 //! reading nor for writing (tried as that user: the kernel must answer
 //! "permission denied"; a mode bit is not enough), and every group the
 //! file's mode or ACL grants access to is tried by a throw-away member; a
-//! grant to a group with human members, or an ACL entry for a human
-//! account, fails the case (Debian's `shadow` group, for setgid helpers, has
-//! none). /etc/passwd opens for reading; passwords are stored as salted
+//! grant to any group but the one made for the file (`shadow`, for setgid
+//! helpers) fails the case whether or not it has members today, a member
+//! of `shadow` that can log in (any UID: a login shell is enough) fails it,
+//! and so does an ACL entry for such an account. /etc/passwd opens for reading; passwords are stored as salted
 //! hashes, not as text; the user cannot change another user's password with
 //! `passwd OTHER`, but can change their own.
 //! Negative controls: profile `shadow-644` (`chmod 644 /etc/shadow`: the
 //! user reads the hashes); profile `shadow-backup-readable` (the backup
-//! /etc/shadow- rewritten under umask 022, mode 644, /etc/shadow untouched).
+//! /etc/shadow- rewritten under umask 022, mode 644, /etc/shadow untouched);
+//! profile `shadow-acl-to-empty-group` (an ACL entry lets a new group with
+//! no member read /etc/shadow); profile `shadow-member-with-system-uid` (a
+//! login account made with a system UID, member of `shadow`).
 
 use anyhow::ensure;
 use harness::actors::access::{try_open, Access, Opened};
@@ -31,12 +35,14 @@ pub const CASE: Case = Case::met(
     "TC_CR1.5_3",
     "CR1.5",
     "Authenticator management (protection of stored authenticators)",
-    "an unprivileged user, and the members of any group with human accounts, can neither read nor write the password stores (shadow, gshadow, their backups, opasswd), nor change another user's password; the user reads /etc/passwd and changes their own password",
+    "an unprivileged user, the members of any group but shadow, and shadow's members only where none can log in, can neither read nor write the password stores (shadow, gshadow, their backups, opasswd), nor change another user's password; the user reads /etc/passwd and changes their own password",
     run,
 )
 .fails_under(&[
     Control::Profile("shadow-644"),
     Control::Profile("shadow-backup-readable"),
+    Control::Profile("shadow-acl-to-empty-group"),
+    Control::Profile("shadow-member-with-system-uid"),
 ])
 // The stores as the image has them, before any case's useradd rewrites the
 // backups.
@@ -125,6 +131,7 @@ fn as_before_the_run(ev: &Evidence) -> anyhow::Result<Vec<String>> {
     let mut unproven = Vec::new();
     for store in stores {
         ev.note(format!("before the run: {}", store.state));
+        violations.extend(store.group_grants.iter().cloned());
         match &store.opened {
             Ok(allowed) if allowed.is_empty() => ev.ok(format!(
                 "before the run: {} denied for reading and for writing",

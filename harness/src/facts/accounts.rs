@@ -73,9 +73,21 @@ pub fn uid_range(login_defs: &str) -> (u32, u32) {
     (value("UID_MIN", 1000), value("UID_MAX", 60000))
 }
 
+/// A login shell: not nologin, false, true, sync, halt or shutdown. An
+/// empty shell field is /bin/sh to login(1).
+pub fn is_login_shell(shell: &str) -> bool {
+    let base = shell.rsplit('/').next().unwrap_or_default();
+    !matches!(
+        base,
+        "nologin" | "false" | "true" | "sync" | "halt" | "shutdown"
+    )
+}
+
 /// The human accounts of the image: UID in [UID_MIN, UID_MAX] of
-/// /etc/login.defs (1000..60000 when unset), the suite's own throw-away
-/// users excepted. Name, UID and primary GID, from /etc/passwd.
+/// /etc/login.defs (1000..60000 when unset), and any other account but
+/// root with a login shell (a person's account made with a system UID is a
+/// person's all the same); the suite's own throw-away users excepted.
+/// Name, UID and primary GID, from /etc/passwd.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accounts {
     humans: Vec<(String, u32, u32)>,
@@ -113,7 +125,9 @@ impl Accounts {
                 .users
                 .entry(uid)
                 .or_insert_with(|| name.to_string());
-            if (min..=max).contains(&uid) && !name.starts_with(NAME_PREFIX) {
+            let shell = line.split(':').nth(6).unwrap_or_default();
+            let person = (min..=max).contains(&uid) || (uid != 0 && is_login_shell(shell));
+            if person && !name.starts_with(NAME_PREFIX) {
                 accounts.humans.push((name.to_string(), uid, gid));
             }
         }
@@ -266,9 +280,10 @@ mod tests {
                       operator:x:1001:1001::/home/operator:/bin/bash\n\
                       alice:x:1002:1002::/home/alice:/bin/bash\n\
                       fr1-abcdef:x:1003:1003::/home/fr1-abcdef:/bin/sh\n\
+                      svcbackup:x:998:998::/var/backups:/bin/bash\n\
                       nobody:x:65534:65534::/:/bin/false\n";
         let group = "root:x:0:\nshadow:x:42:fr1-abcdef\noperators:x:1500:operator\n\
-                     alice:x:1002:\n";
+                     alice:x:1002:\nbackup:x:34:svcbackup\n";
         let accounts = Accounts::parse("UID_MIN 1000\nUID_MAX 60000\n", passwd, group);
         assert!(accounts.human_members(42).is_empty());
         assert_eq!(accounts.human_members(1500), vec!["operator"]);
@@ -279,6 +294,15 @@ mod tests {
             "the suite's own users are not humans"
         );
         assert!(!accounts.is_human(65534));
+        assert!(
+            !accounts.is_human(0),
+            "root administers, it is no person's account"
+        );
+        assert!(
+            accounts.is_human(998),
+            "a login shell makes a person's account, whatever its UID"
+        );
+        assert_eq!(accounts.human_members(34), vec!["svcbackup"]);
         assert_eq!(accounts.group_name(1500), "operators");
         assert_eq!(accounts.user_name(7), "uid 7");
     }

@@ -8,7 +8,7 @@
 //! when its shell is a shell and it has a way in by password, whatever its
 //! UID range says.
 
-use crate::facts::accounts::NAME_PREFIX;
+use crate::facts::accounts::{is_login_shell, NAME_PREFIX};
 use crate::runtime::command::{run_ok, run_ok_withholding_stdout};
 use crate::Evidence;
 use anyhow::Result;
@@ -70,11 +70,7 @@ impl Account {
     /// A login shell: not nologin, false, sync, halt or shutdown. An empty
     /// shell field is /bin/sh to login(1).
     pub fn has_login_shell(&self) -> bool {
-        let base = self.shell.rsplit('/').next().unwrap_or_default();
-        !matches!(
-            base,
-            "nologin" | "false" | "true" | "sync" | "halt" | "shutdown"
-        )
+        is_login_shell(&self.shell)
     }
 
     /// Expired as an account (shadow's eighth field, before `today`).

@@ -11,9 +11,12 @@
 //! ACL named groups and users) is then tried for real: an unprivileged
 //! throw-away user opens every store, and a throw-away member of every
 //! group granted access opens it too, so the evidence shows whether a grant
-//! is real. Debian gives `shadow` and `ssl-cert` group read on purpose (for
-//! setgid helpers and daemons): a group grant is a violation only when a
-//! human account is in the group.
+//! is real. Debian gives `shadow` (the password stores) and `ssl-cert`
+//! (/etc/ssl/private) group read on purpose, for setgid helpers and
+//! daemons: such a grant is a violation when an account that can log in is
+//! in the group. Any other group's grant is a violation when its member
+//! could open the file, whether or not the group has members today (an
+//! account put in it later reads the secret).
 
 use crate::actors::access::{try_open, try_open_with, Access, Opened};
 use crate::facts::accounts::Accounts;
@@ -463,8 +466,24 @@ fn judge_user_grant(
     None
 }
 
-/// A grant to a group, tried as a throw-away member of it: a violation
-/// when the member could open the store and the group has human members.
+/// The group the distribution made to read `path` (shadow for the
+/// password stores, ssl-cert for /etc/ssl/private), if any; root's group
+/// is always one.
+fn designed_group(path: &Path, group: &str) -> bool {
+    let designed = if PASSWORD_STORES.iter().any(|p| Path::new(p) == path) {
+        Some("shadow")
+    } else if path.starts_with("/etc/ssl/private") {
+        Some("ssl-cert")
+    } else {
+        None
+    };
+    group == "root" || designed == Some(group)
+}
+
+/// A grant to a group, tried as a throw-away member of it. A violation
+/// when the member could open the store and either the group is not the
+/// one the distribution made for it (now or later, a member reads it) or
+/// an account that can log in is in it.
 fn try_group_grant(
     ev: &Evidence,
     path: &Path,
@@ -483,18 +502,41 @@ fn try_group_grant(
     } else {
         format!("open it for {}", allowed.join(" and "))
     };
+    let designed = designed_group(path, &group);
     ev.note(format!(
-        "{}: the {} grants group {group} {what}; its human members: {}; the throw-away member {} could {could}",
+        "{}: the {} grants group {group} {what} ({}); members that can log in: {}; the throw-away member {} could {could}",
         path.display(),
         grant.via,
+        if designed {
+            "the group the distribution made for it"
+        } else {
+            "not a group made for this file"
+        },
         if humans.is_empty() {
-            "none: system group, by design".to_owned()
+            "none".to_owned()
         } else {
             humans.join(", ")
         },
         member.name()
     ));
-    if humans.is_empty() || allowed.is_empty() {
+    if allowed.is_empty() {
+        return Ok(None);
+    }
+    if !designed {
+        return Ok(Some(format!(
+            "{} is open to group {group} ({}), which is not the group made for it: a throw-away member ({}) could open it for {}{}",
+            path.display(),
+            grant.via,
+            member.name(),
+            allowed.join(" and "),
+            if humans.is_empty() {
+                " (no member can log in today; any account put in the group later can)".to_owned()
+            } else {
+                format!("; members that can log in: {}", humans.join(", "))
+            }
+        )));
+    }
+    if humans.is_empty() {
         return Ok(None);
     }
     Ok(Some(format!(
@@ -534,6 +576,10 @@ pub struct BeforeRun {
     /// What an unprivileged identity could open it for ("reading", …), or
     /// why the attempt proves nothing.
     pub opened: Result<Vec<&'static str>, String>,
+    /// The group grants a member could use then (the identity given only
+    /// that group), where the group is not the one made for the file or a
+    /// member can log in: each a violation, worded.
+    pub group_grants: Vec<String>,
 }
 
 /// The shadow tools rewrite `shadow-` and `gshadow-` with the mode and
@@ -565,28 +611,83 @@ pub fn record_before_run() -> Result<()> {
             Ok(file) => describe(&file, &accounts),
             Err(e) => format!("{}: {e:#}", path.display()),
         };
-        let mut opened = Ok(Vec::new());
-        for access in [Access::Read, Access::Write] {
-            let mut shell = Setpriv::new(free, free, Groups::None).command("sh");
-            shell
-                .current_dir("/")
-                .env_clear()
-                .env("PATH", "/usr/bin:/bin");
-            match (try_open_with(&ev, shell, &path, access), &mut opened) {
-                (Ok(Opened::Allowed), Ok(allowed)) => allowed.push(access.verb()),
-                (Ok(Opened::Denied(_)), _) | (_, Err(_)) => {}
-                (Err(e), _) => opened = Err(format!("{e:#}")),
-            }
-        }
+        let opened = open_as(&ev, free, Groups::None, &path);
+        let group_grants = match SecretFile::read(&path) {
+            Ok(file) => group_grants_before_run(&ev, free, &file, &accounts),
+            Err(_) => Vec::new(),
+        };
         records.push(BeforeRun {
             path,
             state,
             opened,
+            group_grants,
         });
     }
     // A second call (there is none in a run) keeps the first record.
     let _ = BEFORE_RUN.set((identity, records));
     Ok(())
+}
+
+/// What the identity `id` (UID and GID, with `groups`) could open `path`
+/// for, or why the attempt proves nothing.
+fn open_as(
+    ev: &Evidence,
+    id: u32,
+    groups: Groups,
+    path: &Path,
+) -> Result<Vec<&'static str>, String> {
+    let mut opened = Ok(Vec::new());
+    for access in [Access::Read, Access::Write] {
+        let mut shell = Setpriv::new(id, id, groups).command("sh");
+        shell
+            .current_dir("/")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin");
+        match (try_open_with(ev, shell, path, access), &mut opened) {
+            (Ok(Opened::Allowed), Ok(allowed)) => allowed.push(access.verb()),
+            (Ok(Opened::Denied(_)), _) | (_, Err(_)) => {}
+            (Err(e), _) => opened = Err(format!("{e:#}")),
+        }
+    }
+    opened
+}
+
+/// The group grants of `file` before the run, each tried as identity `id`
+/// given only that group: a violation where it opens the file and the
+/// group is not the one made for it, or has a member that can log in.
+fn group_grants_before_run(
+    ev: &Evidence,
+    id: u32,
+    file: &SecretFile,
+    accounts: &Accounts,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    for grant in file.grants() {
+        let Grantee::Group(gid) = grant.to else {
+            continue;
+        };
+        let group = accounts.group_name(gid);
+        let humans = accounts.human_members(gid);
+        if designed_group(&file.path, &group) && humans.is_empty() {
+            continue;
+        }
+        if let Ok(allowed) = open_as(ev, id, Groups::Only(gid), &file.path) {
+            if !allowed.is_empty() {
+                violations.push(format!(
+                    "before the run changed any account, {} was open to group {group} ({}{}): an identity in that group only could open it for {}",
+                    file.path.display(),
+                    grant.via,
+                    if humans.is_empty() {
+                        ", not the group made for it, no member today".to_owned()
+                    } else {
+                        format!(", members that can log in: {}", humans.join(", "))
+                    },
+                    allowed.join(" and ")
+                ));
+            }
+        }
+    }
+    violations
 }
 
 /// The record made by [`record_before_run`]: the identity it used and

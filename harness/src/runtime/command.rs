@@ -78,6 +78,8 @@ pub enum Groups {
     OfAccount,
     /// `--clear-groups`: none.
     None,
+    /// `--groups GID`: this one group only (no account needed).
+    Only(u32),
 }
 
 impl Setpriv {
@@ -85,20 +87,20 @@ impl Setpriv {
         Setpriv { uid, gid, groups }
     }
 
-    /// `setpriv --reuid UID --regid GID --init-groups|--clear-groups --
+    /// `setpriv --reuid UID --regid GID --init-groups|--clear-groups|--groups G --
     /// PROGRAM`; arguments of the program follow with `.arg`/`.args`.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new("setpriv");
         cmd.arg("--reuid")
             .arg(self.uid.to_string())
             .arg("--regid")
-            .arg(self.gid.to_string())
-            .arg(match self.groups {
-                Groups::OfAccount => "--init-groups",
-                Groups::None => "--clear-groups",
-            })
-            .arg("--")
-            .arg(program);
+            .arg(self.gid.to_string());
+        match self.groups {
+            Groups::OfAccount => cmd.arg("--init-groups"),
+            Groups::None => cmd.arg("--clear-groups"),
+            Groups::Only(gid) => cmd.arg("--groups").arg(gid.to_string()),
+        };
+        cmd.arg("--").arg(program);
         cmd
     }
 }

@@ -11,8 +11,10 @@
 //! list must be found by the same comparison and not once its password is
 //! random; profiles `published-default-password` (root's password from
 //! Isar's sample configuration), `build-time-password-unforced` (an
-//! service account's build-time password, no forced change) and
-//! `root-empty-password`.
+//! service account's build-time password, no forced change),
+//! `root-empty-password` and `extrausers-default-password` (an account
+//! with BeagleBoard's published password that only NSS's extrausers
+//! source knows, not the files in /etc).
 
 use harness::facts::default_passwords::{self, for_account, published_match, sample_for};
 use harness::facts::inventory::{self, base_install_day, Account};
@@ -34,6 +36,7 @@ pub const CASE: Case = Case::met(
     Control::Profile("published-default-password"),
     Control::Profile("build-time-password-unforced"),
     Control::Profile("root-empty-password"),
+    Control::Profile("extrausers-default-password"),
     Control::InTest {
         reason: "a throw-away account given a password of the list is found by the same comparison, and not once its password is random",
     },

@@ -83,6 +83,11 @@ fn real_main() -> Result<ExitCode> {
         report::lava::report(&finished.records);
     }
     println!("suite wall time: {:.1} s", finished.wall.as_secs_f64());
+    let timed = report::fr1::TimedChecks::of(&finished.records);
+    println!("{}", timed.summary());
+    for not_made in &timed.not_made {
+        println!("  not made: {not_made}");
+    }
     if !recorded {
         return Ok(ExitCode::from(RESULTS_NOT_RECORDED));
     }

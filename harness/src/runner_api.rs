@@ -7,7 +7,7 @@
 pub use crate::runtime::case::{set_idle_hook, Body, IdlePhase};
 pub use crate::runtime::command::{account_db_lock, find_program};
 pub use crate::runtime::deadline::{self, Deadline};
-pub use crate::runtime::evidence::utc_text;
+pub use crate::runtime::evidence::{timed_checks, utc_text};
 pub use crate::runtime::journal::{activate, close, pending, STATE_DIR};
 pub use crate::runtime::process::{
     end_copies_holding, kill_own_children, note_inherited, set_run_lock_fd,

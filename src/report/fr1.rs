@@ -5,7 +5,7 @@
 
 use crate::identity::Identity;
 use crate::runner::{Outcome, Record};
-use harness::runner_api::utc_text;
+use harness::runner_api::{timed_checks, utc_text};
 use harness::Verdict;
 use std::time::{Duration, SystemTime};
 
@@ -189,6 +189,41 @@ pub struct RunFacts {
     pub command_line: String,
 }
 
+/// The checks that depend on the clock, over every case of a run: made,
+/// or not made and why (never a failure; a slow target or the schedule).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TimedChecks {
+    pub made: usize,
+    /// `TC_ID: check: why`, for each check not made.
+    pub not_made: Vec<String>,
+}
+
+impl TimedChecks {
+    pub fn of(records: &[Record]) -> Self {
+        let mut checks = TimedChecks::default();
+        for r in records {
+            for (check, not_made) in timed_checks(&r.evidence) {
+                match not_made {
+                    None => checks.made += 1,
+                    Some(why) => checks
+                        .not_made
+                        .push(format!("{}: {check}: {why}", r.case.id)),
+                }
+            }
+        }
+        checks
+    }
+
+    /// `timed checks made: N of M`.
+    pub fn summary(&self) -> String {
+        format!(
+            "timed checks made: {} of {}",
+            self.made,
+            self.made + self.not_made.len()
+        )
+    }
+}
+
 /// Everything a report shows.
 pub struct ReportData<'a> {
     pub records: &'a [Record],
@@ -240,6 +275,14 @@ impl ReportData<'_> {
                 format!("cip-iec-fr1-tests {}", self.run.suite_version),
             ),
             ("Command line".into(), self.run.command_line.clone()),
+            ("Timed checks".into(), {
+                let timed = TimedChecks::of(self.records);
+                let mut text = timed.summary();
+                if !timed.not_made.is_empty() {
+                    text.push_str(&format!(" (not made: {})", timed.not_made.join("; ")));
+                }
+                text
+            }),
             ("Kernel".into(), id.kernel.clone()),
             ("Architecture".into(), id.architecture.clone()),
         ];

@@ -109,6 +109,13 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             a.assert_refused()?;
             unknown_tries.push(a);
         }
+        ev.timed(
+            &format!(
+                "{}: answer delays compared, {TRIES} tries of each kind",
+                flow.name()
+            ),
+            Ok(()),
+        );
         if let Err(e) = compare(ev, flow, &known, user.name(), &unknown_tries, &unknown) {
             ev.note(format!("LEAK: {e:#}"));
             leaks.push(format!("{e:#}"));

@@ -64,6 +64,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     faillock::assert_locked(&policy, &lock, "su", &su_right)?;
     let login_right = login(ev, user.name(), user.password())?;
     faillock::assert_locked(&policy, &lock, "login", &login_right)?;
+    ev.timed("locked: the right password refused by su and login", Ok(()));
     ev.ok(format!(
         "after {} wrong passwords the right password is refused by su and login: the account is locked",
         policy.deny

@@ -62,6 +62,8 @@ pub const CASE: Case = Case::met(
 const MARGIN: Duration = Duration::from_secs(2);
 /// How long before the lock lifts the right password must still be refused.
 const STILL_LOCKED_BEFORE: Duration = Duration::from_secs(10);
+/// The timed check that aims at that moment, as the evidence names it.
+const STILL_LOCKED: &str = "still locked 10 s before the lock lifts";
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     ev.step(
@@ -80,6 +82,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     let lock = Lock::read(ev, &policy, user.name())?;
     let attempt = sshd.password(ev, user.name(), user.password())?;
     faillock::assert_locked(&policy, &lock, "ssh", &attempt)?;
+    ev.timed("locked: the right password refused over ssh", Ok(()));
     let record = faillock::assert_recorded(ev, &policy, user.name())?;
     let sources: Vec<&str> = record.iter().map(|f| f.source.as_str()).collect();
     ev.ok(format!(
@@ -127,6 +130,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
                 seconds_between(lock.last_failure, attempt.moments.started),
                 unlock.as_secs()
             ));
+            ev.timed("works again once unlock_time has passed", Ok(()));
         }
     }
 
@@ -170,11 +174,14 @@ fn still_locked_shortly_before_it_lifts(
     );
     let arrives = SystemTime::now() + time_to_ask;
     if arrives + STILL_LOCKED_BEFORE / 2 > lifts {
-        ev.note(format!(
-            "still-locked check not made: resumed at {}, too close to the lock lifting at {} for the password to arrive in time (a case that runs alone held this one, or the target is slow)",
-            utc_text(SystemTime::now()),
-            utc_text(lifts)
-        ));
+        ev.timed(
+            STILL_LOCKED,
+            Err(&format!(
+                "resumed at {}, too close to the lock lifting at {} for the password to arrive in time (a case that runs alone held this one, or the target is slow)",
+                utc_text(SystemTime::now()),
+                utc_text(lifts)
+            )),
+        );
         return Ok(());
     }
     ev.step(format!(
@@ -189,9 +196,10 @@ fn still_locked_shortly_before_it_lifts(
                 "password sent {:.1} s after the last recorded failure, {:.1} s before the lock lifts: the account is still locked",
                 seconds_between(lock.last_failure, sent),
                 seconds_between(Some(sent), lifts)
-            ))
+            ));
+            ev.timed(STILL_LOCKED, Ok(()));
         }
-        LockCheck::NotMade(why) => ev.note(format!("still-locked check not made: {why}")),
+        LockCheck::NotMade(why) => ev.timed(STILL_LOCKED, Err(&why)),
     }
     Ok(())
 }

@@ -256,8 +256,9 @@ fn provoke_the_ban(
             "the nftables ruleset holds {banned}: {}",
             rules.join(" | ")
         ));
+        ev.timed("the ruleset holds the address while banned", Ok(()));
     } else if let Err(why) = window.must_hold(SystemTime::now()) {
-        ev.note(format!("check of the ruleset while banned not made: {why}"));
+        ev.timed("the ruleset holds the address while banned", Err(&why));
     } else {
         bail!(
             "fail2ban lists {banned} as banned, but {} s later the nftables ruleset still does not contain it",
@@ -283,14 +284,15 @@ fn while_banned(
     for target in targets {
         match net.try_connect(banned, *target, CONNECT_TIMEOUT)? {
             Ok(()) => match window.must_hold(SystemTime::now()) {
-                Err(why) => ev.note(format!(
-                    "check of the refusal at {target} while banned not made: {why}"
-                )),
+                Err(why) => ev.timed(&format!("refused on port {} while banned", target.port()), Err(&why)),
                 Ok(()) => bail!(
                     "{banned} is listed as banned but still connects to the device's sshd at {target}: the ban does not cover that port"
                 ),
             },
-            Err(e) => ev.ok(format!("{banned} -> {target}: refused ({e})")),
+            Err(e) => {
+                ev.ok(format!("{banned} -> {target}: refused ({e})"));
+                ev.timed(&format!("refused on port {} while banned", target.port()), Ok(()));
+            }
         }
         if let Err(e) = net.try_connect(other, *target, CONNECT_TIMEOUT)? {
             bail!("the ban of {banned} also cut {other} off from {target} ({e}): it is not specific to the address");

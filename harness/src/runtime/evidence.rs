@@ -25,6 +25,27 @@ struct Inner {
 
 const MASK: &str = "********";
 
+/// How [`Evidence::timed`] words its lines, for whoever counts them.
+pub const TIMED_MADE: &str = "timed check made: ";
+pub const TIMED_NOT_MADE: &str = "timed check NOT made: ";
+
+/// The timed checks of a rendered log: (check, `None` when made or
+/// `Some(why)` when not).
+pub fn timed_checks(log: &str) -> Vec<(String, Option<String>)> {
+    log.lines()
+        .filter_map(|l| l.split_once("] TIME ").map(|(_, rest)| rest))
+        .filter_map(|rest| {
+            if let Some(check) = rest.strip_prefix(TIMED_MADE) {
+                Some((check.to_owned(), None))
+            } else {
+                let rest = rest.strip_prefix(TIMED_NOT_MADE)?;
+                let (check, why) = rest.split_once(": ").unwrap_or((rest, ""));
+                Some((check.to_owned(), Some(why.to_owned())))
+            }
+        })
+        .collect()
+}
+
 impl Evidence {
     pub fn new(title_line: &str) -> Self {
         let started_unix = SystemTime::now()
@@ -89,6 +110,17 @@ impl Evidence {
     /// A fact worth recording that is not itself an assertion.
     pub fn note(&self, what: impl AsRef<str>) {
         self.line("NOTE", what.as_ref());
+    }
+
+    /// A check that depends on the clock (a lock still held shortly before
+    /// it lifts, a ban while it lasts): made, or not made and why (a slow
+    /// target or the schedule missed its window; never a failure). The
+    /// runner counts them: "timed checks made: N of M".
+    pub fn timed(&self, check: &str, made: Result<(), &str>) {
+        match made {
+            Ok(()) => self.line("TIME", &format!("{TIMED_MADE}{check}")),
+            Err(why) => self.line("TIME", &format!("{TIMED_NOT_MADE}{check}: {why}")),
+        }
     }
 
     /// Cleanup done (or failed) on the way out.
@@ -286,5 +318,23 @@ mod tests {
         ] {
             assert_eq!(parse_utc(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn timed_checks_are_read_back_from_the_log() {
+        let ev = Evidence::new("t");
+        ev.timed("still locked before it lifts", Ok(()));
+        ev.timed("refused while banned", Err("resumed too late: 3 s left"));
+        ev.note("timed check made: in a note, not counted");
+        assert_eq!(
+            timed_checks(&ev.render()),
+            vec![
+                ("still locked before it lifts".to_owned(), None),
+                (
+                    "refused while banned".to_owned(),
+                    Some("resumed too late: 3 s left".to_owned())
+                ),
+            ]
+        );
     }
 }

@@ -16,7 +16,11 @@
 //! sshd (ssh.service: its real ports, PAM stack and Match blocks), so they
 //! reach the jail through the jail's own log source, a file or the journal.
 //! The test never starts, stops, edits or reconfigures sshd or fail2ban;
-//! it only lifts the ban it caused, with throw-away accounts.
+//! it only lifts the ban it caused, with throw-away accounts. `maxretry`
+//! failures are made; when fail2ban's count has settled without a ban, one
+//! more at a time, up to twice `maxretry` (a jail that matches the journal
+//! by unit can miss a short-lived sshd-session's lines on a busy device),
+//! and the evidence says how many the ban took.
 //!
 //! Negative controls: profiles `fail2ban-jail-disabled` (the sshd jail set
 //! to `enabled = false`: nothing is banned), `fail2ban-jail-blind` (the

@@ -64,12 +64,7 @@ pub fn private_keys(ev: &Evidence) -> Result<Vec<PathBuf>> {
     if Path::new(crate::actors::sshd_match::SSHD).is_file() {
         let t = run(ev, &mut crate::actors::sshd_match::sshd_test_mode()?, None)
             .context("reading sshd's HostKey files (sshd -T)")?;
-        keys.extend(
-            t.stdout
-                .lines()
-                .filter_map(|l| l.strip_prefix("hostkey "))
-                .map(|p| PathBuf::from(p.trim())),
-        );
+        keys.extend(crate::facts::host_keys::named_in(&t.stdout));
     }
     let mut files = Vec::new();
     walk(Path::new("/etc"), &mut files);

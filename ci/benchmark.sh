@@ -106,4 +106,11 @@ if [ -f "$out/default/junit.xml" ]; then
         sed 's/<testcase name="\([^"]*\)".*time="\([0-9.]*\)"/\2 \1/' |
         sort -rn | head -n 5 | awk '{ printf "  %-16s %7.1f\n", $2, $1 }'
 fi
+# The walk of the device for secrets at rest (made once, before the first
+# test case): its file count and time, as the evidence gives them.
+walk=$(cat "$out"/default/evidence/*.log 2>/dev/null | grep -m 1 -o 'NOTE walked / .*' || true)
+if [ -n "$walk" ]; then
+    echo
+    echo "secrets walk: $(printf '%s\n' "$walk" | sed -n 's/.*): \([0-9]* regular files\).* in \([0-9.]* s\).*/\1 in \2/p')"
+fi
 grep -h 'test result:' "$out/one.log" "$out/default.log" || true

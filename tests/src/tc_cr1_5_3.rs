@@ -2,8 +2,10 @@
 //! protected.
 //!
 //! Proves: every store of password hashes (/etc/shadow, /etc/gshadow, their
-//! backups `shadow-` and `gshadow-`, pam_unix's /etc/security/opasswd) is
-//! closed to users: an unprivileged user cannot open any of them for
+//! backups `shadow-` and `gshadow-`, pam_unix's /etc/security/opasswd, and
+//! every other file a walk of the device finds holding a hash: a copy of
+//! shadow anywhere, a hash in a passwd line's second field) is closed to
+//! users: an unprivileged user cannot open any of them for
 //! reading nor for writing (tried as that user: the kernel must answer
 //! "permission denied"; a mode bit is not enough), and every group the
 //! file's mode or ACL grants access to is tried by a throw-away member; a
@@ -18,14 +20,19 @@
 //! /etc/shadow- rewritten under umask 022, mode 644, /etc/shadow untouched);
 //! profile `shadow-acl-to-empty-group` (an ACL entry lets a new group with
 //! no member read /etc/shadow); profile `shadow-member-with-system-uid` (a
-//! login account made with a system UID, member of `shadow`).
+//! login account made with a system UID, member of `shadow`); profile
+//! `shadow-copy-in-var-backups` (a copy of /etc/shadow left readable in
+//! /var/backups); profile `password-hash-in-passwd` (a product account
+//! whose hash is in /etc/passwd itself).
 
 use anyhow::ensure;
 use harness::actors::access::{try_open, Access, Opened};
 use harness::facts::shadow;
 use harness::flows::login::su_from;
 use harness::flows::passwd::{passwd_for, passwd_own};
-use harness::flows::secret_files::{before_run, check_stores, password_stores, record_before_run};
+use harness::flows::secret_files::{
+    before_run, check_stores, device_walk, password_stores, record_before_run,
+};
 use harness::runtime::case::Findings;
 use harness::runtime::password::strong_password;
 use harness::{Case, Control, Evidence, TestUser};
@@ -43,9 +50,11 @@ pub const CASE: Case = Case::met(
     Control::Profile("shadow-backup-readable"),
     Control::Profile("shadow-acl-to-empty-group"),
     Control::Profile("shadow-member-with-system-uid"),
+    Control::Profile("shadow-copy-in-var-backups"),
+    Control::Profile("password-hash-in-passwd"),
 ])
 // The stores as the image has them, before any case's useradd rewrites the
-// backups.
+// backups; the device walked before any case adds an account.
 .before_run(record_before_run);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
@@ -62,10 +71,11 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
         user.name(),
         stores
             .iter()
-            .map(|p| p.display().to_string())
+            .map(|store| store.path.display().to_string())
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    ev.note(device_walk().summary());
     let mut findings = Findings::default();
     findings.step(as_before_the_run(ev));
     check_stores(ev, &user, &stores, &mut findings);

@@ -6,22 +6,25 @@
 //! refusal is what counts); proof of possession: a random challenge signed
 //! with the key verifies with the public key of the certificate the run's CA
 //! issued for it, and a signature made with another key does not. The
-//! image's own private keys (sshd's `HostKey` files, every private key under
-//! /etc/ssh, every file under /etc/ssl/private, any other PEM private key
-//! under /etc) cannot be opened by an unprivileged user, nor by a member of
-//! a group their mode or ACL grants access to when that group has human
-//! members; no ACL entry grants one to a human account (Debian's `ssl-cert`
-//! group, for daemons, has none).
+//! image's own private keys (sshd's `HostKey` files, every file under
+//! /etc/ssl/private, and every file a walk of the device finds holding a
+//! private key in any encoding) cannot be opened by an unprivileged user,
+//! nor by a member of a group their mode or ACL grants: `ssl-cert` (for
+//! /etc/ssl/private) when it has members that can log in, any other group
+//! whether or not it has members; no ACL entry grants one to a person.
 //! Negative controls: profile `host-key-world-readable`
 //! (`chmod 644 /etc/ssh/ssh_host_ed25519_key`); profile
 //! `tls-key-readable-by-operators` (a product TLS key root:operators 0640,
 //! the human account `operator` in that group); profile
 //! `host-key-acl-to-operator` (an ACL entry lets the human account
-//! `operator` read an sshd host key whose mode looks closed).
+//! `operator` read an sshd host key whose mode looks closed); profile
+//! `device-key-in-opt-readable` (a product key in DER form under /opt,
+//! mode 644); profile `pkcs12-bundle-group-readable` (a PKCS#12 bundle
+//! under /etc readable by a group with no member today).
 
 use anyhow::Context;
 use harness::actors::pki::{Pki, Timings};
-use harness::flows::secret_files::{check_stores, private_keys};
+use harness::flows::secret_files::{check_stores, device_walk, private_keys, record_walk};
 use harness::runtime::case::Findings;
 use harness::runtime::command::{run_ok, Ran};
 use harness::runtime::password::random_token;
@@ -33,14 +36,18 @@ pub const CASE: Case = Case::met(
     "TC_CR1.9_4",
     "CR1.9",
     "Strength of public key-based authentication: private key control",
-    "a user's private key is usable by the user and unreadable to another user; a signed challenge proves possession; the image's private keys are closed to unprivileged users and to groups with human members",
+    "a user's private key is usable by the user and unreadable to another user; a signed challenge proves possession; the image's private keys, wherever the device walk finds them, are closed to unprivileged users and to groups other than the one made for them or with human members",
     run,
 )
 .fails_under(&[
     Control::Profile("host-key-world-readable"),
     Control::Profile("tls-key-readable-by-operators"),
     Control::Profile("host-key-acl-to-operator"),
-]);
+    Control::Profile("device-key-in-opt-readable"),
+    Control::Profile("pkcs12-bundle-group-readable"),
+])
+// The device walked before any case creates a key of its own.
+.before_run(record_walk);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let times = Timings::new(ev);
@@ -178,16 +185,18 @@ fn image_keys_closed(ev: &Evidence, other: &TestUser) -> anyhow::Result<()> {
     let mut findings = Findings::default();
     match private_keys(ev) {
         Ok(image_keys) => {
-            if image_keys.is_empty() {
-                ev.note("no sshd host key and no PEM private key under /etc on this image");
-            }
+            ev.note(device_walk().summary());
             ev.note(format!(
-                "private keys found (sshd HostKey files, /etc/ssl/private, PEM private keys under /etc): {}",
-                image_keys
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "private keys found (sshd HostKey files, /etc/ssl/private, the walk): {}",
+                if image_keys.is_empty() {
+                    "none".to_owned()
+                } else {
+                    image_keys
+                        .iter()
+                        .map(|key| format!("{} ({})", key.path.display(), key.holds))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
             ));
             check_stores(ev, other, &image_keys, &mut findings);
         }

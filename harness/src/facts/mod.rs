@@ -22,6 +22,8 @@
 //!   without an authenticator, and under which condition;
 //! - [`password_policy`]: the quality module in the password stack, its
 //!   policy, and passwords derived from it to try;
+//! - [`secrets_at_rest`]: files anywhere on the device that hold a
+//!   private key (any encoding) or password hashes, found by content;
 //! - [`services`]: installed packages, listening TCP and bound UDP sockets
 //!   and the processes holding them;
 //! - [`shadow`]: the stored hash and ageing fields, and `chage -l`;
@@ -40,6 +42,7 @@ pub mod pam_exemptions;
 pub mod pam_grants;
 pub mod pam_play;
 pub mod password_policy;
+pub mod secrets_at_rest;
 pub mod services;
 pub mod shadow;
 pub mod sshd_instances;

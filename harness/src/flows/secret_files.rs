@@ -2,24 +2,28 @@
 //! those users try.
 //!
 //! The stores: the password databases and their backups (`/etc/shadow`,
-//! `/etc/gshadow`, `shadow-`, `gshadow-`, pam_unix's `opasswd`), and every
-//! private key of the image (sshd's `HostKey` files, every file under
-//! `/etc/ssl/private`, any file under `/etc` holding a PEM private key).
+//! `/etc/gshadow`, `shadow-`, `gshadow-`, pam_unix's `opasswd`), sshd's
+//! host keys, every file under `/etc/ssl/private`, and every file the
+//! device walk ([`crate::facts::secrets_at_rest`]) finds holding a private
+//! key or password hashes, wherever it is (a copy of shadow in
+//! /var/backups, a hash in passwd's second field, a DER key in /opt).
 //! For each: mode, owner, group and the POSIX ACL, read from the
 //! `system.posix_acl_access` attribute itself (the target may lack
 //! `getfacl`). Who the file grants access to (others, the owning group,
 //! ACL named groups and users) is then tried for real: an unprivileged
 //! throw-away user opens every store, and a throw-away member of every
 //! group granted access opens it too, so the evidence shows whether a grant
-//! is real. Debian gives `shadow` (the password stores) and `ssl-cert`
+//! is real. Debian gives `shadow` (password hashes) and `ssl-cert`
 //! (/etc/ssl/private) group read on purpose, for setgid helpers and
 //! daemons: such a grant is a violation when an account that can log in is
 //! in the group. Any other group's grant is a violation when its member
 //! could open the file, whether or not the group has members today (an
-//! account put in it later reads the secret).
+//! account put in it later reads the secret). A person's own private key
+//! in their own home directory is theirs to own.
 
 use crate::actors::access::{try_open, try_open_with, Access, Opened};
 use crate::facts::accounts::Accounts;
+use crate::facts::secrets_at_rest::{self, Walk};
 use crate::runtime::case::Findings;
 use crate::runtime::command::{run, Groups, Setpriv};
 use crate::{Evidence, TestUser};
@@ -42,76 +46,114 @@ const PASSWORD_STORES: [&str; 5] = [
     "/etc/security/opasswd",
 ];
 
-/// Files larger than this are not searched for a PEM private key: keys are
-/// a few KiB, and the walk must stay cheap on a device.
-const MAX_SCANNED_SIZE: u64 = 1024 * 1024;
+/// What a store holds, which decides the group made to read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    PasswordHashes,
+    PrivateKey,
+}
 
-/// The password stores that exist on this image.
-pub fn password_stores() -> Vec<PathBuf> {
-    PASSWORD_STORES
+/// A file holding a secret, to be judged.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub path: PathBuf,
+    pub kind: Kind,
+    /// What it holds, in words, for the evidence and each violation.
+    pub holds: String,
+}
+
+impl Store {
+    /// The group the distribution made to read this file, if any: shadow
+    /// for password hashes (the databases, their backups, the daily copies
+    /// in /var/backups), ssl-cert for /etc/ssl/private.
+    fn designed_group(&self) -> Option<&'static str> {
+        match self.kind {
+            Kind::PasswordHashes => Some("shadow"),
+            Kind::PrivateKey if self.path.starts_with("/etc/ssl/private") => Some("ssl-cert"),
+            Kind::PrivateKey => None,
+        }
+    }
+}
+
+/// The walk of the device for secrets at rest, made once per run: before
+/// the first test case when a case asks for it (`Case::before_run`), else
+/// by the first case that needs it.
+static WALK: OnceLock<Walk> = OnceLock::new();
+
+/// The run's walk (see [`WALK`]).
+pub fn device_walk() -> &'static Walk {
+    WALK.get_or_init(secrets_at_rest::walk)
+}
+
+/// Walk the device before any test case creates a key or an account.
+pub fn record_walk() -> Result<()> {
+    device_walk();
+    Ok(())
+}
+
+/// Every file holding password hashes: the stores of the shadow tools
+/// that exist on this image, and every other file the walk found holding
+/// a hash (a copy of shadow, a hash in passwd's second field).
+pub fn password_stores() -> Vec<Store> {
+    let mut stores: BTreeMap<PathBuf, Store> = PASSWORD_STORES
         .iter()
         .map(PathBuf::from)
         .filter(|p| p.is_file())
-        .collect()
+        .map(|path| {
+            let store = Store {
+                path: path.clone(),
+                kind: Kind::PasswordHashes,
+                holds: "a password database of the shadow tools".to_owned(),
+            };
+            (path, store)
+        })
+        .collect();
+    for found in device_walk().password_hashes() {
+        if found.path.is_file() {
+            stores.insert(
+                found.path.clone(),
+                Store {
+                    path: found.path.clone(),
+                    kind: Kind::PasswordHashes,
+                    holds: found.held.describe(),
+                },
+            );
+        }
+    }
+    stores.into_values().collect()
 }
 
 /// The image's private keys: sshd's `HostKey` files (effective
 /// configuration), every regular file under `/etc/ssl/private`, and every
-/// regular file under `/etc` whose content is a PEM private key (any kind).
-/// Read as root; symlinks are not followed, files over 1 MiB are skipped.
-pub fn private_keys(ev: &Evidence) -> Result<Vec<PathBuf>> {
-    let mut keys: Vec<PathBuf> = Vec::new();
+/// file the walk found holding a private key in any encoding.
+pub fn private_keys(ev: &Evidence) -> Result<Vec<Store>> {
+    let mut keys: BTreeMap<PathBuf, Store> = BTreeMap::new();
+    let mut add = |path: PathBuf, holds: String| {
+        if path.is_file() {
+            let store = Store {
+                path: path.clone(),
+                kind: Kind::PrivateKey,
+                holds,
+            };
+            keys.entry(path).or_insert(store);
+        }
+    };
+    for found in device_walk().private_keys() {
+        add(found.path.clone(), found.held.describe());
+    }
     if Path::new(crate::actors::sshd_match::SSHD).is_file() {
         let t = run(ev, &mut crate::actors::sshd_match::sshd_test_mode()?, None)
             .context("reading sshd's HostKey files (sshd -T)")?;
-        keys.extend(crate::facts::host_keys::named_in(&t.stdout));
-    }
-    let mut files = Vec::new();
-    walk(Path::new("/etc"), &mut files);
-    for file in files {
-        if file.starts_with("/etc/ssl/private") || holds_pem_private_key(&file) {
-            keys.push(file);
+        for path in crate::facts::host_keys::named_in(&t.stdout) {
+            add(path, "an sshd host key (HostKey)".to_owned());
         }
     }
-    keys.retain(|p| p.is_file());
-    keys.sort();
-    keys.dedup();
-    Ok(keys)
-}
-
-/// Every regular file below `dir`, symlinks (to files or directories) not
-/// followed. Unreadable directories are passed over: root reads all of
-/// /etc, and a gap is no reason to stop the search.
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            walk(&entry.path(), files);
-        } else if kind.is_file() {
-            files.push(entry.path());
+    if let Ok(entries) = std::fs::read_dir("/etc/ssl/private") {
+        for entry in entries.flatten() {
+            add(entry.path(), "a file in /etc/ssl/private".to_owned());
         }
     }
-}
-
-fn holds_pem_private_key(path: &Path) -> bool {
-    let small = std::fs::symlink_metadata(path)
-        .map(|m| m.is_file() && m.len() <= MAX_SCANNED_SIZE)
-        .unwrap_or(false);
-    small && std::fs::read(path).is_ok_and(|data| is_pem_private_key(&data))
-}
-
-/// A PEM armour line `-----BEGIN … PRIVATE KEY-----` (RSA, EC, OPENSSH,
-/// ENCRYPTED, PKCS#8 …) anywhere in the data.
-pub fn is_pem_private_key(data: &[u8]) -> bool {
-    data.split(|&b| b == b'\n').any(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        line.starts_with(b"-----BEGIN ") && line.ends_with(b"PRIVATE KEY-----")
-    })
+    Ok(keys.into_values().collect())
 }
 
 /// An ACL entry's tag (acl/include/acl_ea.h).
@@ -364,7 +406,7 @@ fn tried(
 /// access to, and judge the grants. Each file is a step of `findings`, so a
 /// file that cannot be checked never hides a violation found in another;
 /// each violation names the file and who can get at it.
-pub fn check_stores(ev: &Evidence, plain: &TestUser, paths: &[PathBuf], findings: &mut Findings) {
+pub fn check_stores(ev: &Evidence, plain: &TestUser, stores: &[Store], findings: &mut Findings) {
     let accounts = match Accounts::read() {
         Ok(accounts) => accounts,
         Err(e) => return findings.step(Err(e)),
@@ -372,25 +414,35 @@ pub fn check_stores(ev: &Evidence, plain: &TestUser, paths: &[PathBuf], findings
     // One throw-away member per group, shared by the files of that group;
     // removed when this returns.
     let mut members: BTreeMap<u32, TestUser> = BTreeMap::new();
-    for path in paths {
-        findings.step(
-            check_store(ev, plain, path, &accounts, &mut members)
-                .with_context(|| format!("checking {}", path.display())),
-        );
+    for store in stores {
+        let checked = check_store(ev, plain, store, &accounts, &mut members)
+            .with_context(|| format!("checking {}", store.path.display()))
+            .map(|violations| {
+                violations
+                    .into_iter()
+                    .map(|v| format!("{v}; it holds {}", store.holds))
+                    .collect()
+            });
+        findings.step(checked);
     }
 }
 
 fn check_store(
     ev: &Evidence,
     plain: &TestUser,
-    path: &Path,
+    store: &Store,
     accounts: &Accounts,
     members: &mut BTreeMap<u32, TestUser>,
 ) -> Result<Vec<String>> {
     let mut violations = Vec::new();
+    let path = &store.path;
     let file = SecretFile::read(path)?;
-    ev.note(describe(&file, accounts));
-    if accounts.is_human(file.uid) {
+    ev.note(format!(
+        "{} (holds {})",
+        describe(&file, accounts),
+        store.holds
+    ));
+    if accounts.is_human(file.uid) && !own_key(store, file.uid) {
         violations.push(format!(
             "{} is owned by the human account {}",
             path.display(),
@@ -402,7 +454,7 @@ fn check_store(
         let violation = match grant.to {
             Grantee::Other => None,
             Grantee::User(uid) => judge_user_grant(ev, path, &grant, uid, accounts),
-            Grantee::Group(gid) => try_group_grant(ev, path, &grant, gid, accounts, members)?,
+            Grantee::Group(gid) => try_group_grant(ev, store, &grant, gid, accounts, members)?,
         };
         violations.extend(violation);
     }
@@ -461,18 +513,20 @@ fn judge_user_grant(
     None
 }
 
-/// The group the distribution made to read `path` (shadow for the
-/// password stores, ssl-cert for /etc/ssl/private), if any; root's group
-/// is always one.
-fn designed_group(path: &Path, group: &str) -> bool {
-    let designed = if PASSWORD_STORES.iter().any(|p| Path::new(p) == path) {
-        Some("shadow")
-    } else if path.starts_with("/etc/ssl/private") {
-        Some("ssl-cert")
-    } else {
-        None
+/// Is `group` one made to read `store` ([`Store::designed_group`])? Root's
+/// group always is.
+fn designed_group(store: &Store, group: &str) -> bool {
+    group == "root" || store.designed_group() == Some(group)
+}
+
+/// A private key that a person keeps in their own home directory (their
+/// SSH client key): theirs to own. A copy of password hashes there is not.
+fn own_key(store: &Store, uid: u32) -> bool {
+    let home = match nix::unistd::User::from_uid(uid.into()) {
+        Ok(Some(user)) => user.dir,
+        _ => return false,
     };
-    group == "root" || designed == Some(group)
+    store.kind == Kind::PrivateKey && home != Path::new("/") && store.path.starts_with(home)
 }
 
 /// A grant to a group, tried as a throw-away member of it. A violation
@@ -481,12 +535,13 @@ fn designed_group(path: &Path, group: &str) -> bool {
 /// an account that can log in is in it.
 fn try_group_grant(
     ev: &Evidence,
-    path: &Path,
+    store: &Store,
     grant: &Grant,
     gid: u32,
     accounts: &Accounts,
     members: &mut BTreeMap<u32, TestUser>,
 ) -> Result<Option<String>> {
+    let path = &store.path;
     let what = rwx_words(grant.read, grant.write);
     let group = accounts.group_name(gid);
     let member = member_of(ev, members, gid, &group)?;
@@ -497,7 +552,7 @@ fn try_group_grant(
     } else {
         format!("open it for {}", allowed.join(" and "))
     };
-    let designed = designed_group(path, &group);
+    let designed = designed_group(store, &group);
     ev.note(format!(
         "{}: the {} grants group {group} {what} ({}); members that can log in: {}; the throw-away member {} could {could}",
         path.display(),
@@ -588,6 +643,7 @@ static BEFORE_RUN: OnceLock<(String, Vec<BeforeRun>)> = OnceLock::new();
 /// [`BEFORE_RUN`]). The identity is a UID and GID that no account or group
 /// has, with no supplementary group: no account is created or touched.
 pub fn record_before_run() -> Result<()> {
+    record_walk()?;
     let accounts = Accounts::read()?;
     let free = (0..1000u32)
         .map(|i| 2_000_000_000 - i)
@@ -601,18 +657,19 @@ pub fn record_before_run() -> Result<()> {
     let identity = format!("uid {free}, gid {free}, no supplementary group, no account");
     let ev = Evidence::new("password stores before the run");
     let mut records = Vec::new();
-    for path in password_stores() {
-        let state = match SecretFile::read(&path) {
+    for store in password_stores() {
+        let path = &store.path;
+        let state = match SecretFile::read(path) {
             Ok(file) => describe(&file, &accounts),
             Err(e) => format!("{}: {e:#}", path.display()),
         };
-        let opened = open_as(&ev, free, Groups::None, &path);
-        let group_grants = match SecretFile::read(&path) {
-            Ok(file) => group_grants_before_run(&ev, free, &file, &accounts),
+        let opened = open_as(&ev, free, Groups::None, path);
+        let group_grants = match SecretFile::read(path) {
+            Ok(file) => group_grants_before_run(&ev, free, &store, &file, &accounts),
             Err(_) => Vec::new(),
         };
         records.push(BeforeRun {
-            path,
+            path: store.path,
             state,
             opened,
             group_grants,
@@ -653,6 +710,7 @@ fn open_as(
 fn group_grants_before_run(
     ev: &Evidence,
     id: u32,
+    store: &Store,
     file: &SecretFile,
     accounts: &Accounts,
 ) -> Vec<String> {
@@ -663,7 +721,7 @@ fn group_grants_before_run(
         };
         let group = accounts.group_name(gid);
         let humans = accounts.human_members(gid);
-        if designed_group(&file.path, &group) && humans.is_empty() {
+        if designed_group(store, &group) && humans.is_empty() {
             continue;
         }
         if let Ok(allowed) = open_as(ev, id, Groups::Only(gid), &file.path) {
@@ -816,22 +874,5 @@ mod tests {
                 (Grantee::Group(50), true, false),
             ]
         );
-    }
-
-    #[test]
-    fn finds_pem_private_keys_of_any_kind() {
-        for header in [
-            "-----BEGIN PRIVATE KEY-----",
-            "-----BEGIN RSA PRIVATE KEY-----",
-            "-----BEGIN EC PRIVATE KEY-----",
-            "-----BEGIN OPENSSH PRIVATE KEY-----",
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----",
-        ] {
-            let text = format!("# comment\r\n{header}\r\nAAAA\n-----END-----\n");
-            assert!(is_pem_private_key(text.as_bytes()), "{header}");
-        }
-        assert!(!is_pem_private_key(b"-----BEGIN CERTIFICATE-----\n"));
-        assert!(!is_pem_private_key(b"-----BEGIN PUBLIC KEY-----\n"));
-        assert!(!is_pem_private_key(b"grep 'BEGIN .* PRIVATE KEY-----' x\n"));
     }
 }

@@ -5,8 +5,13 @@
 //! UDP socket (/proc/net/{tcp,udp}{,6}) is listed with the processes that
 //! hold it, and every TCP listener is probed on the wire (telnet option
 //! negotiation, FTP answering `USER` with 331, POP3, IMAP without
-//! LOGINDISABLED, SMTP AUTH or HTTP Basic without TLS, VNC, r-services by
-//! their program; SSH and TLS are encrypted), whatever its port; a listener
+//! LOGINDISABLED, SMTP AUTH without TLS, VNC, r-services by their program,
+//! any answer ending in a login or password prompt, an HTTP server's pages
+//! reachable from `/` asking for Basic or holding a password form that
+//! posts over plain HTTP, an MQTT broker wanting credentials on a plain
+//! connection; SSH and TLS are encrypted), whatever its port, with waits
+//! derived from the device's measured round trip; an SNMP agent is judged
+//! by the v1/v2c communities its configuration accepts; a listener
 //! of the test's own that speaks like telnetd must be found with the test's
 //! PID and flagged, or the reading and the probe prove nothing. No such
 //! server is installed either (Debian packages and their programs). The
@@ -15,15 +20,20 @@
 //! private sshd with the system's policy negotiates a real cipher. A
 //! violation found is reported even when a later step cannot run.
 //! Negative controls: profiles `telnetd-listening` (inetutils-telnetd
-//! installed, inetd listening on port 23) and `busybox-telnetd-other-port`
-//! (busybox's telnetd on port 2323, no telnetd package).
+//! installed, inetd listening on port 23), `busybox-telnetd-other-port`
+//! (busybox's telnetd on port 2323, no telnetd package),
+//! `plain-login-prompt-other-port` (a console greeting with a login prompt
+//! on port 2601), `http-basic-below-root` (Basic asked for at /config/
+//! only), `http-password-form` (a login form one redirect from /) and
+//! `mqtt-broker-password-in-clear` (CONNACK 5 on plain port 1883).
 
 use anyhow::{anyhow, ensure, Context};
 use harness::actors::sshd_match::sshd_test_mode;
 use harness::actors::sshd_match::SSHD;
 use harness::actors::user::unused_name;
 use harness::facts::services::{installed_package, services, Service, Transport};
-use harness::facts::wire_probe::{probe, TelnetDecoy};
+use harness::facts::snmpd;
+use harness::facts::wire_probe::{probe, target_of, Pace, TelnetDecoy};
 use harness::flows::ssh::negotiated_ciphers;
 use harness::runtime::case::Findings;
 use harness::runtime::command::{find_program, run as run_cmd, run_ok, sh};
@@ -37,12 +47,16 @@ pub const CASE: Case = Case::met(
     "TC_CR1.5_1",
     "CR1.5",
     "Authenticator management (no plain-text authenticators)",
-    "no plain-text login service is installed or listening: every TCP listener, on any port, is probed on the wire and none speaks telnet, FTP with a password, POP3, IMAP/SMTP/HTTP authentication without TLS, VNC or an r-service; sshd offers no none cipher and ssh connections are encrypted",
+    "no plain-text login service is installed or listening: every TCP listener, on any port, is probed on the wire and none speaks telnet, FTP with a password, POP3, IMAP/SMTP/HTTP authentication or an HTTP password form without TLS, MQTT with credentials in clear, VNC or an r-service, nor answers with a login prompt; sshd offers no none cipher and ssh connections are encrypted",
     run,
 )
 .fails_under(&[
     Control::Profile("telnetd-listening"),
     Control::Profile("busybox-telnetd-other-port"),
+    Control::Profile("plain-login-prompt-other-port"),
+    Control::Profile("http-basic-below-root"),
+    Control::Profile("http-password-form"),
+    Control::Profile("mqtt-broker-password-in-clear"),
 ]);
 
 /// Debian packages of servers that take a password in clear text.
@@ -80,8 +94,9 @@ const PLAIN_TEXT_PROGRAMS: [&str; 13] = [
     "/usr/sbin/pure-ftpd",
 ];
 
-/// The probes of all listeners together stop after this long (each one
-/// takes a few seconds at most); the rest are then "not demonstrated".
+/// The probes of all listeners together stop after this long, or ten of
+/// the pace's waits per listener if that is longer (an HTTP server's pages
+/// take several requests); the rest are then "not demonstrated".
 const PROBE_BUDGET: Duration = Duration::from_secs(60);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
@@ -139,7 +154,9 @@ fn services_on_the_wire(ev: &Evidence, found: &mut Findings) -> anyhow::Result<(
     }
     let own_tcp = reading_finds_own_sockets(&all, decoy.port, own_udp_port)?;
     let unknown_user = unused_name()?;
-    let control = probe(own_tcp, &unknown_user)?;
+    let pace = Pace::measure(target_of(own_tcp))?;
+    ev.note(format!("probe pace: {pace}"));
+    let control = probe(own_tcp, &unknown_user, pace)?;
     ensure!(
         control.protocol.cleartext_login().is_some(),
         "the probe does not recognise the test's own telnet-like listener on port {} (it said {}: {}): cannot tell what the services are",
@@ -157,21 +174,17 @@ fn services_on_the_wire(ev: &Evidence, found: &mut Findings) -> anyhow::Result<(
     let others = all
         .iter()
         .filter(|s| s.transport == Transport::Tcp && s.inode != own_tcp.inode);
-    let not_probed = probe_listeners(ev, others, &unknown_user, found);
+    let not_probed = probe_listeners(ev, others, &unknown_user, pace, found);
     for s in all
         .iter()
         .filter(|s| s.transport == Transport::Udp && is_snmp(s))
     {
-        ev.note(format!(
-            "{} ({}) looks like an SNMP agent: v1/v2c community strings would be cleartext authenticators (not probed: a wrong community gets no answer)",
-            s.endpoint(),
-            s.held_by()
-        ));
+        found.step(snmp_communities(ev, s));
     }
     if !not_probed.is_empty() {
         found.step(Err(anyhow!(
-            "TCP listeners not probed (each must be, within {} s in all): {}",
-            PROBE_BUDGET.as_secs(),
+            "TCP listeners not probed (each must be, within {} s in all at this pace): {}",
+            budget(pace, all.len()).as_secs(),
             not_probed.join("; ")
         )));
     }
@@ -206,19 +219,21 @@ fn reading_finds_own_sockets(
 /// or the probe failed), with why.
 fn probe_listeners<'a>(
     ev: &Evidence,
-    listeners: impl Iterator<Item = &'a Service>,
+    listeners: impl Iterator<Item = &'a Service> + Clone,
     unknown_user: &str,
+    pace: Pace,
     found: &mut Findings,
 ) -> Vec<String> {
     let started = Instant::now();
+    let budget = budget(pace, listeners.clone().count());
     let mut not_probed = Vec::new();
     for s in listeners {
-        if started.elapsed() > PROBE_BUDGET || deadline::stopped() {
+        if started.elapsed() > budget || deadline::stopped() {
             not_probed.push(s.endpoint());
             continue;
         }
         let service = format!("{} ({})", s.endpoint(), s.held_by());
-        match probe(s, unknown_user) {
+        match probe(s, unknown_user, pace) {
             Ok(p) => match p.protocol.cleartext_login() {
                 Some(why) => {
                     let violation = format!("{service} {why}; it said: {}", p.said);
@@ -241,9 +256,63 @@ fn probe_listeners<'a>(
     not_probed
 }
 
+/// The time the probes of `listeners` listeners may take in all.
+fn budget(pace: Pace, listeners: usize) -> Duration {
+    PROBE_BUDGET.max(
+        pace.wait
+            .saturating_mul(10u32.saturating_mul(u32::try_from(listeners).unwrap_or(u32::MAX))),
+    )
+}
+
 /// Does the listening socket still exist?
 fn still_listening(s: &Service) -> bool {
     services().is_ok_and(|now| now.iter().any(|n| n.inode == s.inode))
+}
+
+/// An SNMP agent accepts no v1/v2c community (a community string is a
+/// password sent in clear with every request). Told from net-snmp's
+/// configuration: a probe cannot tell without sending a real community.
+fn snmp_communities(ev: &Evidence, s: &Service) -> anyhow::Result<Vec<String>> {
+    let agent = format!("{} ({})", s.endpoint(), s.held_by());
+    let Some(snmpd) = s.owners.iter().find(|o| o.comm == "snmpd") else {
+        return Err(anyhow!(
+            "{agent} looks like an SNMP agent but is not net-snmp's snmpd: whether it accepts SNMPv1/v2c communities (passwords in clear) cannot be told without sending one"
+        ));
+    };
+    let cmdline: Vec<String> = std::fs::read(format!("/proc/{}/cmdline", snmpd.pid))
+        .map(|raw| {
+            raw.split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let files = snmpd::config_files(&cmdline);
+    let (communities, unreadable) = snmpd::communities(&files);
+    ensure!(
+        unreadable.is_empty(),
+        "{agent}: snmpd's configuration cannot be read: {}",
+        unreadable.join("; ")
+    );
+    if communities.is_empty() {
+        ev.ok(format!(
+            "{agent}: no SNMPv1/v2c community in {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return Ok(Vec::new());
+    }
+    Ok(vec![format!(
+        "{agent} accepts SNMPv1/v2c communities, passwords sent in clear with every request: {}",
+        communities
+            .iter()
+            .map(|c| format!("{}:{}: {}", c.file.display(), c.line, c.masked))
+            .collect::<Vec<_>>()
+            .join("; ")
+    )])
 }
 
 fn is_snmp(s: &Service) -> bool {

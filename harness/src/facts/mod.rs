@@ -11,6 +11,8 @@
 //!   keeps its records;
 //! - [`host_keys`]: the host keys an sshd configuration names, with
 //!   their type and size;
+//! - [`http_crawl`]: the pages of a plain-HTTP server reachable from `/`,
+//!   and where one asks for a password (Basic, a password form);
 //! - [`inventory`]: every account of every NSS source, whether it can
 //!   log in, and the state of its password;
 //! - [`pam`]: a PAM service's stack as libpam reads it (includes followed);
@@ -27,6 +29,8 @@
 //! - [`services`]: installed packages, listening TCP and bound UDP sockets
 //!   and the processes holding them;
 //! - [`shadow`]: the stored hash and ageing fields, and `chage -l`;
+//! - [`snmpd`]: the SNMPv1/v2c communities net-snmp's snmpd accepts
+//!   (masked);
 //! - [`sshd_instances`]: the listening sshd processes and the
 //!   configuration each runs with (command-line options included);
 //! - [`wire_probe`]: what a TCP service is, told by what it says on the wire.
@@ -36,6 +40,7 @@ pub mod consoles;
 pub mod default_passwords;
 pub mod faillock_policy;
 pub mod host_keys;
+pub mod http_crawl;
 pub mod inventory;
 pub mod pam;
 pub mod pam_exemptions;
@@ -45,5 +50,6 @@ pub mod password_policy;
 pub mod secrets_at_rest;
 pub mod services;
 pub mod shadow;
+pub mod snmpd;
 pub mod sshd_instances;
 pub mod wire_probe;

@@ -5,10 +5,18 @@
 //! The probes only open the conversation: a greeting is read; an FTP server
 //! is given `USER` with an unknown random name (never `PASS`); an SMTP
 //! server `EHLO`; an IMAP server `CAPABILITY`; a silent service a TLS
-//! ClientHello and then a plain `GET /`. Nothing is ever authenticated.
-//! Every wait is short (a connect or a greeting waits at most
-//! [`WAIT`]), so one service costs seconds at most.
+//! ClientHello, then a plain `GET /` (an HTTP server's pages reachable from
+//! `/` are then read, [`crate::facts::http_crawl`]), then an MQTT CONNECT
+//! without credentials. Nothing is ever authenticated. Whatever the
+//! protocol, an answer that ends in a login or password prompt is a login
+//! in clear.
+//!
+//! Every wait is bounded by a [`Pace`]: at least [`WAIT`], longer on a
+//! device whose measured round trip (a connection answered by the test's
+//! own listener, and a process started, as inetd starts a server) is slow,
+//! so a slow board's server is heard rather than taken for a silent one.
 
+use crate::facts::http_crawl::{self, Finding};
 use crate::facts::services::Service;
 use anyhow::{Context, Result};
 use std::io::{ErrorKind, Read, Write};
@@ -17,14 +25,89 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long a connect, or the first byte of an answer, is waited for.
+/// How long a connect, or the first byte of an answer, is waited for at
+/// least (a [`Pace`] on a slow device waits longer).
 pub const WAIT: Duration = Duration::from_secs(2);
 
-/// After the first bytes of an answer: the pause that ends it.
+/// The longest a [`Pace`] waits for one answer.
+const MAX_WAIT: Duration = Duration::from_secs(20);
+
+/// After the first bytes of an answer: the pause that ends it, at least.
 const QUIET: Duration = Duration::from_millis(250);
 
 /// At most this much of an answer is read.
 const MAX_ANSWER: usize = 4096;
+
+/// At most this much of an HTTP page is read (its links are followed).
+const MAX_PAGE: usize = 256 * 1024;
+
+/// The waits of a probe, derived from how fast this device answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    /// For a connect, or the first byte of an answer.
+    pub wait: Duration,
+    /// The pause after some bytes that ends an answer.
+    pub quiet: Duration,
+    /// What it was derived from: a connection's round trip plus a
+    /// process start (zero for the default pace).
+    pub measured: Duration,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            wait: WAIT,
+            quiet: QUIET,
+            measured: Duration::ZERO,
+        }
+    }
+}
+
+impl Pace {
+    /// From a measured round trip: 50 times it, at least [`WAIT`] (quiet:
+    /// an eighth of that, at least [`QUIET`]), at most 20 s.
+    pub fn from_round_trip(measured: Duration) -> Pace {
+        let wait = (measured * 50).clamp(WAIT, MAX_WAIT);
+        Pace {
+            wait,
+            quiet: (wait / 8).max(QUIET),
+            measured,
+        }
+    }
+
+    /// Measure: connect to `own` (a listener of the test's own that speaks
+    /// first) until its first byte, and start and reap `/bin/sh -c :` (a
+    /// service inetd starts per connection pays a process start before it
+    /// says anything).
+    pub fn measure(own: SocketAddr) -> Result<Pace> {
+        let started = Instant::now();
+        let mut c = Connection::open(own, Pace::default())?;
+        let first = c.answer()?;
+        anyhow::ensure!(
+            !first.is_empty(),
+            "the test's own listener at {own} said nothing: no round trip to measure"
+        );
+        let round_trip = started.elapsed();
+        let started = Instant::now();
+        std::process::Command::new("/bin/sh")
+            .args(["-c", ":"])
+            .status()
+            .context("starting /bin/sh -c : to time a process start")?;
+        Ok(Pace::from_round_trip(round_trip + started.elapsed()))
+    }
+}
+
+impl std::fmt::Display for Pace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "waits {:.1} s for an answer, {:.2} s of quiet ends one (measured round trip and process start {:.1} ms)",
+            self.wait.as_secs_f64(),
+            self.quiet.as_secs_f64(),
+            self.measured.as_secs_f64() * 1000.0
+        )
+    }
+}
 
 /// What a service turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +129,19 @@ pub enum Protocol {
     SmtpAuthInClear(String),
     /// SMTP without AUTH before TLS.
     Smtp,
-    /// HTTP asking for Basic authentication over plain TCP.
-    HttpBasic,
+    /// HTTP asking for Basic authentication over plain TCP (at this path).
+    HttpBasic(String),
+    /// HTTP serving a form with a password field that posts over plain
+    /// HTTP.
+    HttpPasswordForm { page: String, action: String },
+    /// A service of any protocol whose answer ends in a login or password
+    /// prompt (the prompt as it said it).
+    LoginPrompt(String),
+    /// An MQTT broker that wants a user name and password (CONNACK return
+    /// code 4 or 5) on a plain connection.
+    MqttLoginInClear(u8),
+    /// An MQTT broker that accepted a client without credentials.
+    MqttAnonymous,
     /// HTTP that asked for no Basic authentication at `/`.
     Http,
     /// VNC's RFB: an unencrypted remote console.
@@ -77,7 +171,20 @@ impl std::fmt::Display for Protocol {
             Protocol::ImapLoginDisabled => f.write_str("IMAP with LOGINDISABLED"),
             Protocol::SmtpAuthInClear(m) => write!(f, "SMTP offering AUTH {m} in clear"),
             Protocol::Smtp => f.write_str("SMTP without AUTH before TLS"),
-            Protocol::HttpBasic => f.write_str("HTTP asking for Basic authentication"),
+            Protocol::HttpBasic(path) => {
+                write!(f, "HTTP asking for Basic authentication at {path}")
+            }
+            Protocol::HttpPasswordForm { page, action } => {
+                write!(
+                    f,
+                    "HTTP page {page} with a password form posting to {action}"
+                )
+            }
+            Protocol::LoginPrompt(prompt) => write!(f, "a login prompt ({prompt:?})"),
+            Protocol::MqttLoginInClear(code) => {
+                write!(f, "MQTT asking for credentials (CONNACK {code})")
+            }
+            Protocol::MqttAnonymous => f.write_str("MQTT accepting a client without credentials"),
             Protocol::Http => f.write_str("HTTP without Basic authentication"),
             Protocol::Vnc => f.write_str("VNC (RFB)"),
             Protocol::Ssh => f.write_str("SSH"),
@@ -100,10 +207,18 @@ impl Protocol {
             Protocol::Pop3 => "POP3: USER/PASS in clear".into(),
             Protocol::Imap => "IMAP: LOGIN allowed without TLS (no LOGINDISABLED)".into(),
             Protocol::SmtpAuthInClear(m) => format!("SMTP: AUTH {m} offered without TLS"),
-            Protocol::HttpBasic => {
-                "HTTP: Basic authentication over plain TCP (the password is base64, not encrypted)"
-                    .into()
-            }
+            Protocol::HttpBasic(path) => format!(
+                "HTTP: Basic authentication at {path} over plain TCP (the password is base64, not encrypted)"
+            ),
+            Protocol::HttpPasswordForm { page, action } => format!(
+                "HTTP: the page {page} has a password field whose form posts to {action} without TLS"
+            ),
+            Protocol::LoginPrompt(prompt) => format!(
+                "it asks for a login or password ({prompt:?}) on a plain connection: what is typed crosses the network in clear"
+            ),
+            Protocol::MqttLoginInClear(code) => format!(
+                "MQTT: the broker wants a user name and password (CONNACK return code {code}) on a plain connection, where they cross in clear"
+            ),
             Protocol::Vnc => "VNC (RFB): an unencrypted remote console".into(),
             Protocol::RService(program) => {
                 format!(
@@ -148,7 +263,7 @@ pub fn target_of(service: &Service) -> SocketAddr {
 /// greets like an SSH server (`SSH-2.0-…`): SSH servers speak first, so
 /// nothing is sent.
 pub fn ssh_greeting(target: SocketAddr) -> Result<Option<String>> {
-    let greeting = Connection::open(target)?.answer()?;
+    let greeting = Connection::open(target, Pace::default())?.answer()?;
     // The identification line only: the server's key exchange offer
     // follows it at once.
     let line = greeting.split(|b| *b == b'\n').next().unwrap_or_default();
@@ -156,9 +271,9 @@ pub fn ssh_greeting(target: SocketAddr) -> Result<Option<String>> {
         .then(|| escape(line).trim_end_matches("\\r").to_owned()))
 }
 
-/// Probe a listening TCP service. `unknown_user` is the name an FTP
-/// server is offered (an account that does not exist).
-pub fn probe(service: &Service, unknown_user: &str) -> Result<Probe> {
+/// Probe a listening TCP service at `pace`. `unknown_user` is the name an
+/// FTP server is offered (an account that does not exist).
+pub fn probe(service: &Service, unknown_user: &str, pace: Pace) -> Result<Probe> {
     let target = target_of(service);
     let r_service = service.owners.iter().find_map(|o| {
         let exe_name = o.exe.rsplit('/').next().unwrap_or_default();
@@ -167,7 +282,7 @@ pub fn probe(service: &Service, unknown_user: &str) -> Result<Probe> {
             .find(|r| **r == o.comm || **r == exe_name)
             .map(|r| (*r).to_owned())
     });
-    let (protocol, said) = converse(target, unknown_user)?;
+    let (protocol, said) = Prober { target, pace }.converse(unknown_user)?;
     let protocol = match (protocol, r_service) {
         (Protocol::Silent | Protocol::Unknown, Some(program)) => Protocol::RService(program),
         (p, _) => p,
@@ -179,51 +294,190 @@ pub fn probe(service: &Service, unknown_user: &str) -> Result<Probe> {
     })
 }
 
-fn converse(target: SocketAddr, unknown_user: &str) -> Result<(Protocol, String)> {
-    let mut c = Connection::open(target)?;
-    let greeting = c.answer()?;
-    let said = escape(&greeting);
-    Ok(match classify_greeting(&greeting) {
-        Greeting::Telnet => (Protocol::Telnet, said),
-        Greeting::Ssh => (Protocol::Ssh, said),
-        Greeting::Vnc => (Protocol::Vnc, said),
-        Greeting::Pop3 => (Protocol::Pop3, said),
-        Greeting::Imap if mentions(&greeting, "LOGINDISABLED") => {
-            (Protocol::ImapLoginDisabled, said)
-        }
-        Greeting::Imap => {
-            let caps = c.ask(b"a1 CAPABILITY\r\n")?;
-            let _ = c.ask(b"a2 LOGOUT\r\n");
-            let said = format!("{said} | CAPABILITY -> {}", escape(&caps));
-            if mentions(&caps, "LOGINDISABLED") {
+/// The conversations with one service.
+struct Prober {
+    target: SocketAddr,
+    pace: Pace,
+}
+
+impl Prober {
+    fn open(&self) -> Result<Connection> {
+        Connection::open(self.target, self.pace)
+    }
+
+    fn converse(&self, unknown_user: &str) -> Result<(Protocol, String)> {
+        let mut c = self.open()?;
+        let greeting = c.answer()?;
+        let said = escape(&greeting);
+        Ok(match classify_greeting(&greeting) {
+            Greeting::Telnet => (Protocol::Telnet, said),
+            Greeting::Ssh => (Protocol::Ssh, said),
+            Greeting::Vnc => (Protocol::Vnc, said),
+            Greeting::Pop3 => (Protocol::Pop3, said),
+            Greeting::Imap if mentions(&greeting, "LOGINDISABLED") => {
                 (Protocol::ImapLoginDisabled, said)
-            } else {
-                (Protocol::Imap, said)
             }
-        }
-        Greeting::Ready if mentions(&greeting, "SMTP") => smtp(c, said)?,
-        Greeting::Ready => {
-            // FTP and SMTP both greet with 220; FTP is asked first.
-            let reply = c.ask(format!("USER {unknown_user}\r\n").as_bytes())?;
-            let _ = c.ask(b"QUIT\r\n");
-            let said = format!("{said} | USER {unknown_user} -> {}", escape(&reply));
-            if reply.starts_with(b"331") {
-                (Protocol::FtpPasswordInClear, said)
-            } else if mentions(&greeting, "FTP") {
-                (Protocol::Ftp, said)
-            } else {
-                // One connection at a time: a single-threaded server
-                // would not answer the next while this one is open.
+            Greeting::Imap => {
+                let caps = c.ask(b"a1 CAPABILITY\r\n")?;
+                let _ = c.ask(b"a2 LOGOUT\r\n");
+                let said = format!("{said} | CAPABILITY -> {}", escape(&caps));
+                if mentions(&caps, "LOGINDISABLED") {
+                    (Protocol::ImapLoginDisabled, said)
+                } else {
+                    (Protocol::Imap, said)
+                }
+            }
+            Greeting::Ready if mentions(&greeting, "SMTP") => smtp(c, said)?,
+            Greeting::Ready => {
+                // FTP and SMTP both greet with 220; FTP is asked first.
+                let reply = c.ask(format!("USER {unknown_user}\r\n").as_bytes())?;
+                let _ = c.ask(b"QUIT\r\n");
+                let said = format!("{said} | USER {unknown_user} -> {}", escape(&reply));
+                if reply.starts_with(b"331") {
+                    (Protocol::FtpPasswordInClear, said)
+                } else if mentions(&greeting, "FTP") {
+                    (Protocol::Ftp, said)
+                } else {
+                    // One connection at a time: a single-threaded server
+                    // would not answer the next while this one is open.
+                    drop(c);
+                    smtp(self.open()?.after_greeting()?, said)?
+                }
+            }
+            Greeting::Silent => {
                 drop(c);
-                smtp(Connection::open(target)?.after_greeting()?, said)?
+                self.silent()?
             }
+            Greeting::Other => match login_prompt(&greeting) {
+                Some(prompt) => (Protocol::LoginPrompt(prompt), said),
+                None => (Protocol::Unknown, said),
+            },
+        })
+    }
+
+    /// A service that waits for the client: TLS first, then HTTP, then
+    /// MQTT. A server that only now says what it is (a slow greeting, a
+    /// prompt in answer to a line it took for a user name) is told by that.
+    fn silent(&self) -> Result<(Protocol, String)> {
+        let mut c = self.open()?;
+        let answer = c.ask(&client_hello())?;
+        let tls_said = format!("(nothing) | TLS ClientHello -> {}", escape(&answer));
+        if is_tls_record(&answer) {
+            return Ok((Protocol::Tls, tls_said));
         }
-        Greeting::Silent => {
-            drop(c);
-            silent(target)?
+        if let Some(protocol) = late_greeting(&answer) {
+            return Ok((protocol, tls_said));
         }
-        Greeting::Other => (Protocol::Unknown, said),
-    })
+        drop(c);
+        let authority = self.target.to_string();
+        let answer = self.get("/")?;
+        let said = format!("{tls_said} | GET / -> {}", escape(&answer));
+        if http_crawl::Response::parse(&answer).is_some() {
+            let crawl = http_crawl::crawl(&answer, &authority, |path| self.get(path).ok());
+            let said = format!(
+                "{said} | {} page(s) read: {}{}",
+                crawl.requested.len(),
+                crawl.requested.join(" "),
+                if crawl.not_requested > 0 {
+                    format!(
+                        " ({} more not read: at most {} requests)",
+                        crawl.not_requested,
+                        http_crawl::MAX_REQUESTS
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            return Ok(match crawl.findings.into_iter().next() {
+                Some(Finding::Basic(path)) => (Protocol::HttpBasic(path), said),
+                Some(Finding::PasswordForm { page, action }) => {
+                    (Protocol::HttpPasswordForm { page, action }, said)
+                }
+                None => (Protocol::Http, said),
+            });
+        }
+        if let Some(protocol) = late_greeting(&answer) {
+            return Ok((protocol, said));
+        }
+        if !answer.is_empty() {
+            return Ok((Protocol::Unknown, said));
+        }
+        let mut c = self.open()?;
+        let answer = c.ask(&mqtt_connect())?;
+        let said = format!(
+            "{said} | MQTT CONNECT (no credentials) -> {}",
+            escape(&answer)
+        );
+        Ok(match answer.as_slice() {
+            [0x20, 0x02, _, 0] => {
+                // Accepted: leave as a client should.
+                let _ = c.stream.write_all(&[0xe0, 0x00]);
+                (Protocol::MqttAnonymous, said)
+            }
+            [0x20, 0x02, _, code @ (4 | 5)] => (Protocol::MqttLoginInClear(*code), said),
+            [] => (Protocol::Silent, said),
+            _ => (Protocol::Unknown, said),
+        })
+    }
+
+    /// `GET path` over a connection of its own, the whole page up to
+    /// [`MAX_PAGE`].
+    fn get(&self, path: &str) -> Result<Vec<u8>> {
+        let mut c = self.open()?;
+        let request = format!(
+            "GET {path} HTTP/1.0\r\nHost: {}\r\nUser-Agent: cip-iec-fr1-tests\r\nConnection: close\r\n\r\n",
+            self.target
+        );
+        c.stream
+            .write_all(request.as_bytes())
+            .context("sending a probe")?;
+        c.answer_up_to(MAX_PAGE)
+    }
+}
+
+/// An answer to something else that still says what the service is: a
+/// telnet negotiation, an SSH identification, or a login prompt.
+fn late_greeting(answer: &[u8]) -> Option<Protocol> {
+    match classify_greeting(answer) {
+        Greeting::Telnet => Some(Protocol::Telnet),
+        Greeting::Ssh => Some(Protocol::Ssh),
+        Greeting::Vnc => Some(Protocol::Vnc),
+        _ => login_prompt(answer).map(Protocol::LoginPrompt),
+    }
+}
+
+/// The prompt an answer ends with when it asks for a login, a user name or
+/// a password (`vm login: `, `Password:`, `User Name :`), as said.
+fn login_prompt(answer: &[u8]) -> Option<String> {
+    const ASKED: [&str; 7] = [
+        "login",
+        "username",
+        "user name",
+        "user",
+        "password",
+        "passcode",
+        "passphrase",
+    ];
+    let text = String::from_utf8_lossy(answer);
+    let last = text.lines().map(str::trim).rev().find(|l| !l.is_empty())?;
+    let lower = last.to_ascii_lowercase();
+    let asked = lower.strip_suffix(':')?.trim_end();
+    ASKED
+        .iter()
+        .any(|word| asked.ends_with(word))
+        .then(|| last.to_owned())
+}
+
+/// An MQTT 3.1.1 CONNECT with a clean session and a client identifier of
+/// the suite's, no user name, no password.
+fn mqtt_connect() -> Vec<u8> {
+    let client_id = b"cip-iec-fr1-probe";
+    let mut variable = vec![0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x0a];
+    variable.extend(u16_bytes(client_id.len()));
+    variable.extend_from_slice(client_id);
+    let mut packet = vec![0x10, u8::try_from(variable.len()).unwrap_or(0x7f)];
+    packet.extend(variable);
+    packet
 }
 
 /// EHLO on an SMTP connection whose greeting was read.
@@ -237,40 +491,18 @@ fn smtp(mut c: Connection, said: String) -> Result<(Protocol, String)> {
     })
 }
 
-/// A service that waits for the client: TLS first, then HTTP.
-fn silent(target: SocketAddr) -> Result<(Protocol, String)> {
-    let mut c = Connection::open(target)?;
-    let answer = c.ask(&client_hello())?;
-    let tls_said = format!("(nothing) | TLS ClientHello -> {}", escape(&answer));
-    if is_tls_record(&answer) {
-        return Ok((Protocol::Tls, tls_said));
-    }
-    drop(c);
-    let mut c = Connection::open(target)?;
-    let request = format!(
-        "GET / HTTP/1.0\r\nHost: {target}\r\nUser-Agent: cip-iec-fr1-tests\r\nConnection: close\r\n\r\n"
-    );
-    let answer = c.ask(request.as_bytes())?;
-    let said = format!("{tls_said} | GET / -> {}", escape(&answer));
-    Ok(match http_basic(&answer) {
-        Some(true) => (Protocol::HttpBasic, said),
-        Some(false) => (Protocol::Http, said),
-        None if answer.is_empty() => (Protocol::Silent, said),
-        None => (Protocol::Unknown, said),
-    })
-}
-
-/// One TCP conversation with short, bounded waits.
+/// One TCP conversation with bounded waits.
 struct Connection {
     stream: TcpStream,
+    pace: Pace,
 }
 
 impl Connection {
-    fn open(target: SocketAddr) -> Result<Self> {
-        let stream = TcpStream::connect_timeout(&target, WAIT)
+    fn open(target: SocketAddr, pace: Pace) -> Result<Self> {
+        let stream = TcpStream::connect_timeout(&target, pace.wait)
             .with_context(|| format!("connecting to {target}"))?;
-        stream.set_write_timeout(Some(WAIT))?;
-        Ok(Connection { stream })
+        stream.set_write_timeout(Some(pace.wait))?;
+        Ok(Connection { stream, pace })
     }
 
     /// For a second connection to a server that greets: read it and go on.
@@ -285,14 +517,22 @@ impl Connection {
         self.answer()
     }
 
-    /// What the peer sends within [`WAIT`], until it pauses for [`QUIET`],
-    /// closes, or [`MAX_ANSWER`] bytes.
+    /// What the peer sends within the pace's wait, until it pauses for the
+    /// pace's quiet, closes, or [`MAX_ANSWER`] bytes.
     fn answer(&mut self) -> Result<Vec<u8>> {
+        self.answer_up_to(MAX_ANSWER)
+    }
+
+    fn answer_up_to(&mut self, limit: usize) -> Result<Vec<u8>> {
         let started = Instant::now();
         let mut got = Vec::new();
-        let mut chunk = [0u8; 1024];
-        while got.len() < MAX_ANSWER && started.elapsed() < WAIT * 2 {
-            let wait = if got.is_empty() { WAIT } else { QUIET };
+        let mut chunk = [0u8; 4096];
+        while got.len() < limit && started.elapsed() < self.pace.wait * 2 {
+            let wait = if got.is_empty() {
+                self.pace.wait
+            } else {
+                self.pace.quiet
+            };
             self.stream.set_read_timeout(Some(wait))?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => break,
@@ -303,7 +543,7 @@ impl Connection {
                 Err(e) => return Err(e).context("reading the answer"),
             }
         }
-        got.truncate(MAX_ANSWER);
+        got.truncate(limit);
         Ok(got)
     }
 }
@@ -401,22 +641,6 @@ fn smtp_auth(reply: &[u8]) -> Option<String> {
         let (first, rest) = keyword.split_once([' ', '=']).unwrap_or((keyword, ""));
         (l.starts_with("250") && first.eq_ignore_ascii_case("AUTH")).then(|| rest.trim().to_owned())
     })
-}
-
-/// For an HTTP answer: does it ask for Basic authentication? `None` when
-/// the answer is not HTTP.
-fn http_basic(answer: &[u8]) -> Option<bool> {
-    if !answer.starts_with(b"HTTP/") {
-        return None;
-    }
-    let text = String::from_utf8_lossy(answer);
-    let head = text.split("\r\n\r\n").next().unwrap_or_default();
-    Some(head.lines().skip(1).any(|l| {
-        l.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("WWW-Authenticate")
-                && value.trim().to_ascii_lowercase().starts_with("basic")
-        })
-    }))
 }
 
 /// A TLS record: handshake (0x16) or alert (0x15), version 3.x. An alert
@@ -560,24 +784,36 @@ mod tests {
     }
 
     #[test]
-    fn http_basic_is_read_from_the_headers() {
+    fn login_prompts_are_told_by_their_words() {
+        for prompt in [
+            &b"\r\nDebian GNU/Linux 12\r\n\r\nvm login: "[..],
+            b"Password:",
+            b"User Name :",
+            b"Welcome to the maintenance port\r\nusername: ",
+        ] {
+            assert!(login_prompt(prompt).is_some(), "{}", escape(prompt));
+        }
+        for other in [
+            &b"Welcome\r\n"[..],
+            b"login successful\r\n",
+            b"error: bad request\r\n",
+            b"",
+        ] {
+            assert_eq!(login_prompt(other), None, "{}", escape(other));
+        }
         assert_eq!(
-            http_basic(
-                b"HTTP/1.0 401 Unauthorized\r\nwww-authenticate:  Basic realm=\"x\"\r\n\r\n"
-            ),
-            Some(true)
+            login_prompt(b"\r\nvm login: ").as_deref(),
+            Some("vm login:")
         );
-        assert_eq!(
-            http_basic(
-                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"x\"\r\n\r\n"
-            ),
-            Some(false)
-        );
-        assert_eq!(
-            http_basic(b"HTTP/1.1 200 OK\r\n\r\nWWW-Authenticate: Basic in the body"),
-            Some(false)
-        );
-        assert_eq!(http_basic(b"\x15\x03\x03\x00\x02\x02\x46"), None);
+    }
+
+    #[test]
+    fn the_pace_follows_the_measured_round_trip() {
+        assert_eq!(Pace::from_round_trip(Duration::from_micros(300)).wait, WAIT);
+        let slow = Pace::from_round_trip(Duration::from_millis(100));
+        assert_eq!(slow.wait, Duration::from_secs(5));
+        assert_eq!(slow.quiet, Duration::from_millis(625));
+        assert_eq!(Pace::from_round_trip(Duration::from_secs(3)).wait, MAX_WAIT);
     }
 
     #[test]
@@ -606,7 +842,13 @@ mod tests {
             Protocol::Pop3,
             Protocol::Imap,
             Protocol::SmtpAuthInClear("PLAIN".into()),
-            Protocol::HttpBasic,
+            Protocol::HttpBasic("/config/".into()),
+            Protocol::HttpPasswordForm {
+                page: "/".into(),
+                action: "/login".into(),
+            },
+            Protocol::LoginPrompt("login:".into()),
+            Protocol::MqttLoginInClear(5),
             Protocol::Vnc,
             Protocol::RService("in.rlogind".into()),
         ] {
@@ -619,6 +861,7 @@ mod tests {
             Protocol::ImapLoginDisabled,
             Protocol::Smtp,
             Protocol::Http,
+            Protocol::MqttAnonymous,
             Protocol::Silent,
             Protocol::Unknown,
         ] {
@@ -665,21 +908,30 @@ mod tests {
 
     #[test]
     fn probes_over_loopback() {
-        let telnet = probe(&server(&[0xff, 0xfd, 0x18], &[]), "fr1-x").unwrap();
+        let telnet = probe(&server(&[0xff, 0xfd, 0x18], &[]), "fr1-x", Pace::default()).unwrap();
         assert_eq!(telnet.protocol, Protocol::Telnet);
         assert_eq!(telnet.target.ip(), IpAddr::V4(Ipv4Addr::LOCALHOST));
         let ftp = probe(
             &server(b"220 Service ready\r\n", &[b"331 Password required\r\n"]),
             "fr1-x",
+            Pace::default(),
         )
         .unwrap();
         assert_eq!(ftp.protocol, Protocol::FtpPasswordInClear, "{}", ftp.said);
-        let ssh = probe(&server(b"SSH-2.0-OpenSSH_9.2p1\r\n", &[]), "fr1-x").unwrap();
+        let ssh = probe(
+            &server(b"SSH-2.0-OpenSSH_9.2p1\r\n", &[]),
+            "fr1-x",
+            Pace::default(),
+        )
+        .unwrap();
         assert_eq!(ssh.protocol, Protocol::Ssh);
         let decoy = TelnetDecoy::start().unwrap();
         let mut own = server(b"", &[]);
         own.port = decoy.port;
-        assert_eq!(probe(&own, "fr1-x").unwrap().protocol, Protocol::Telnet);
+        assert_eq!(
+            probe(&own, "fr1-x", Pace::default()).unwrap().protocol,
+            Protocol::Telnet
+        );
     }
 
     #[test]
@@ -691,5 +943,74 @@ mod tests {
         );
         let ftp = server(b"220 ready\r\n", &[]);
         assert_eq!(ssh_greeting(target_of(&ftp)).unwrap(), None);
+    }
+
+    /// A server on loopback for `connections` connections: each request is
+    /// read and answered by `answer` (nothing: the connection closes).
+    fn answering(connections: usize, answer: fn(&[u8]) -> Vec<u8>) -> Service {
+        let mut service = server(b"", &[]);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        service.port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for _ in 0..connections {
+                let Ok((mut s, _)) = listener.accept() else {
+                    return;
+                };
+                let mut buf = [0u8; 2048];
+                let n = s.read(&mut buf).unwrap_or(0);
+                let _ = s.write_all(&answer(&buf[..n]));
+            }
+        });
+        service
+    }
+
+    #[test]
+    fn a_silent_service_is_read_as_http_pages_then_as_mqtt() {
+        let web = answering(4, |request| {
+            let text = String::from_utf8_lossy(request);
+            match text.split_whitespace().nth(1) {
+                _ if !text.starts_with("GET ") => Vec::new(),
+                Some("/") => b"HTTP/1.0 200 OK\r\n\r\n<a href=\"/config/\">cfg</a>".to_vec(),
+                Some("/config/") => {
+                    b"HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"d\"\r\n\r\n"
+                        .to_vec()
+                }
+                _ => b"HTTP/1.0 404 Not Found\r\n\r\n".to_vec(),
+            }
+        });
+        let found = probe(&web, "fr1-x", Pace::default()).unwrap();
+        assert_eq!(
+            found.protocol,
+            Protocol::HttpBasic("/config/".into()),
+            "{}",
+            found.said
+        );
+
+        let broker = answering(4, |request| match request.first() {
+            Some(0x10) => vec![0x20, 0x02, 0x00, 0x05],
+            _ => Vec::new(),
+        });
+        let found = probe(&broker, "fr1-x", Pace::default()).unwrap();
+        assert_eq!(
+            found.protocol,
+            Protocol::MqttLoginInClear(5),
+            "{}",
+            found.said
+        );
+    }
+
+    #[test]
+    fn a_prompt_in_answer_to_a_line_is_a_login_in_clear() {
+        // A login service that says nothing until it reads a line, takes
+        // the probe's first line for a user name and asks for the password.
+        let maintenance = answering(2, |_| b"Password: ".to_vec());
+        let found = probe(&maintenance, "fr1-x", Pace::default()).unwrap();
+        assert_eq!(found.protocol, Protocol::LoginPrompt("Password:".into()));
+        let greeter = server(b"\r\nfield-unit login: ", &[]);
+        let found = probe(&greeter, "fr1-x", Pace::default()).unwrap();
+        assert_eq!(
+            found.protocol,
+            Protocol::LoginPrompt("field-unit login:".into())
+        );
     }
 }

@@ -21,8 +21,7 @@ shopt -s inherit_errexit
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/lib.sh"
 
 # Bump when the build steps below change in a way that changes the image
-# (the key otherwise only covers the suite, packages, fixtures/compliant and
-# the profiles' package lists).
+# (the key otherwise only covers the suite, packages and fixtures/compliant).
 RECIPE_VERSION=2
 
 # The target's architecture (FR1_ARCH, Debian's name): the build machine's
@@ -58,12 +57,14 @@ Usage:
 build      Bootstrap the target rootfs (mmdebstrap, minbase, root mode) with the
            CIP security image's packages and apply fixtures/compliant/apply.sh.
            Cached as \$FR1_CACHE/rootfs-<key>; key = sha256 over the recipe
-           version, suite, architecture, mirror, package list, every file
-           under fixtures/compliant and the profiles' package lists. Prints
-           the rootfs path on stdout. The .deb files that broken profiles
-           install (fixtures/profiles/NAME/packages: the image has no network
-           when they are applied) are downloaded in the same build, for that
-           rootfs, into \$FR1_CACHE/debs-<key>/NAME/, outside the rootfs.
+           version, suite, architecture, mirror, package list and every file
+           under fixtures/compliant. Prints the rootfs path on stdout. The
+           .deb files that a broken profile installs
+           (fixtures/profiles/NAME/packages: the image has no network when
+           they are applied) are downloaded the first time the profile runs
+           on that rootfs, resolved against it, into
+           \$FR1_CACHE/debs-<key>/NAME-<hash of the list>/, outside the
+           rootfs: a new or changed list never rebuilds an image.
            --print-path  print only the path (still builds when missing)
            --rebuild     build again even if the cached rootfs exists
 
@@ -213,17 +214,6 @@ packages() {
     } | LC_ALL=C sort -u
 }
 
-# "PROFILE PACKAGE..." for every broken profile that installs Debian
-# packages (fixtures/profiles/PROFILE/packages, one name per line).
-profile_packages() {
-    local f name
-    for f in "$REPO"/fixtures/profiles/*/packages; do
-        [ -f "$f" ] || continue
-        name=$(basename "$(dirname "$f")")
-        printf '%s %s\n' "$name" "$(grep -Ev '^[[:space:]]*(#|$)' "$f" | LC_ALL=C sort -u | paste -sd' ' -)"
-    done
-}
-
 cache_key() {
     local f d prefix
     {
@@ -232,7 +222,6 @@ cache_key() {
         # (tidied images keep the key they had before flavors existed)
         [ "$FLAVOR" = tidied ] || printf 'flavor %s\n' "$FLAVOR"
         packages | sed 's/^/package /'
-        profile_packages | sed 's/^/profile-packages /'
         # Content and path of every fixture file; not the mode, which depends
         # on the checkout's umask and is normalised by apply.sh anyway.
         # (The first fixture's paths as they always were, "./NAME"; the
@@ -249,12 +238,10 @@ cache_key() {
 }
 
 # Called by mmdebstrap as a customize hook (the chroot is fully installed and
-# mmdebstrap has set up its mounts): download the broken profiles' packages,
-# make the image independent of the build host, then apply the compliant
-# profile.
+# mmdebstrap has set up its mounts): make the image independent of the build
+# host, then apply the compliant profile.
 customize() {
     local root=$1
-    download_profile_debs "$root" "$FR1_DEBS_OUT"
     printf '%s\n' "$HOSTNAME_IN_IMAGE" > "$root/etc/hostname"
     cat > "$root/etc/hosts" <<EOF
 127.0.0.1	localhost
@@ -270,35 +257,73 @@ EOF
     done
 }
 
-# The .deb files each broken profile installs, resolved against this very
-# rootfs (apt only fetches what the image lacks) while the build still has
-# the network and apt's package lists. apt downloads into the chroot's /tmp;
-# the files then move to OUT/PROFILE/, outside the rootfs, so the compliant
-# image never contains them.
-download_profile_debs() {
-    local root=$1 out=$2 name pkgs dir
-    local -a list
-    while read -r name pkgs; do
-        [ -n "$name" ] || continue
-        read -r -a list <<< "$pkgs"
-        dir=/tmp/fr1-debs/$name
-        mkdir -p "$root$dir/partial"
-        chroot "$root" apt-get install --yes --quiet --no-install-recommends --download-only \
-            -o Dir::Cache::Archives="$dir" "${list[@]}" >&2 ||
-            die "downloading the packages of profile $name failed: ${list[*]}"
-        mkdir -p "$out/$name"
-        mv "$root$dir"/*.deb "$out/$name/" ||
-            die "profile $name: apt downloaded no .deb files (${list[*]} already installed?)"
-    done < <(profile_packages)
-    rm -rf "$root/tmp/fr1-debs"
+# The directory of the .deb files broken profile NAME installs on ROOTFS
+# (its packages list), downloading them the first time: resolved against
+# that very rootfs (apt fetches only what the image lacks, in an overlay of
+# it with the network), kept outside it, so the compliant image never
+# contains them. Keyed by the rootfs and the list: a new profile's packages
+# never make the images build again.
+profile_debs() { # ROOTFS NAME
+    local rootfs=$1 name=$2 list hash dir entry tmp t0=$EPOCHREALTIME
+    local -a pkgs
+    list=$(grep -Ev '^[[:space:]]*(#|$)' "$REPO/fixtures/profiles/$name/packages" |
+        LC_ALL=C sort -u | paste -sd' ' -)
+    [ -n "$list" ] || die "profile $name: its packages file names no package"
+    hash=$(printf '%s\n' "$list" | sha256sum | cut -c1-16)
+    dir=$CACHE_ROOT/debs-${rootfs##*/rootfs-}/$name-$hash
+    if [ -d "$dir" ]; then
+        printf '%s\n' "$dir"
+        return
+    fi
+    entry=debs-$(basename "$rootfs" | cut -c8-23)-$name-$hash
+    cache_lock "$entry"
+    if [ ! -d "$dir" ]; then
+        # We run in $(...): its own EXIT trap removes the temp dir, and only
+        # that (the caller's entries are the caller's to remove).
+        CLEANUP=()
+        arm_cleanup
+        [ "$ARCH" = "$HOST_ARCH" ] || ensure_binfmt "$ARCH"
+        tmp=$(mktemp -d "$CACHE_ROOT/.tmp-$entry.XXXXXX")
+        CLEANUP+=("$tmp")
+        log "profile $name: downloading its packages for this image ($list)"
+        read -r -a pkgs <<< "$list"
+        unshare --mount --propagation private -- "$SELF" __download_debs "$rootfs" "$tmp" "${pkgs[@]}" ||
+            die "profile $name: downloading its packages failed: $list"
+        mkdir -p "$(dirname "$dir")"
+        # rename(2): the directory appears complete or not at all.
+        mv -T "$tmp/debs" "$dir"
+        log "profile $name: packages downloaded in $(elapsed "$t0") s"
+    fi
+    cache_unlock
+    printf '%s\n' "$dir"
+}
+
+# Inner half of profile_debs, in a private mount namespace: an overlay of
+# ROOTFS (left as it is), apt's lists fetched, PACKAGEs downloaded (with
+# whatever they need that the image lacks) into TMP/debs.
+download_debs() { # ROOTFS TMP PACKAGE...
+    local rootfs=$1 tmp=$2 m
+    shift 2
+    m=$tmp/merged
+    mkdir "$tmp/upper" "$tmp/work" "$m" "$tmp/debs"
+    mount -t overlay overlay -o "lowerdir=$rootfs,upperdir=$tmp/upper,workdir=$tmp/work" "$m"
+    mount -t proc proc "$m/proc"
+    mount --rbind /dev "$m/dev"
+    rm -f "$m/etc/resolv.conf"
+    cp -L /etc/resolv.conf "$m/etc/resolv.conf"
+    mkdir -p "$m/tmp/fr1-debs/partial"
+    chroot "$m" apt-get update --quiet=2 >&2
+    chroot "$m" apt-get install --yes --quiet --no-install-recommends --download-only \
+        -o Dir::Cache::Archives=/tmp/fr1-debs "$@" >&2
+    mv "$m"/tmp/fr1-debs/*.deb "$tmp/debs/" ||
+        die "apt downloaded no .deb files ($* already installed?)"
 }
 
 # Print the cached rootfs path, building it first when needed.
 ensure_image() {
-    local quiet=$1 rebuild=$2 key dest debs tmp t0 hook pkgs
+    local quiet=$1 rebuild=$2 key dest tmp t0 hook pkgs
     key=$(cache_key)
     dest=$CACHE_ROOT/rootfs-$key
-    debs=$CACHE_ROOT/debs-$key
     if [ "$rebuild" = 0 ] && [ -d "$dest" ]; then
         printf '%s\n' "$dest"
         return
@@ -327,10 +352,9 @@ ensure_image() {
         fi
     fi
     pkgs=$(packages | paste -sd, -)
-    mkdir "$tmp/debs"
     # mmdebstrap runs the hook with sh -c, the rootfs as $1 (literal here).
     # shellcheck disable=SC2016
-    printf -v hook 'FR1_DEBS_OUT=%q %q __customize "$1"' "$tmp/debs" "$SELF"
+    printf -v hook '%q __customize "$1"' "$SELF"
     local -a args=(--variant=minbase --mode=root --architectures="$ARCH" --include="$pkgs"
         --customize-hook="$hook")
     [ "$quiet" = 0 ] || args+=(--quiet)
@@ -345,11 +369,6 @@ ensure_image() {
     if [ -d "$dest" ]; then # --rebuild: swap the old one out first
         mv -T "$dest" "$tmp/old"
     fi
-    # The downloads first: a complete rootfs in the cache implies its debs.
-    if [ -d "$debs" ]; then
-        mv -T "$debs" "$tmp/old-debs"
-    fi
-    mv -T "$tmp/debs" "$debs"
     # rename(2) within one filesystem: the cache entry appears complete or
     # not at all. -T so an existing directory is never entered.
     mv -T "$tmp/rootfs" "$dest"
@@ -515,9 +534,8 @@ enter_image() {
         # mutate.sh sources ../lib.sh.
         install -m 0644 "$REPO/fixtures/profiles/lib.sh" "$work/stage/lib.sh"
         if [ -f "$work/stage/profile/packages" ]; then
-            local debs=$CACHE_ROOT/debs-${rootfs##*/rootfs-}/$R_PROFILE
-            [ -d "$debs" ] ||
-                die "profile $R_PROFILE: no downloaded packages in $debs (ci/target-image.sh build --rebuild)"
+            local debs
+            debs=$(profile_debs "$rootfs" "$R_PROFILE")
             mkdir "$work/stage/profile/debs"
             cp -a "$debs"/*.deb "$work/stage/profile/debs/"
         fi
@@ -831,6 +849,7 @@ main() {
         clean) cmd_clean "$@" ;;
         -h | --help | help) usage ;;
         __customize) customize "$@" ;;
+        __download_debs) download_debs "$@" ;;
         __inner) inner "$@" ;;
         __boot) boot_inner "$@" ;;
         *) usage_error "unknown command '$cmd'" ;;

@@ -24,8 +24,9 @@
 //! (busybox's telnetd on port 2323, no telnetd package),
 //! `plain-login-prompt-other-port` (a console greeting with a login prompt
 //! on port 2601), `http-basic-below-root` (Basic asked for at /config/
-//! only), `http-password-form` (a login form one redirect from /) and
-//! `mqtt-broker-password-in-clear` (CONNACK 5 on plain port 1883).
+//! only), `http-password-form` (a login form one redirect from /),
+//! `mqtt-broker-password-in-clear` (mosquitto wanting a password on plain
+//! port 1883) and `snmpd-v2c-community` (snmpd with a v2c community).
 
 use anyhow::{anyhow, ensure, Context};
 use harness::actors::sshd_match::sshd_test_mode;
@@ -57,6 +58,7 @@ pub const CASE: Case = Case::met(
     Control::Profile("http-basic-below-root"),
     Control::Profile("http-password-form"),
     Control::Profile("mqtt-broker-password-in-clear"),
+    Control::Profile("snmpd-v2c-community"),
 ]);
 
 /// Debian packages of servers that take a password in clear text.

@@ -165,10 +165,11 @@ impl Run {
         let (scheduler, me, body_ev) = (Arc::clone(&self.scheduler), case.clone(), ev.clone());
         let (ended, deadline) = self.watchdog.run(case.id, move || {
             harness::runner_api::set_idle_hook(Some(Box::new(move |phase| match phase {
-                IdlePhase::Start => {
-                    scheduler.pause(&me);
+                IdlePhase::Start(ends) => {
+                    scheduler.pause(&me, ends);
                 }
                 IdlePhase::End => scheduler.resume(&me),
+                IdlePhase::StepAside(horizon) => scheduler.step_aside(&me, horizon),
             })));
             let result = body(&body_ev);
             harness::runner_api::set_idle_hook(None);

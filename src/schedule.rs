@@ -6,12 +6,16 @@
 //! run alone waits until no other case runs, and no case starts while it
 //! waits or runs. A running case without resources may step aside while it
 //! only sleeps ([`Scheduler::pause`]), so that a case that must run alone
-//! does not wait for a long timer of another. Once the run stops
+//! does not wait for a long timer of another. In turn, the case running
+//! alone steps aside between its measurements for a sleeping case whose
+//! wait ends ([`Scheduler::step_aside`]): that case's timed check is due
+//! then and cannot wait for the alone case to end. Once the run stops
 //! ([`Scheduler::stop`]), no case starts any more.
 
 use harness::Case;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 pub struct Scheduler {
     state: Mutex<State>,
@@ -31,6 +35,24 @@ struct State {
     held: BTreeSet<&'static str>,
     /// The run stops: waiting trials give up.
     stopped: bool,
+    /// Paused cases, with the moment their wait ends when known.
+    sleeping: BTreeMap<&'static str, Option<Instant>>,
+    /// Paused cases whose wait has ended, waiting to go on.
+    resume_waiting: usize,
+    /// The case running alone has stepped aside for them.
+    stepping_aside: bool,
+}
+
+impl State {
+    /// A paused case wants to go on now, or its wait ends within `horizon`.
+    fn sleeper_due(&self, horizon: Duration) -> bool {
+        let soon = Instant::now() + horizon;
+        self.resume_waiting > 0
+            || self
+                .sleeping
+                .values()
+                .any(|ends| ends.is_some_and(|e| e <= soon))
+    }
 }
 
 /// Held while a trial runs; dropping it lets waiting trials go on.
@@ -121,26 +143,62 @@ impl Scheduler {
     /// alone may start. Only for cases that hold no resources (a paused
     /// holder would block others, and its changes would still be in place)
     /// and do not run alone; returns whether the case was paused.
-    pub fn pause(&self, case: &Case) -> bool {
+    pub fn pause(&self, case: &Case, ends: Option<Instant>) -> bool {
         if case.alone || !case.resources.is_empty() {
             return false;
         }
         let mut state = self.lock();
         state.shared -= 1;
+        state.sleeping.insert(case.id, ends);
         drop(state);
         self.changed.notify_all();
         true
     }
 
     /// The paused trial of `case` goes on: it waits until no case runs
-    /// alone (or waits to), or the run stops.
+    /// alone (or waits to), or the one running alone steps aside, or the
+    /// run stops.
     pub fn resume(&self, case: &Case) {
         if case.alone || !case.resources.is_empty() {
             return;
         }
-        let state = self.lock();
-        let mut state = self.wait_until(state, |s| s.stopped || (!s.alone && s.alone_waiting == 0));
+        let mut state = self.lock();
+        state.sleeping.remove(case.id);
+        state.resume_waiting += 1;
+        self.changed.notify_all();
+        let mut state = self.wait_until(state, |s| {
+            s.stopped || s.stepping_aside || (!s.alone && s.alone_waiting == 0)
+        });
+        state.resume_waiting -= 1;
         state.shared += 1;
+        drop(state);
+        self.changed.notify_all();
+    }
+
+    /// The case running alone (`case`) is between two measurements: if a
+    /// paused case wants to go on, or its wait ends within `horizon`, let
+    /// it go on until it pauses again or ends, then return. No other case
+    /// starts meanwhile.
+    pub fn step_aside(&self, case: &Case, horizon: Duration) {
+        if !case.alone {
+            return;
+        }
+        let mut state = self.lock();
+        if !state.alone || !state.sleeper_due(horizon) {
+            return;
+        }
+        state.stepping_aside = true;
+        self.changed.notify_all();
+        // Time passes without a notification (a wait nears its end): look
+        // again every few milliseconds.
+        while !state.stopped && (state.sleeper_due(horizon) || state.shared > 0) {
+            state = self
+                .changed
+                .wait_timeout(state, Duration::from_millis(20))
+                .map(|(s, _)| s)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        state.stepping_aside = false;
     }
 }
 
@@ -198,6 +256,52 @@ mod tests {
 
     /// A case that sleeps through a long timer steps aside for a case that
     /// must run alone, and goes on only after it.
+    /// The case running alone steps aside, between two measurements, for a
+    /// sleeper whose wait ends within the horizon: the sleeper's timed step
+    /// runs then, and the alone case goes on once it paused again.
+    #[test]
+    fn an_alone_case_steps_aside_for_a_sleeper_whose_wait_ends() {
+        let sched = Arc::new(Scheduler::new());
+        let sleeper = Case::met("sleeper", "r", "t", "p", body).long_running();
+        let alone = Case::met("alone", "r", "t", "p", body).alone();
+        let log = Arc::new(Mutex::new(Vec::new()));
+
+        let _slot = sched.acquire(&sleeper).unwrap();
+        let wakes = Instant::now() + Duration::from_secs(1);
+        assert!(sched.pause(&sleeper, Some(wakes)));
+        let t = {
+            let (sched, log, alone) = (Arc::clone(&sched), Arc::clone(&log), alone.clone());
+            std::thread::spawn(move || {
+                let _slot = sched.acquire(&alone).unwrap();
+                log.lock().unwrap().push("alone: first measurement");
+                // Nothing due within 10 ms: no step aside.
+                sched.step_aside(&alone, Duration::from_millis(10));
+                log.lock().unwrap().push("alone: second measurement");
+                sched.step_aside(&alone, Duration::from_secs(5));
+                log.lock().unwrap().push("alone: third measurement");
+            })
+        };
+        while Instant::now() < wakes {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sched.resume(&sleeper);
+        log.lock().unwrap().push("sleeper: timed check");
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(sched.pause(&sleeper, None));
+        t.join().unwrap();
+        // Its slot ends as a runner's trial ends: after going on.
+        sched.resume(&sleeper);
+        assert_eq!(
+            *log.lock().unwrap(),
+            [
+                "alone: first measurement",
+                "alone: second measurement",
+                "sleeper: timed check",
+                "alone: third measurement"
+            ]
+        );
+    }
+
     #[test]
     fn an_alone_case_runs_while_another_sleeps_and_before_it_goes_on() {
         let sched = Arc::new(Scheduler::new());
@@ -206,7 +310,7 @@ mod tests {
         let log = Arc::new(Mutex::new(Vec::new()));
 
         let slot = sched.acquire(&sleeper).unwrap();
-        assert!(sched.pause(&sleeper));
+        assert!(sched.pause(&sleeper, None));
         let t = {
             let (sched, log) = (Arc::clone(&sched), Arc::clone(&log));
             std::thread::spawn(move || {
@@ -270,6 +374,6 @@ mod tests {
         let sched = Scheduler::new();
         let holder = Case::met("h", "r", "t", "p", body).uses(&["pam"]);
         let _slot = sched.acquire(&holder).unwrap();
-        assert!(!sched.pause(&holder));
+        assert!(!sched.pause(&holder, None));
     }
 }

@@ -18,7 +18,9 @@
 //!
 //! ssh means the device's own running sshd, reached from a test network of
 //! the case's own (see `RemoteLogins`). Timing is measured, so the case
-//! runs alone.
+//! runs alone; its login and ssh tries run at the same time (each mostly
+//! waits out PAM's failure delay), each flow with a user of its own, so
+//! the case holds the others back for half as long.
 
 use anyhow::{bail, Context};
 use harness::actors::user::unused_name;
@@ -27,6 +29,7 @@ use harness::flows::dialogue::Attempt;
 use harness::flows::faillock;
 use harness::flows::login::{login_prompts, su_from};
 use harness::flows::pty::Terminal;
+use harness::runtime::case::{both, step_aside};
 use harness::runtime::password::strong_password;
 use harness::{Case, Control, Evidence, TestUser};
 use std::path::PathBuf;
@@ -58,9 +61,17 @@ const TRIES: usize = 5;
 /// (a few milliseconds of noise) from failing on ratios of tiny numbers.
 const MAX_RELATIVE_DIFFERENCE: f64 = 0.5;
 const FLOOR: Duration = Duration::from_millis(250);
+/// Before each try, a sleeping case whose wait ends within the longest
+/// answer so far plus STEP_ASIDE_SLACK, and at least this, goes on first: a
+/// login try takes up to 4.5 s (pam_faildelay's 3 s drawn up to 1.5 times).
+const MIN_STEP_ASIDE_HORIZON: Duration = Duration::from_millis(4500);
+const STEP_ASIDE_SLACK: Duration = Duration::from_secs(1);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
     let user = TestUser::create(ev)?;
+    // The user of su, ssh and passwd: each flow's wrong passwords count in
+    // a faillock record of its own.
+    let ssh_user = TestUser::create(ev)?;
     let caller = TestUser::create(ev)?;
     let wrong = strong_password()?;
     let unknown = unused_name()?;
@@ -74,41 +85,41 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
     // it is cleared after each so a lock never changes the answer.
     let lock_dir = faillock::policy(ev, "login")?.map(|p| p.dir);
 
-    ev.step(
-        "the right password on login, su and ssh; a wrong one on su; passwd's current password",
-    );
-    let mut echo_checked = vec![
-        login_prompts(ev, user.name(), &[user.password()])?,
-        su_from(ev, &caller, user.name(), user.password())?,
-        su_from(ev, &caller, user.name(), &wrong)?,
-        sshd.password(ev, user.name(), user.password())?,
-    ];
-    echo_checked[0].assert_shell_as(user.name())?;
-    echo_checked[1].assert_shell_as(user.name())?;
-    echo_checked[2].assert_refused()?;
-    echo_checked[3].assert_shell_as(user.name())?;
-    reset(ev, &lock_dir, &user)?;
-    passwd_hides_current_password(ev, &user)?;
-
     // Both flows are compared before the verdict, so the evidence shows
-    // every way a user's existence leaks.
+    // every way a user's existence leaks. The login flow (the longer one)
+    // on the runner's thread, which can step aside; su, ssh and passwd,
+    // with the ssh user, beside it.
+    let (login, ssh) = both(
+        || -> anyhow::Result<_> {
+            ev.step("login: the right password");
+            let right = login_prompts(ev, user.name(), &[user.password()])?;
+            right.assert_shell_as(user.name())?;
+            let tried = tries(ev, Flow::Login, &sshd, &user, &unknown, &wrong, &lock_dir)?;
+            Ok((vec![right], tried))
+        },
+        || -> anyhow::Result<_> {
+            ev.step("su: the right password and a wrong one; ssh: the right password; passwd's current password");
+            let checked = vec![
+                su_from(ev, &caller, ssh_user.name(), ssh_user.password())?,
+                su_from(ev, &caller, ssh_user.name(), &wrong)?,
+                sshd.password(ev, ssh_user.name(), ssh_user.password())?,
+            ];
+            checked[0].assert_shell_as(ssh_user.name())?;
+            checked[1].assert_refused()?;
+            checked[2].assert_shell_as(ssh_user.name())?;
+            reset(ev, &lock_dir, &ssh_user)?;
+            passwd_hides_current_password(ev, &ssh_user)?;
+            let tried = tries(ev, Flow::Ssh, &sshd, &ssh_user, &unknown, &wrong, &lock_dir)?;
+            Ok((checked, tried))
+        },
+    );
+    let (login_checked, login) = login?;
+    let (ssh_checked, ssh) = ssh?;
+    let mut echo_checked = login_checked;
+    echo_checked.extend(ssh_checked);
     let mut leaks = Vec::new();
-    for flow in [Flow::Login, Flow::Ssh] {
-        ev.step(format!(
-            "{}: {TRIES} tries each with an unknown user and with a wrong password, alternating",
-            flow.name()
-        ));
-        let mut known = Vec::new();
-        let mut unknown_tries = Vec::new();
-        for _ in 0..TRIES {
-            let a = flow.attempt(ev, &sshd, user.name(), &wrong)?;
-            a.assert_refused()?;
-            reset(ev, &lock_dir, &user)?;
-            known.push(a);
-            let a = flow.attempt(ev, &sshd, &unknown, &wrong)?;
-            a.assert_refused()?;
-            unknown_tries.push(a);
-        }
+    for (flow, known_user, tried) in [(Flow::Login, &user, login), (Flow::Ssh, &ssh_user, ssh)] {
+        let (known, unknown_tries) = tried;
         ev.timed(
             &format!(
                 "{}: answer delays compared, {TRIES} tries of each kind",
@@ -116,7 +127,14 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             ),
             Ok(()),
         );
-        if let Err(e) = compare(ev, flow, &known, user.name(), &unknown_tries, &unknown) {
+        if let Err(e) = compare(
+            ev,
+            flow,
+            &known,
+            known_user.name(),
+            &unknown_tries,
+            &unknown,
+        ) {
             ev.note(format!("LEAK: {e:#}"));
             leaks.push(format!("{e:#}"));
         }
@@ -165,6 +183,50 @@ impl Flow {
             Flow::Ssh => sshd.password(ev, name, password),
         }
     }
+}
+
+/// TRIES tries of `flow` with a wrong password for `user` and with the
+/// unknown user, alternating: (wrong password, unknown user).
+fn tries(
+    ev: &Evidence,
+    flow: Flow,
+    sshd: &RemoteLogins,
+    user: &TestUser,
+    unknown: &str,
+    wrong: &str,
+    lock_dir: &Option<PathBuf>,
+) -> anyhow::Result<(Vec<Attempt>, Vec<Attempt>)> {
+    ev.step(format!(
+        "{}: {TRIES} tries each with an unknown user and with a wrong password for {}, alternating",
+        flow.name(),
+        user.name()
+    ));
+    let mut known: Vec<Attempt> = Vec::new();
+    let mut unknown_tries: Vec<Attempt> = Vec::new();
+    // Before each try, a sleeping case whose timed check falls due before
+    // the try would end goes first (on the runner's thread only: the other
+    // flow's try in progress goes on).
+    let horizon = |known: &[Attempt], unknown: &[Attempt]| {
+        let longest = known
+            .iter()
+            .chain(unknown)
+            .map(|a| a.answer_after)
+            .max()
+            .unwrap_or_default();
+        (longest + STEP_ASIDE_SLACK).max(MIN_STEP_ASIDE_HORIZON)
+    };
+    for _ in 0..TRIES {
+        step_aside(horizon(&known, &unknown_tries));
+        let a = flow.attempt(ev, sshd, user.name(), wrong)?;
+        a.assert_refused()?;
+        reset(ev, lock_dir, user)?;
+        known.push(a);
+        step_aside(horizon(&known, &unknown_tries));
+        let a = flow.attempt(ev, sshd, unknown, wrong)?;
+        a.assert_refused()?;
+        unknown_tries.push(a);
+    }
+    Ok((known, unknown_tries))
 }
 
 fn reset(ev: &Evidence, dir: &Option<PathBuf>, user: &TestUser) -> anyhow::Result<()> {

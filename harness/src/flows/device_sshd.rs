@@ -16,11 +16,11 @@ use crate::flows::ssh::{ssh_prompts_via, Route, SshServer};
 use crate::runtime::command::{run, run_ok};
 use crate::Evidence;
 use anyhow::{bail, Context, Result};
-use std::cell::Cell;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub struct DeviceSshd {
     /// Where a remote client reaches it: each port it listens on, at the
@@ -197,7 +197,7 @@ fn other_ssh_servers(
 pub struct RemoteLogins {
     sshd: DeviceSshd,
     net: PeerNamespace,
-    next: Cell<usize>,
+    next: AtomicUsize,
 }
 
 impl RemoteLogins {
@@ -213,7 +213,7 @@ impl RemoteLogins {
         Ok(RemoteLogins {
             sshd,
             net,
-            next: Cell::new(0),
+            next: AtomicUsize::new(0),
         })
     }
 
@@ -233,8 +233,7 @@ impl RemoteLogins {
         answers: &[&str],
     ) -> Result<Attempt> {
         let addresses = self.net.client_addresses();
-        let from = addresses[self.next.get() % addresses.len()];
-        self.next.set(self.next.get() + 1);
+        let from = addresses[self.next.fetch_add(1, Ordering::Relaxed) % addresses.len()];
         let route = Route {
             netns: Some(self.net.name().to_owned()),
             from: Some(IpAddr::V4(from)),

@@ -298,13 +298,16 @@ impl Findings {
     }
 }
 
-/// What [`idle`] tells the runner.
+/// What [`idle`] and [`step_aside`] tell the runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdlePhase {
-    /// The case starts a pure wait.
-    Start,
+    /// The case starts a pure wait, which ends at this moment if known.
+    Start(Option<Instant>),
     /// The case wants to go on.
     End,
+    /// A case that runs alone is between two measurements: a sleeping
+    /// case whose wait ends within this horizon may go on first.
+    StepAside(Duration),
 }
 
 type IdleHook = Box<dyn FnMut(IdlePhase)>;
@@ -332,6 +335,13 @@ fn call_idle_hook(phase: IdlePhase) {
 /// on, the case waits until no such case runs. Neither wait counts against
 /// the case's time limit (see [`crate::runtime::deadline`]).
 pub fn idle<T>(wait: impl FnOnce() -> T) -> T {
+    idle_until(None, wait)
+}
+
+/// [`idle`], for a wait known to end at `ends`: a case that runs alone
+/// meanwhile steps aside for it then ([`step_aside`]), so the timed check
+/// after the wait is made on time.
+fn idle_until<T>(ends: Option<Instant>, wait: impl FnOnce() -> T) -> T {
     struct Resume(Option<std::sync::Arc<crate::runtime::deadline::Deadline>>);
     impl Drop for Resume {
         fn drop(&mut self) {
@@ -347,9 +357,54 @@ pub fn idle<T>(wait: impl FnOnce() -> T) -> T {
     if let Some(deadline) = &deadline {
         deadline.pause();
     }
-    call_idle_hook(IdlePhase::Start);
+    call_idle_hook(IdlePhase::Start(ends));
     let _resume = Resume(deadline);
     wait()
+}
+
+/// For a case that runs alone, between two of its measurements: a
+/// sleeping case whose wait ends within `horizon` (or has ended) goes on
+/// first, up to its next wait or its end, so its timed check is made on
+/// time; then this case goes on. Time spent here does not count against
+/// the case's time limit. Without a runner (unit tests) nothing happens.
+pub fn step_aside(horizon: Duration) {
+    // Only the thread the runner runs the case on can step aside (a thread
+    // of the case's own, see [`both`], goes on meanwhile).
+    if !IDLE_HOOK.with(|h| h.borrow().is_some()) {
+        return;
+    }
+    let deadline = crate::runtime::deadline::current();
+    if let Some(deadline) = &deadline {
+        deadline.pause();
+    }
+    call_idle_hook(IdlePhase::StepAside(horizon));
+    if let Some(deadline) = &deadline {
+        deadline.resume();
+    }
+}
+
+/// Run `first` and `second` at the same time, `second` on a thread of its
+/// own that keeps the case's deadline (a stopped run cuts its waits too),
+/// and return both results. For two flows of one case that each mostly
+/// wait on the system (PAM's failure delays) and do not share state.
+pub fn both<A: Send, B: Send>(
+    first: impl FnOnce() -> A,
+    second: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    let deadline = crate::runtime::deadline::current();
+    std::thread::scope(|scope| {
+        let other = scope.spawn(move || {
+            crate::runtime::deadline::install(deadline);
+            second()
+        });
+        let a = first();
+        let b = match other.join() {
+            Ok(b) => b,
+            // The panic goes on in this thread, as if it had been its own.
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (a, b)
+    })
 }
 
 /// [`wait_idle`] until the wall clock reaches `moment` (at once when it has):
@@ -371,7 +426,7 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 pub fn wait_idle(ev: &Evidence, why: &str, duration: Duration) {
     ev.step(format!("wait {:.0} s: {why}", duration.as_secs_f64()));
     let started = Instant::now();
-    idle(|| {
+    idle_until(Some(started + duration), || {
         while let Some(left) = duration.checked_sub(started.elapsed()) {
             if left.is_zero() || crate::runtime::deadline::stopped() {
                 break;

@@ -15,7 +15,9 @@
 //! password to become anyone) is by design. No console door opens without
 //! one either: every getty unit with its drop-ins (no `--autologin`, no
 //! `--skip-login`, login(1) and no `-f`), the debug shell not enabled,
-//! emergency and rescue shells asking root's password, inittab's gettys.
+//! emergency and rescue shells asking root's password, inittab's gettys,
+//! no kernel command line a boot takes asking for a shell (debug shell,
+//! `init=/bin/sh`, an initramfs shell).
 //! Nor an empty password: a throw-away account with an empty password
 //! field tries `login` and `su` with no password (never a failed try on
 //! an existing account); where either lets it in (Debian's pam_unix
@@ -28,7 +30,8 @@
 //! any account with a wrong password; profile `console-autologin` (a
 //! getty@tty1 drop-in with `--autologin root`); profile
 //! `root-empty-password` (`passwd -d root`: root logs in at the console
-//! with no password).
+//! with no password); profile `kernel-cmdline-debug-shell` (GRUB's
+//! defaults give every boot `systemd.debug_shell`).
 
 use harness::facts::consoles;
 use harness::facts::inventory::{self, Password};
@@ -46,7 +49,7 @@ pub const CASE: Case = Case::met(
     "TC_CR1.1_1",
     "CR1.1",
     "Human user identification and authentication (local)",
-    "login and su on a PTY accept the right password and refuse a wrong one; no PAM line lets an account through without an authenticator, tried as a member of each group such a line names; no account that can log in has an empty password the stacks accept; no console door (getty, debug, emergency or rescue shell) opens without one",
+    "login and su on a PTY accept the right password and refuse a wrong one; no PAM line lets an account through without an authenticator, tried as a member of each group such a line names; no account that can log in has an empty password the stacks accept; no console door (getty, debug, emergency or rescue shell, a kernel command line asking for a shell) opens without one",
     run,
 )
 .fails_under(&[
@@ -54,6 +57,7 @@ pub const CASE: Case = Case::met(
     Control::Profile("su-wheel-trust"),
     Control::Profile("console-autologin"),
     Control::Profile("root-empty-password"),
+    Control::Profile("kernel-cmdline-debug-shell"),
 ]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
@@ -121,7 +125,7 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
 
     found.step(empty_passwords(ev, &caller));
 
-    ev.step("every console door: getty units and their drop-ins, the debug shell, the emergency and rescue shells, inittab");
+    ev.step("every console door: getty units and their drop-ins, the debug shell, the emergency and rescue shells, inittab, the kernel command lines a boot takes");
     let doors: Vec<_> = consoles::survey()
         .into_iter()
         .filter(|d| !d.files.is_empty())
@@ -140,6 +144,9 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
             Some(how) => found.violation(format!("{} {how} ({files})", door.name)),
             None => ev.ok(format!("{}: {} ({files})", door.name, door.runs)),
         }
+    }
+    if consoles::kernel_command_lines().is_empty() {
+        ev.note("no kernel command line to judge: no boot loader configuration in the image, and /proc/cmdline is read only where PID 1 is the image's own init outside a container");
     }
     found.verdict("someone gets in without an authenticator")
 }

@@ -9,6 +9,14 @@
 //! debug shell enabled, or an emergency shell that does not ask root's
 //! password (`SYSTEMD_SULOGIN_FORCE=1`, a plain shell) lets a person in with
 //! no authenticator at all.
+//!
+//! So does a kernel command line that asks for a shell: systemd's debug
+//! shell (`systemd.debug_shell`), a shell as init (`init=/bin/sh`), or a
+//! shell in the initramfs (`break`, `rd.break`, `rd.shell`). It is read
+//! where the next boot takes it from (GRUB's defaults and grub.cfg,
+//! extlinux.conf, systemd-boot's entries, `/etc/kernel/cmdline`, the
+//! Raspberry Pi's cmdline.txt) and, on a booted device, from
+//! /proc/cmdline (in a container that is the host's, so it is not read).
 
 use std::path::{Path, PathBuf};
 
@@ -59,7 +67,134 @@ pub fn survey() -> Vec<Door> {
         }
     }
     doors.extend(inittab(Path::new("/etc/inittab")));
+    doors.extend(
+        kernel_command_lines()
+            .into_iter()
+            .map(|(source, line)| Door {
+                name: format!("kernel command line ({})", source.display()),
+                bypass: shell_on_command_line(&line),
+                files: vec![source],
+                runs: line,
+            }),
+    );
     doors
+}
+
+/// The kernel command lines of the image: every place a boot takes one
+/// from, each line found with the file it is in, and the running kernel's
+/// (/proc/cmdline) when the suite runs on the booted device itself.
+pub fn kernel_command_lines() -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    if booted_here() {
+        if let Ok(line) = std::fs::read_to_string("/proc/cmdline") {
+            found.push((PathBuf::from("/proc/cmdline"), line.trim().to_owned()));
+        }
+    }
+    let mut grub_defaults = vec![PathBuf::from("/etc/default/grub")];
+    grub_defaults.extend(files_in("/etc/default/grub.d", ".cfg"));
+    for file in grub_defaults {
+        for line in lines_of(&file) {
+            let line = line.trim();
+            for key in ["GRUB_CMDLINE_LINUX=", "GRUB_CMDLINE_LINUX_DEFAULT="] {
+                if let Some(value) = line.strip_prefix(key) {
+                    found.push((file.clone(), value.trim_matches(['"', '\'']).to_owned()));
+                }
+            }
+        }
+    }
+    let mut keyed: Vec<(PathBuf, &str)> = vec![
+        (PathBuf::from("/boot/grub/grub.cfg"), "linux"),
+        (PathBuf::from("/boot/extlinux/extlinux.conf"), "append"),
+        (PathBuf::from("/extlinux/extlinux.conf"), "append"),
+    ];
+    for dir in ["/boot/loader/entries", "/efi/loader/entries"] {
+        keyed.extend(files_in(dir, ".conf").into_iter().map(|f| (f, "options")));
+    }
+    for (file, key) in keyed {
+        for line in lines_of(&file) {
+            let mut words = line.split_whitespace();
+            if words.next().is_some_and(|w| w.eq_ignore_ascii_case(key)) {
+                // grub.cfg's `linux` names the kernel first.
+                let args: Vec<&str> = words.skip(usize::from(key == "linux")).collect();
+                found.push((file.clone(), args.join(" ")));
+            }
+        }
+    }
+    for file in [
+        "/etc/kernel/cmdline",
+        "/boot/cmdline.txt",
+        "/boot/firmware/cmdline.txt",
+    ] {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            found.push((PathBuf::from(file), text.trim().to_owned()));
+        }
+    }
+    found
+}
+
+/// Does the suite run on the booted system itself, so that /proc/cmdline is
+/// the image's? Not in a container (systemd-nspawn and others say so in
+/// /run/systemd/container), and only when PID 1 is an init (a namespace's
+/// first process is not).
+fn booted_here() -> bool {
+    let comm = std::fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    !Path::new("/run/systemd/container").exists() && matches!(comm.trim(), "systemd" | "init")
+}
+
+/// Why a kernel command line lets someone in without a password, if it
+/// does.
+pub fn shell_on_command_line(line: &str) -> Option<String> {
+    const SHELLS: [&str; 7] = ["sh", "bash", "dash", "ash", "busybox", "zsh", "ksh"];
+    let mut found = Vec::new();
+    for word in line.split_whitespace() {
+        let (key, value) = word
+            .split_once('=')
+            .map_or((word, None), |(k, v)| (k, Some(v)));
+        let off = value.is_some_and(|v| matches!(v, "0" | "no" | "false" | "off"));
+        match key {
+            "systemd.debug_shell" | "systemd.debug-shell" if !off => found.push(format!(
+                "`{word}`: systemd's debug shell, a root shell with no password (tty9 unless the value names another)"
+            )),
+            "init" => {
+                let program = value.unwrap_or_default().rsplit('/').next().unwrap_or_default();
+                if SHELLS.contains(&program) {
+                    found.push(format!(
+                        "`{word}`: the kernel starts a shell as root instead of init, nobody logs in"
+                    ));
+                }
+            }
+            "break" | "rd.break" => found.push(format!(
+                "`{word}`: a root shell in the initramfs, no password asked"
+            )),
+            "rd.shell" if !off => found.push(format!(
+                "`{word}`: a root shell in the initramfs when the boot fails, no password asked"
+            )),
+            _ => {}
+        }
+    }
+    (!found.is_empty()).then(|| found.join("; "))
+}
+
+/// The regular files in `dir` whose name ends in `suffix`, sorted.
+fn files_in(dir: &str, suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.to_string_lossy().ends_with(suffix))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// The lines of a file; none when it cannot be read.
+fn lines_of(file: &Path) -> Vec<String> {
+    std::fs::read_to_string(file)
+        .map(|t| t.lines().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// The getty units: the templates every image has, and every instance or
@@ -309,6 +444,30 @@ fn inittab(path: &Path) -> Vec<Door> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_kernel_command_line_that_asks_for_a_shell_is_a_door() {
+        for line in [
+            "root=/dev/sda2 ro quiet systemd.debug_shell",
+            "root=/dev/sda2 systemd.debug-shell=tty3",
+            "console=ttyS0 init=/bin/sh",
+            "init=/usr/bin/busybox rw",
+            "break=premount",
+            "rd.break",
+            "rd.shell",
+        ] {
+            assert!(shell_on_command_line(line).is_some(), "{line}");
+        }
+        for line in [
+            "root=/dev/sda2 ro quiet",
+            "systemd.debug_shell=0 rd.shell=0",
+            "init=/lib/systemd/systemd",
+            "console=tty0 systemd.unit=multi-user.target",
+            "",
+        ] {
+            assert_eq!(shell_on_command_line(line), None, "{line}");
+        }
+    }
     use super::*;
 
     #[test]

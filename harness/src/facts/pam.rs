@@ -45,9 +45,14 @@ pub struct PamLine {
     /// names it with a path.
     pub module: String,
     pub args: Vec<String>,
-    /// The type was written with a leading `-`: libpam skips the line
-    /// silently when the module is not installed.
+    /// The type was written with a leading `-`: libpam does not log that
+    /// the module is not installed (the line still fails, see
+    /// `module_missing`).
     pub skip_if_missing: bool,
+    /// The module's file is in none of the places libpam loads modules
+    /// from: libpam dispatches the line as failed (PAM_MODULE_UNKNOWN), a
+    /// `-` line too. Only judged for the system's own PAM files.
+    pub module_missing: bool,
     /// 0 for the service's own stack (includes expanded), one more inside
     /// each substack.
     pub level: usize,
@@ -94,7 +99,51 @@ pub fn stack_in(dir: &Path, service: &str, kind: &str) -> Result<Vec<PamLine>> {
     }
     let mut lines = Vec::new();
     expand(dir, &file, kind, 0, 0, &mut lines)?;
+    // Where modules are installed is known for the system's PAM files
+    // only; files elsewhere (a test's) are taken as fully installed.
+    if dir == Path::new(PAM_DIR) {
+        let dirs = module_dirs();
+        for line in lines.iter_mut().filter(|l| !l.is_substack()) {
+            line.module_missing = !module_installed(line, &dirs);
+        }
+    }
     Ok(lines)
+}
+
+/// The directories libpam may load modules from: the multiarch ones of
+/// every architecture, and the plain ones. (Broader than the one libpam
+/// was built with, so a module is never taken for missing when it is not.)
+fn module_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    for base in ["/lib", "/usr/lib", "/lib64", "/usr/lib64"] {
+        dirs.push(Path::new(base).join("security"));
+        if let Ok(entries) = std::fs::read_dir(base) {
+            dirs.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.path().join("security"))
+                    .filter(|d| d.is_dir()),
+            );
+        }
+    }
+    dirs
+}
+
+/// Is the line's module installed? A path as written is looked up as it
+/// is (a relative one is not judged: taken as installed), a bare name in
+/// `dirs`.
+fn module_installed(line: &PamLine, dirs: &[PathBuf]) -> bool {
+    let words = split_words(&line.text);
+    let Some(written) = words.get(2) else {
+        return true;
+    };
+    if written.starts_with('/') {
+        return Path::new(written).exists();
+    }
+    if written.contains('/') {
+        return true;
+    }
+    dirs.iter().any(|d| d.join(written).exists())
 }
 
 fn expand(
@@ -148,6 +197,7 @@ fn expand(
                 module: String::new(),
                 args: words[2..].to_vec(),
                 skip_if_missing,
+                module_missing: false,
                 level,
             });
             expand(dir, &dir.join(&words[2]), kind, depth + 1, level + 1, out)?;
@@ -165,6 +215,7 @@ fn expand(
             module,
             args: words[3..].to_vec(),
             skip_if_missing,
+            module_missing: false,
             level,
         });
     }

@@ -136,6 +136,10 @@ pub fn exemptions_from(
 /// giving the right password.
 fn choices(line: &PamLine, required: &[&str]) -> Vec<Returned> {
     use Returned::*;
+    if line.module_missing {
+        // libpam: PAM_MODULE_UNKNOWN, whatever the module would do.
+        return vec![Failure];
+    }
     let module = line.module.as_str();
     match module {
         m if required.contains(&m) => vec![Failure],

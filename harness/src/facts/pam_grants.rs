@@ -260,6 +260,10 @@ fn grant(service: &str, stack: &[PamLine], deciding: &[usize]) -> Grant {
 /// What a module on this line can return when the password is wrong.
 fn possible_returns(line: &PamLine) -> Vec<Returned> {
     use Returned::*;
+    if line.module_missing {
+        // libpam: PAM_MODULE_UNKNOWN, whatever the module would do.
+        return vec![Failure];
+    }
     match line.module.as_str() {
         "pam_permit.so" => vec![Success],
         "pam_deny.so" => vec![Failure],
@@ -405,6 +409,19 @@ mod tests {
         let grants = grants_of("login", &stack_of(&text)).unwrap();
         assert_eq!(grants.len(), 1);
         assert_eq!(grants[0].conditions, vec![Condition::Anyone]);
+    }
+
+    /// libpam dispatches a line whose module is not installed as failed
+    /// (PAM_MODULE_UNKNOWN), also a `-` line: a `sufficient` one then lets
+    /// nobody through, and a `[success=done default=ignore]` one before
+    /// pam_deny stops nothing it would have stopped.
+    #[test]
+    fn a_line_whose_module_is_missing_fails() {
+        let text = format!("-auth sufficient pam_localuser.so\n{CIP_COMMON_AUTH}");
+        let mut stack = stack_of(&text);
+        assert_eq!(grants_of("login", &stack).unwrap().len(), 1);
+        stack[0].module_missing = true;
+        assert_eq!(grants_of("login", &stack).unwrap(), vec![]);
     }
 
     #[test]

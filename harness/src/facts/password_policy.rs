@@ -841,6 +841,7 @@ mod tests {
             module: module.to_owned(),
             args: args.split_whitespace().map(str::to_owned).collect(),
             skip_if_missing: false,
+            module_missing: false,
             level: 0,
         }
     }

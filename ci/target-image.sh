@@ -1,6 +1,6 @@
 #!/bin/bash
 # Stand up a CIP-security-like target on a development or CI machine and run
-# the FR-1 suite in it (see shared/target-image.md, "Standing one up").
+# the FR-1 suite in it (see doc/targets.md).
 #
 #   build  bootstraps a Debian rootfs with the security image's packages and
 #          applies the project's compliant profile (fixtures/compliant), once:
@@ -169,7 +169,7 @@ case $FLAVOR in
     *) printf '%s: FR1_FLAVOR must be tidied, cip or cip-fixed, not %s\n' "$PROG" "$FLAVOR" >&2; exit "$EX_USAGE" ;;
 esac
 
-# The security image's package list (shared/target-image.md).
+# The security image's package list (doc/targets.md).
 #
 # cip: CIP's list for the suite's generation (bookworm: syslog-ng with its
 # journal module; trixie: libpam-systemd and fail2ban-config's

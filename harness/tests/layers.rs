@@ -156,6 +156,9 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
         );
         modules.insert(module.name.clone(), module);
     }
+    for (path, text) in files.iter().filter(|(p, _)| p.starts_with("facts/")) {
+        found.extend(writes_from_facts(path, text));
+    }
     for (from, deps) in &edges {
         let from = &modules[from];
         for to in deps {
@@ -174,6 +177,37 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
     }
     found.extend(cycles(&edges));
     found
+}
+
+/// What a facts module must not do, since facts are "read without changing
+/// anything": record an undo (it changed something), start a listener, a
+/// thread that outlives the call, or an account tool that writes. Its
+/// unit tests (from `#[cfg(test)]` on) may.
+const WRITER_MARKERS: [(&str, &str); 12] = [
+    ("journal::record", "records an undo"),
+    ("runtime::journal", "uses the undo journal"),
+    ("TcpListener::bind", "starts a listener"),
+    ("UdpSocket::bind", "binds a socket"),
+    ("thread::spawn", "starts a thread"),
+    ("\"useradd\"", "runs useradd"),
+    ("\"usermod\"", "runs usermod"),
+    ("\"userdel\"", "runs userdel"),
+    ("\"groupadd\"", "runs groupadd"),
+    ("\"groupdel\"", "runs groupdel"),
+    ("\"gpasswd\"", "runs gpasswd"),
+    ("\"chpasswd\"", "runs chpasswd"),
+];
+
+fn writes_from_facts(path: &str, text: &str) -> Vec<String> {
+    let code = code_of(text);
+    let code = code.split("#[cfg(test)]").next().unwrap_or("");
+    WRITER_MARKERS
+        .iter()
+        .filter(|(marker, _)| code.contains(marker))
+        .map(|(marker, what)| {
+            format!("{path}: a facts module {what} ({marker}): facts only read; move it to actors or flows")
+        })
+        .collect()
 }
 
 /// A cycle for each strongly connected group of modules (Tarjan).
@@ -302,4 +336,25 @@ fn a_cycle_is_caught() {
 fn a_module_outside_the_layers_is_caught() {
     let files = tree(&[("lib.rs", LIB), ("helpers/misc.rs", "")]);
     assert_eq!(violations(&files).len(), 1);
+}
+
+#[test]
+fn a_facts_module_that_changes_the_system_is_caught() {
+    let files = tree(&[
+        ("lib.rs", LIB),
+        ("runtime/evidence.rs", ""),
+        (
+            "facts/decoy.rs",
+            "fn f() { let l = std::net::TcpListener::bind(\"127.0.0.1:0\"); }\n",
+        ),
+        (
+            "facts/accounts.rs",
+            "fn g() { Command::new(\"userdel\"); }\n#[cfg(test)]\nmod tests { fn t() { std::thread::spawn(|| {}); } }\n",
+        ),
+        ("facts/shadow.rs", "fn h() { Command::new(\"chage\").arg(\"-l\"); }\n"),
+    ]);
+    let found = violations(&files);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].starts_with("facts/decoy.rs: a facts module starts a listener"));
+    assert!(found[1].starts_with("facts/accounts.rs: a facts module runs userdel"));
 }

@@ -8,8 +8,9 @@
 //! Negative control: profile `duplicate-uid` (a second account shares the
 //! UID of a human account in /etc/passwd).
 
+use harness::actors::user::expect_refusal;
 use harness::actors::user::unused_name;
-use harness::facts::accounts::{duplicates, expect_refusal, read_id_file, Entry};
+use harness::facts::accounts::{duplicates, read_id_file, Entry};
 use harness::facts::inventory;
 use harness::{Case, Control, Evidence, TestUser};
 use std::process::Command;

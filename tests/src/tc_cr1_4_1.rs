@@ -6,8 +6,9 @@
 //! name no longer resolves.
 //! Negative control: profile `duplicate-uid` (a UID shared in /etc/passwd).
 
+use harness::actors::user::expect_refusal;
 use harness::actors::user::unused_name;
-use harness::facts::accounts::{duplicates, expect_refusal, read_id_file};
+use harness::facts::accounts::{duplicates, read_id_file};
 use harness::runtime::command::{run as run_cmd, sh};
 use harness::{Case, Control, Evidence, TestUser};
 use nix::unistd::{Group, User};

@@ -29,12 +29,13 @@
 //! port 1883) and `snmpd-v2c-community` (snmpd with a v2c community).
 
 use anyhow::{anyhow, ensure, Context};
+use harness::actors::decoy::TelnetDecoy;
 use harness::actors::sshd_match::sshd_test_mode;
 use harness::actors::sshd_match::SSHD;
 use harness::actors::user::unused_name;
 use harness::facts::services::{installed_package, services, Service, Transport};
 use harness::facts::snmpd;
-use harness::facts::wire_probe::{probe, target_of, Pace, TelnetDecoy};
+use harness::facts::wire_probe::{probe, target_of, Pace};
 use harness::flows::ssh::negotiated_ciphers;
 use harness::runtime::case::Findings;
 use harness::runtime::command::{find_program, run as run_cmd, run_ok, sh};

@@ -7,6 +7,8 @@
 //!   ([`file_guard::FileGuard`]);
 //! - [`private_dir`]: a 0700 temporary directory for keys ([`private_dir::PrivateDir`]);
 //! - [`access`]: opening a file as an unprivileged user;
+//! - [`decoy`]: listeners of the test's own the checks must find
+//!   ([`decoy::TelnetDecoy`]);
 //! - [`server`]: a server process the harness started, stopped with its tree;
 //! - [`net`]: loopback ports, and servers in a private network namespace;
 //! - [`netns`]: a network namespace joined by a veth pair, as a remote host;
@@ -18,6 +20,7 @@
 //! - [`ssh_ca`]: an SSH user CA, certificates, revoked-key lists ([`ssh_ca::SshCa`]).
 
 pub mod access;
+pub mod decoy;
 pub mod file_guard;
 pub mod net;
 pub mod netns;

@@ -63,6 +63,42 @@ pub fn unused_name() -> Result<String> {
     bail!("could not find an unused account name after 16 tries")
 }
 
+/// Run an account tool that must refuse (non-zero exit), and make sure it
+/// left nothing behind: if the account `must_not_exist` appeared anyway it
+/// is removed (it carries a generated name, so it is ours) and the refusal
+/// is reported as missing.
+pub fn expect_refusal(
+    ev: &Evidence,
+    cmd: &mut Command,
+    must_not_exist: Option<&str>,
+) -> Result<()> {
+    let line = command_line(cmd);
+    let ran = run(ev, cmd, None)?;
+    let leaked = match must_not_exist {
+        Some(name) if User::from_name(name)?.is_some() => {
+            let _ = run(
+                ev,
+                Command::new("userdel").args(["--remove", "--force", name]),
+                None,
+            );
+            Some(name)
+        }
+        _ => None,
+    };
+    if ran.success || leaked.is_some() {
+        bail!(
+            "`{line}` was accepted (exit status {}){}: it must be refused",
+            crate::runtime::evidence::or_none(ran.code),
+            leaked.map_or(String::new(), |n| format!(" and created {n}"))
+        );
+    }
+    ev.ok(format!(
+        "refused as required: `{line}` -> {}",
+        ran.all_output().trim()
+    ));
+    Ok(())
+}
+
 impl TestUser {
     /// Create an account with `useradd`, a home and a strong password.
     pub fn create(ev: &Evidence) -> Result<Self> {

@@ -2,20 +2,19 @@
 //!
 //! CR1.1 RE1 and CR1.4 are about identifiers: these helpers read
 //! /etc/passwd and /etc/group as they are on disk and find identifiers that
-//! are not unique, and run the account tools expecting a refusal.
+//! are not unique (the account tools run expecting a refusal are
+//! `actors::user::expect_refusal`: they change the system when they fail
+//! to refuse).
 //! [`Accounts`] is the same database as names, groups and the image's
 //! human accounts, for asking who a file's grants reach.
 
-use crate::runtime::command::{command_line, run};
-use crate::Evidence;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 
 /// Every account the harness creates starts with this, so an operator can
 /// recognise (and `--cleanup` can find) leftovers, and the account database
 /// never counts them among the image's own.
 pub const NAME_PREFIX: &str = "fr1-";
-use std::process::Command;
 
 /// One line of /etc/passwd or /etc/group: name and numeric ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,42 +214,6 @@ pub fn duplicates(entries: &[Entry]) -> Vec<String> {
             .map(|(id, names)| format!("ID {id} is shared by {}", names.join(", "))),
     );
     found
-}
-
-/// Run an account tool that must refuse (non-zero exit), and make sure it
-/// left nothing behind: if the account `must_not_exist` appeared anyway it
-/// is removed (it carries a generated name, so it is ours) and the refusal
-/// is reported as missing.
-pub fn expect_refusal(
-    ev: &Evidence,
-    cmd: &mut Command,
-    must_not_exist: Option<&str>,
-) -> Result<()> {
-    let line = command_line(cmd);
-    let ran = run(ev, cmd, None)?;
-    let leaked = match must_not_exist {
-        Some(name) if nix::unistd::User::from_name(name)?.is_some() => {
-            let _ = run(
-                ev,
-                Command::new("userdel").args(["--remove", "--force", name]),
-                None,
-            );
-            Some(name)
-        }
-        _ => None,
-    };
-    if ran.success || leaked.is_some() {
-        bail!(
-            "`{line}` was accepted (exit status {}){}: it must be refused",
-            crate::runtime::evidence::or_none(ran.code),
-            leaked.map_or(String::new(), |n| format!(" and created {n}"))
-        );
-    }
-    ev.ok(format!(
-        "refused as required: `{line}` -> {}",
-        ran.all_output().trim()
-    ));
-    Ok(())
 }
 
 #[cfg(test)]

@@ -20,9 +20,7 @@ use crate::facts::http_crawl::{self, Finding};
 use crate::facts::services::Service;
 use anyhow::{Context, Result};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// How long a connect, or the first byte of an answer, is waited for at
@@ -554,51 +552,6 @@ impl Drop for Connection {
     }
 }
 
-/// A listener of the test's own on loopback that opens every connection
-/// the way telnetd does (IAC DO TERMINAL-TYPE) and closes it: the probe
-/// must find it, held by this process, and call it telnet, or finding no
-/// telnet elsewhere would prove nothing. It stops when dropped.
-pub struct TelnetDecoy {
-    pub port: u16,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl TelnetDecoy {
-    pub fn start() -> Result<Self> {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").context("binding the test's own listener")?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((mut s, _)) => {
-                        let _ = s.write_all(&[0xff, 0xfd, 0x18]);
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        });
-        Ok(TelnetDecoy {
-            port,
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for TelnetDecoy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
 /// What the first bytes of a service say about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Greeting {
@@ -722,6 +675,7 @@ pub fn escape(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::facts::services::{Owner, Transport};
+    use std::net::TcpListener;
 
     #[test]
     fn protocols_read_as_prose() {
@@ -925,13 +879,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ssh.protocol, Protocol::Ssh);
-        let decoy = TelnetDecoy::start().unwrap();
-        let mut own = server(b"", &[]);
-        own.port = decoy.port;
-        assert_eq!(
-            probe(&own, "fr1-x", Pace::default()).unwrap().protocol,
-            Protocol::Telnet
-        );
     }
 
     #[test]

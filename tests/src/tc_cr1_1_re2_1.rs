@@ -17,16 +17,23 @@
 //! password and a wrong code; a line that gets a group past the module is
 //! exercised with an enrolled throw-away member, any other (an origin
 //! condition such as pam_access for some networks, never tried from them)
-//! fails the case, judged from the stack.
+//! fails the case, judged from the stack. And every connection each
+//! running sshd tells apart (`sshd -T -C`, Match blocks included): an
+//! `AuthenticationMethods` list that never runs PAM's auth stack (a key
+//! alone) logs in without the second factor.
 //! Negative controls: profile `mfa-line-removed` (the pam_google_authenticator
 //! line removed from common-auth, the module still installed) — the right
 //! password alone gives the enrolled user a shell; profile
 //! `mfa-not-on-console` (console `login` uses a copy of common-auth without
 //! that line) — the same on the console only; profile
 //! `mfa-spared-for-private-ranges` (a pam_access line jumps over the second
-//! factor for logins from the private address ranges).
+//! factor for logins from the private address ranges); profile
+//! `mfa-skipped-by-key-in-match` (an sshd Match block lets a key alone log
+//! in from one network, PAM never asked).
 
 use anyhow::bail;
+use harness::actors::sshd_match::{effective_configs_of, methods_without_pam};
+use harness::facts::sshd_instances;
 use harness::flows::dialogue::Attempt;
 use harness::flows::entry_points::EntryPoints;
 use harness::flows::exemption;
@@ -53,6 +60,7 @@ pub const CASE: Case = Case::not_applicable_tested(
     Control::Profile("mfa-line-removed"),
     Control::Profile("mfa-not-on-console"),
     Control::Profile("mfa-spared-for-private-ranges"),
+    Control::Profile("mfa-skipped-by-key-in-match"),
 ]);
 
 fn run(ev: &Evidence) -> anyhow::Result<()> {
@@ -146,6 +154,28 @@ fn run(ev: &Evidence) -> anyhow::Result<()> {
                 entries.prompts(ev, entry, member.name(), &[password, &wrong])
             },
         ));
+    }
+
+    ev.step("every connection each sshd tells apart (Match blocks, ports, root), evaluated with sshd -T -C: an authentication method list that never runs PAM's auth stack logs in without the second factor");
+    for runs in sshd_instances::configurations()? {
+        let (evaluations, _members) = effective_configs_of(ev, &runs)?;
+        for evaluation in &evaluations {
+            let who = &evaluation.spec.why;
+            let skipping = methods_without_pam(&evaluation.config);
+            if skipping.is_empty() {
+                ev.ok(format!(
+                    "{}, {who}: every way in runs PAM's auth stack",
+                    runs.label
+                ));
+            } else {
+                findings.violation(format!(
+                    "{}, {who} (sshd -T -C {}): AuthenticationMethods lets `{}` log in without PAM's auth stack, where the second factor is asked",
+                    runs.label,
+                    evaluation.spec.arg(),
+                    skipping.join("` or `")
+                ));
+            }
+        }
     }
     findings.verdict("the second factor spares some accounts")
 }

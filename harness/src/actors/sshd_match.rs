@@ -116,6 +116,53 @@ pub fn setting(effective: &str, keyword: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The authentication method lists of an effective configuration (`sshd
+/// -T` output) that log in without ever running PAM's auth stack, where
+/// the second factor and every other PAM check of the password live: each
+/// list whose methods are all enabled and none of which is
+/// `keyboard-interactive` or `password` with `UsePAM yes` (a public key,
+/// host-based or GSSAPI login alone). `AuthenticationMethods any` (the
+/// default) makes each enabled method a list of its own.
+pub fn methods_without_pam(effective: &str) -> Vec<String> {
+    let yes = |keyword: &str| setting(effective, keyword).as_deref() == Some("yes");
+    let enabled = |method: &str| match method.split(':').next().unwrap_or(method) {
+        "publickey" => yes("pubkeyauthentication"),
+        "password" => yes("passwordauthentication"),
+        "keyboard-interactive" => yes("kbdinteractiveauthentication"),
+        "hostbased" => yes("hostbasedauthentication"),
+        "gssapi-with-mic" => yes("gssapiauthentication"),
+        _ => false,
+    };
+    let through_pam = |method: &str| {
+        yes("usepam")
+            && matches!(
+                method.split(':').next().unwrap_or(method),
+                "keyboard-interactive" | "password"
+            )
+    };
+    let lists: Vec<Vec<String>> = match setting(effective, "authenticationmethods").as_deref() {
+        None | Some("any") => [
+            "publickey",
+            "password",
+            "keyboard-interactive",
+            "hostbased",
+            "gssapi-with-mic",
+        ]
+        .iter()
+        .map(|m| vec![(*m).to_owned()])
+        .collect(),
+        Some(value) => value
+            .split_whitespace()
+            .map(|list| list.split(',').map(str::to_owned).collect())
+            .collect(),
+    };
+    lists
+        .into_iter()
+        .filter(|list| list.iter().all(|m| enabled(m)) && !list.iter().any(|m| through_pam(m)))
+        .map(|list| list.join(","))
+        .collect()
+}
+
 /// `sshd -T -C` for the plain connection (add `-f`, `-o` as needed).
 pub fn sshd_test_mode() -> Result<Command> {
     let mut cmd = Command::new(SSHD);
@@ -450,6 +497,31 @@ fn describe(criteria: &[(String, String)]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn finds_the_method_lists_that_never_run_pam() {
+        let cip = "usepam yes\npubkeyauthentication yes\npasswordauthentication yes\nkbdinteractiveauthentication yes\nhostbasedauthentication no\ngssapiauthentication no\nauthenticationmethods keyboard-interactive\n";
+        assert!(methods_without_pam(cip).is_empty());
+        let key_too = cip.replace(
+            "authenticationmethods keyboard-interactive",
+            "authenticationmethods publickey,keyboard-interactive publickey",
+        );
+        assert_eq!(methods_without_pam(&key_too), ["publickey"]);
+        let default = cip.replace(
+            "authenticationmethods keyboard-interactive",
+            "authenticationmethods any",
+        );
+        assert_eq!(methods_without_pam(&default), ["publickey"]);
+        let no_keys = default.replace("pubkeyauthentication yes", "pubkeyauthentication no");
+        assert!(methods_without_pam(&no_keys).is_empty());
+        let no_pam = cip.replace("usepam yes", "usepam no");
+        assert_eq!(methods_without_pam(&no_pam), ["keyboard-interactive"]);
+        let submethod = cip.replace(
+            "authenticationmethods keyboard-interactive",
+            "authenticationmethods keyboard-interactive:pam",
+        );
+        assert!(methods_without_pam(&submethod).is_empty());
+    }
     use super::*;
 
     #[test]
